@@ -1,0 +1,36 @@
+#pragma once
+// Every run-time option of puppy-proxy, from flags or a TOML/INI config file (CLI11).
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace puppy::config {
+
+struct options {
+  std::string listen = "127.0.0.1:6380";
+  std::string upstream;  // empty: redis://127.0.0.1:6379, or an embedded redis-server (see below)
+  std::string embedded_upstream = "auto";  // auto | never
+  std::string redis_server = "redis-server";
+  unsigned threads = 1;
+  std::string log_level = "info";
+  std::string ready_file;
+
+  std::uint64_t max_args = 0;  // 0 until parsed; defaults come from puppy/resp/limits.hpp
+  std::uint64_t max_bulk_len = 0;
+  std::uint64_t max_inline_len = 0;
+  std::uint64_t max_reply_depth = 0;
+
+  unsigned upstream_connect_timeout_ms = 2000;
+  unsigned upstream_retry_min_ms = 50;
+  unsigned upstream_retry_max_ms = 2000;
+};
+
+// The URL used when no upstream is configured.
+inline constexpr const char* default_upstream = "redis://127.0.0.1:6379";
+
+// Parses the command line (and the --config file it names) into *out. Returns an exit code when
+// the program should stop now (after --help, --version or an invalid option, whose message has
+// been printed), or nullopt to go on.
+std::optional<int> parse_options(int argc, char** argv, options* out);
+
+}  // namespace puppy::config

@@ -1,0 +1,25 @@
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+namespace puppy::resp {
+
+// What the proxy has to know about a command to forward it and keep replies in order.
+enum class command_kind : std::uint8_t {
+  plain,       // forwarded; exactly one reply
+  pubsub,      // (un)subscribe family: replies are not one per command; relay without counting
+  monitor,     // MONITOR: an endless stream of replies follows
+  client,      // CLIENT: arguments are captured so CLIENT REPLY OFF|SKIP can be seen
+  reset,       // RESET: leaves pub/sub, MONITOR and CLIENT REPLY modes
+  replication  // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
+};
+
+struct command_spec {
+  command_kind kind = command_kind::plain;
+  bool capture_args = false;  // the framer copies every argument so the session can read them
+};
+
+// Looks up a command by its lower-case name. Unknown names are plain commands.
+command_spec lookup_command(std::string_view lower_name);
+
+}  // namespace puppy::resp

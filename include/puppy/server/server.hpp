@@ -1,0 +1,43 @@
+#pragma once
+// The listening side: N workers (one io_context and thread each), an acceptor that hands each new
+// client to the next worker in turn, and SIGINT/SIGTERM handling.
+#include <spdlog/logger.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <vector>
+
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+
+class server {
+ public:
+  // Binds the listening socket (throws boost::system::system_error if it cannot).
+  server(const settings& config, unsigned threads, const boost::asio::ip::tcp::endpoint& listen,
+         std::shared_ptr<spdlog::logger> log);
+  ~server();
+
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+  // Serves until stop() or a SIGINT/SIGTERM, then returns once every worker has finished.
+  void run();
+  // Stops accepting and closes every session. Safe from any thread.
+  void stop();
+
+ private:
+  void accept();
+  void do_stop();
+
+  settings config_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer accept_retry_;
+  std::size_t next_worker_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace puppy::server

@@ -1,0 +1,31 @@
+#pragma once
+// Upstream URLs: redis://host:port (the only scheme this build serves), rediss:// and
+// memcached://host:port[,host:port...] are recognised so that the error can say what is missing.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace puppy::upstream {
+
+enum class scheme { redis, rediss, memcached };
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct address {
+  scheme kind = scheme::redis;
+  std::vector<host_port> servers;  // exactly one for redis://
+  std::string text() const;        // canonical form for logs
+};
+
+// Parses "host:port" (IPv6 as "[::1]:port"); `default_port` fills in a missing port.
+std::optional<host_port> parse_host_port(const std::string& text, std::uint16_t default_port,
+                                         std::string* error);
+
+// Parses an upstream URL. On failure returns nullopt and sets *error to a sentence for the user.
+std::optional<address> parse_address(const std::string& url, std::string* error);
+
+}  // namespace puppy::upstream

@@ -1,0 +1,101 @@
+#include "puppy/config/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "puppy/resp/limits.hpp"
+
+namespace puppy::config {
+
+std::optional<int> parse_options(int argc, char** argv, options* out) {
+  CLI::App app{
+      "puppy-proxy: a Redis-protocol caching proxy. Every command is forwarded unchanged to the\n"
+      "upstream over a connection pinned to its client, replies come back unchanged and in order."};
+  app.set_version_flag("--version", std::string("puppy-proxy ") + PUPPY_VERSION);
+  app.set_config("--config", "", "Read options from this TOML or INI file (keys are option names)");
+  app.get_formatter()->column_width(38);
+
+  out->max_args = resp::default_max_args;
+  out->max_bulk_len = resp::default_max_bulk_len;
+  out->max_inline_len = resp::default_max_inline_len;
+  out->max_reply_depth = resp::default_max_reply_depth;
+
+  app.add_option("-l,--listen", out->listen,
+                 "Address to accept clients on; port 0 picks a free port")
+      ->capture_default_str()
+      ->group("Network");
+  app.add_option("-u,--upstream", out->upstream,
+                 "Upstream server URL, redis://host:port (default redis://127.0.0.1:6379)")
+      ->group("Network");
+  app.add_option("--embedded-upstream", out->embedded_upstream,
+                 "With no --upstream and nothing answering at the default address: 'auto' starts a "
+                 "private redis-server (stopped on exit), 'never' does not")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "never"}))
+      ->group("Network");
+  app.add_option("--redis-server", out->redis_server,
+                 "redis-server binary for the embedded upstream")
+      ->capture_default_str()
+      ->group("Network");
+  app.add_option("-t,--threads", out->threads,
+                 "Worker threads; each owns its clients and their upstream connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u))
+      ->group("Server");
+  app.add_option("--log-level", out->log_level, "trace, debug, info, warn, error, critical or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->group("Server");
+  app.add_option("--ready-file", out->ready_file,
+                 "Once listening, write the bound host:port to this file (for scripts and tests)")
+      ->group("Server");
+
+  app.add_option("--max-args", out->max_args, "Most arguments in one request (Redis: 2147483647)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, resp::default_max_args))
+      ->group("Limits");
+  app.add_option(
+         "--max-bulk-len", out->max_bulk_len,
+         "Longest argument of a request in bytes (512MB like proto-max-bulk-len; 1k, 4MB accepted)")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
+      ->group("Limits");
+  app.add_option("--max-inline-len", out->max_inline_len,
+                 "Longest inline command line and request header line, in bytes")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
+      ->group("Limits");
+  app.add_option("--max-reply-depth", out->max_reply_depth, "Deepest nesting of an upstream reply")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
+      ->group("Limits");
+
+  app.add_option("--upstream-connect-timeout-ms", out->upstream_connect_timeout_ms,
+                 "Give up connecting to the upstream after this long")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 600000u))
+      ->group("Upstream");
+  app.add_option("--upstream-retry-min-ms", out->upstream_retry_min_ms,
+                 "After a failed connect, commands get an error at once for at least this long")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 600000u))
+      ->group("Upstream");
+  app.add_option("--upstream-retry-max-ms", out->upstream_retry_max_ms,
+                 "Longest wait between connection attempts (doubles from the minimum, jittered)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 600000u))
+      ->group("Upstream");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (out->max_bulk_len == 0 || out->max_inline_len == 0) {
+    std::cerr << "--max-bulk-len and --max-inline-len must be at least 1\n";
+    return 2;
+  }
+  return std::nullopt;
+}
+
+}  // namespace puppy::config

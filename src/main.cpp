@@ -1,0 +1,126 @@
+// puppy-proxy: wiring only. Options -> logger -> upstream -> server.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "puppy/config/options.hpp"
+#include "puppy/runtime/embedded_redis.hpp"
+#include "puppy/server/server.hpp"
+#include "puppy/upstream/address.hpp"
+
+namespace {
+
+using puppy::config::options;
+
+// Resolves host names once at start-up; the data path only ever connects to addresses.
+bool resolve_host(puppy::upstream::host_port* hp, std::string* error) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(hp->host, ec);
+  if (!ec) return true;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  const auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
+  if (ec || results.empty()) {
+    *error = "cannot resolve '" + hp->host + "': " + ec.message();
+    return false;
+  }
+  hp->host = results.begin()->endpoint().address().to_string();
+  return true;
+}
+
+void write_ready_file(const std::string& path, const boost::asio::ip::tcp::endpoint& ep) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << ep.address().to_string() << ':' << ep.port() << '\n';
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opt;
+  if (const auto code = puppy::config::parse_options(argc, argv, &opt)) return *code;
+
+  auto log = spdlog::stderr_color_mt("puppy");
+  log->set_level(spdlog::level::from_str(opt.log_level));
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  std::string error;
+  const bool upstream_given = !opt.upstream.empty();
+  auto address = puppy::upstream::parse_address(
+      upstream_given ? opt.upstream : puppy::config::default_upstream, &error);
+  if (!address) {
+    log->critical("{}", error);
+    return 2;
+  }
+  if (address->kind != puppy::upstream::scheme::redis) {
+    log->critical("upstream {}: only redis:// upstreams are supported by this build",
+                  address->text());
+    return 2;
+  }
+  auto listen = puppy::upstream::parse_host_port(opt.listen, 6380, &error);
+  if (!listen) {
+    log->critical("--listen {}", error);
+    return 2;
+  }
+
+  std::unique_ptr<puppy::runtime::embedded_redis> embedded;
+  auto& target = address->servers.front();
+  if (!upstream_given && opt.embedded_upstream == "auto" &&
+      !puppy::runtime::tcp_answers(target.host, target.port, 500)) {
+    try {
+      embedded = puppy::runtime::embedded_redis::start(opt.redis_server);
+    } catch (const std::exception& e) {
+      log->critical("nothing answers at {} and no private redis-server could be started: {}",
+                    address->text(), e.what());
+      return 1;
+    }
+    target.port = embedded->port();
+    log->warn(
+        "nothing answers at {}: started a private redis-server (pid {}) on 127.0.0.1:{}; "
+        "its data is not kept, and it stops with the proxy",
+        puppy::config::default_upstream, embedded->pid(), embedded->port());
+  }
+  if (!resolve_host(&target, &error)) {
+    log->critical("upstream {}", error);
+    return 2;
+  }
+
+  puppy::server::settings settings;
+  settings.limits.max_args = opt.max_args;
+  settings.limits.max_bulk_len = opt.max_bulk_len;
+  settings.limits.max_inline_len = opt.max_inline_len;
+  settings.max_reply_depth = opt.max_reply_depth;
+  settings.upstream = target;
+  settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
+  settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);
+  settings.retry_max = std::chrono::milliseconds(opt.upstream_retry_max_ms);
+
+  boost::system::error_code ec;
+  const auto listen_ip = boost::asio::ip::make_address(listen->host, ec);
+  if (ec) {
+    log->critical("--listen {}: not an IP address", opt.listen);
+    return 2;
+  }
+  std::unique_ptr<puppy::server::server> srv;
+  try {
+    srv = std::make_unique<puppy::server::server>(
+        settings, opt.threads, boost::asio::ip::tcp::endpoint(listen_ip, listen->port), log);
+  } catch (const boost::system::system_error& e) {
+    log->critical("cannot listen on {}: {}", opt.listen, e.code().message());
+    return 1;
+  }
+  const auto bound = srv->local_endpoint();
+  log->info("puppy-proxy {} listening on {}:{}, upstream redis://{}:{}, {} thread{}", PUPPY_VERSION,
+            bound.address().to_string(), bound.port(), target.host, target.port, opt.threads,
+            opt.threads == 1 ? "" : "s");
+  if (!opt.ready_file.empty()) write_ready_file(opt.ready_file, bound);
+  srv->run();
+  log->info("stopped");
+  return 0;
+}
