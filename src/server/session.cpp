@@ -134,8 +134,8 @@ std::string session::unavailable_reply() const {
 // ---- client -> upstream -------------------------------------------------------------------------
 
 void session::read_client() {
-  if (client_reading_ || client_eof_ || close_after_replies_ || closed_ ||
-      upstream_state_ == upstream_state::closed) {
+  if (client_reading_ || upstream_writing_ || round_pending_ || client_eof_ ||
+      close_after_replies_ || closed_ || upstream_state_ == upstream_state::closed) {
     return;
   }
   if (queue_local_.size() > max_queued_local) return;  // resumed once the client reads its replies
@@ -263,6 +263,7 @@ void session::forward_range(std::size_t begin, std::size_t end) {
 }
 
 void session::write_upstream() {
+  upstream_writing_ = true;
   asio::async_write(upstream_, up_out_,
                     [self = shared_from_this()](const error_code& ec, std::size_t) {
                       self->on_upstream_written(ec);
@@ -270,6 +271,7 @@ void session::write_upstream() {
 }
 
 void session::on_upstream_written(const error_code& ec) {
+  upstream_writing_ = false;
   if (closed_) return;
   if (ec) {
     on_upstream_gone(ec.message());

@@ -87,6 +87,7 @@ class session : public std::enable_shared_from_this<session> {
   std::vector<boost::asio::const_buffer> up_out_;
   bool round_pending_ = false;  // bytes were read and wait for the upstream connection
   bool client_reading_ = false;
+  bool upstream_writing_ = false;  // in_ is being forwarded: do not read the client into it
   bool client_eof_ = false;
   bool close_after_replies_ = false;  // a protocol error: close once its reply is out
 

@@ -1,0 +1,137 @@
+#include "client.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace puppy::test {
+
+std::string encode(const std::vector<std::string>& args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const auto& a : args) {
+    out += "$" + std::to_string(a.size()) + "\r\n";
+    out += a;
+    out += "\r\n";
+  }
+  return out;
+}
+
+raw_client::raw_client(std::uint16_t port) : scanner_(100000) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const std::string why = std::strerror(errno);
+    close(fd_);
+    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + why);
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+raw_client::~raw_client() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void raw_client::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("send: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+bool raw_client::fill(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("timed out waiting for a reply");
+    pollfd p{fd_, POLLIN, 0};
+    const int r = poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) continue;
+    char chunk[65536];
+    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == ECONNRESET) return false;
+      throw std::runtime_error(std::string("recv: ") + std::strerror(errno));
+    }
+    if (n == 0) return false;
+    buf_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+}
+
+std::string raw_client::read_reply(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    while (scanned_ < buf_.size()) {
+      const auto r = scanner_.scan(buf_.data() + scanned_, buf_.size() - scanned_);
+      scanned_ += r.consumed;
+      if (r.status == resp::scan_status::error) {
+        throw std::runtime_error(std::string("invalid RESP from server: ") +
+                                 scanner_.error_message());
+      }
+      if (r.status == resp::scan_status::reply) {
+        std::string reply = buf_.substr(0, scanned_);
+        buf_.erase(0, scanned_);
+        scanned_ = 0;
+        return reply;
+      }
+    }
+    if (!fill(deadline)) {
+      throw std::runtime_error("connection closed before a whole reply; got: " + buf_);
+    }
+  }
+}
+
+std::string raw_client::read_replies(std::size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out += read_reply(std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()));
+  }
+  return out;
+}
+
+std::string raw_client::call(const std::vector<std::string>& args,
+                             std::chrono::milliseconds timeout) {
+  send(encode(args));
+  return read_reply(timeout);
+}
+
+std::string raw_client::read_until_closed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  std::string out = std::move(buf_);
+  buf_.clear();
+  scanned_ = 0;
+  scanner_.reset();
+  return out;
+}
+
+bool raw_client::has_data(std::chrono::milliseconds timeout) {
+  if (!buf_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
+
+void raw_client::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
+}
+
+}  // namespace puppy::test

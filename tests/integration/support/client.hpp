@@ -1,0 +1,50 @@
+#pragma once
+// A blocking RESP client over a raw socket that returns replies as the exact bytes received.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "puppy/resp/reply_scanner.hpp"
+
+namespace puppy::test {
+
+using namespace std::chrono_literals;
+
+// Encodes arguments as a RESP multibulk request.
+std::string encode(const std::vector<std::string>& args);
+
+class raw_client {
+ public:
+  explicit raw_client(std::uint16_t port);
+  ~raw_client();
+  raw_client(const raw_client&) = delete;
+  raw_client& operator=(const raw_client&) = delete;
+
+  void send(std::string_view bytes);
+  // The bytes of the next whole top-level reply (a push counts as one). Throws std::runtime_error
+  // if the connection closes first or nothing complete arrives within `timeout`.
+  std::string read_reply(std::chrono::milliseconds timeout = 10s);
+  // n replies, concatenated.
+  std::string read_replies(std::size_t n, std::chrono::milliseconds timeout = 30s);
+  // Sends a request and returns its reply.
+  std::string call(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+  // Everything until the peer closes (throws on timeout).
+  std::string read_until_closed(std::chrono::milliseconds timeout = 10s);
+  // Whether a reply (or any byte) arrives within `timeout`; does not consume it.
+  bool has_data(std::chrono::milliseconds timeout);
+  void shutdown_write();
+  int fd() const { return fd_; }
+
+ private:
+  // Reads more bytes into buf_; false on EOF, throws on timeout.
+  bool fill(std::chrono::steady_clock::time_point deadline);
+
+  int fd_ = -1;
+  std::string buf_;
+  std::size_t scanned_ = 0;  // bytes of buf_ the scanner has seen
+  resp::reply_scanner scanner_;
+};
+
+}  // namespace puppy::test

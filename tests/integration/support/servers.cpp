@@ -1,0 +1,119 @@
+#include "servers.hpp"
+
+#include <unistd.h>
+#include <stdexcept>
+
+#include "client.hpp"
+
+#ifndef PUPPY_PROXY_BINARY
+#error "PUPPY_PROXY_BINARY must name the puppy-proxy binary"
+#endif
+
+namespace puppy::test {
+namespace {
+
+bool answers_ping(std::uint16_t port) {
+  try {
+    raw_client c(port);
+    const std::string reply = c.call({"PING"}, 2s);  // +PONG, or -NOAUTH with requirepass
+    return reply == "+PONG\r\n" || reply.rfind("-NOAUTH", 0) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+redis_server::redis_server(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)), dir_(make_temp_dir("puppy-test-redis")) {
+  for (int attempt = 0;; ++attempt) {
+    port_ = free_port();
+    try {
+      start();
+      return;
+    } catch (const std::exception&) {
+      if (attempt == 4) throw;  // the picked port was taken meanwhile: pick another
+    }
+  }
+}
+
+void redis_server::start() {
+  std::vector<std::string> argv = {"redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   dir_,
+                                   "--enable-debug-command",
+                                   "yes"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  proc_ = process(argv, dir_ + "/redis.log");
+  if (!wait_until([&] { return !proc_.running() || answers_ping(port_); }, 20s) ||
+      !proc_.running()) {
+    proc_.stop(9, 5s);
+    throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ": " +
+                             read_file(dir_ + "/redis.log"));
+  }
+}
+
+redis_server::~redis_server() {
+  proc_.stop(9, 10s);
+  remove_temp_dir(dir_);
+}
+
+void redis_server::stop() {
+  proc_.stop(15, 10s);
+}
+void redis_server::kill() {
+  proc_.stop(9, 10s);
+}
+
+std::string proxy_server::binary() {
+  return PUPPY_PROXY_BINARY;
+}
+
+proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args)
+    : dir_(make_temp_dir("puppy-test-proxy")) {
+  const std::string ready = dir_ + "/ready";
+  std::vector<std::string> argv = {binary(), "--listen",    "127.0.0.1:0", "--ready-file",
+                                   ready,    "--log-level", "debug"};
+  if (!upstream_url.empty()) {
+    argv.push_back("--upstream");
+    argv.push_back(upstream_url);
+  }
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  proc_ = process(argv, dir_ + "/proxy.log");
+  if (!wait_until([&] { return !proc_.running() || access(ready.c_str(), R_OK) == 0; }, 20s) ||
+      !proc_.running()) {
+    throw std::runtime_error("puppy-proxy did not start: " + log());
+  }
+  const std::string text = read_file(ready);
+  port_ = static_cast<std::uint16_t>(std::stoi(text.substr(text.rfind(':') + 1)));
+}
+
+proxy_server::~proxy_server() {
+  proc_.stop(9, 10s);
+  remove_temp_dir(dir_);
+}
+
+int proxy_server::stop() {
+  return proc_.stop(15, 20s);
+}
+
+}  // namespace puppy::test
+
+namespace puppy::test {
+bool raw_client_answers_default() {
+  try {
+    raw_client c(6379);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+}  // namespace puppy::test

@@ -1,0 +1,53 @@
+#pragma once
+// Real servers for integration tests, each on a loopback port it picks, in its own temp directory.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace puppy::test {
+
+// A redis-server with no persistence.
+class redis_server {
+ public:
+  explicit redis_server(std::vector<std::string> extra_args = {});
+  ~redis_server();  // kills it and removes its directory (kept if PUPPY_KEEP_TEST_DIRS is set)
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  void stop();   // SIGTERM and wait
+  void kill();   // SIGKILL
+  void start();  // again, on the same port
+  bool running() { return proc_.running(); }
+
+ private:
+  std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  process proc_;
+};
+
+// The puppy-proxy binary under test.
+class proxy_server {
+ public:
+  explicit proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args = {});
+  ~proxy_server();
+  std::uint16_t port() const { return port_; }
+  // SIGTERM; returns the exit status.
+  int stop();
+  bool running() { return proc_.running(); }
+  std::string log() const { return read_file(dir_ + "/proxy.log"); }
+  static std::string binary();
+
+ private:
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  process proc_;
+};
+
+}  // namespace puppy::test
+
+namespace puppy::test {
+// Whether something accepts connections on 127.0.0.1:6379.
+bool raw_client_answers_default();
+}  // namespace puppy::test
