@@ -93,7 +93,7 @@ bool split_inline_args(std::string_view line, std::vector<std::string>* out) {
   cursor c{line.data(), line.data() + line.size()};
   for (;;) {
     while (c.p < c.end && is_space(*c.p)) ++c.p;
-    if (c.p == c.end) return true;
+    if (c.p == c.end || *c.p == '\0') return true;  // a NUL ends the C string sdssplitargs reads
     std::string arg;
     for (bool done = false; !done;) {
       const char ch = c.at(0);

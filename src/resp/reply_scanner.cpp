@@ -6,8 +6,9 @@
 namespace puppy::resp {
 namespace {
 
-// Lengths and counts above this are not RESP any upstream sends; refusing them keeps 2*n exact.
-constexpr std::uint64_t max_length = std::uint64_t{1} << 62;
+// Lengths and counts above this are not RESP any upstream sends; refusing them keeps 2*n exact
+// (and within the int64 element counter).
+constexpr std::uint64_t max_length = (std::uint64_t{1} << 62) - 1;
 
 bool is_line_type(char c) {
   return c == '+' || c == '-' || c == ':' || c == '_' || c == '#' || c == ',' || c == '(';
@@ -26,6 +27,7 @@ void reply_scanner::reset() {
   state_ = state::type;
   stack_.clear();
   top_type_ = cur_type_ = 0;
+  top_attribute_ = false;
   head_len_ = 0;
   error_ = "";
 }
@@ -119,6 +121,7 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
         ++pos;
         cur_type_ = c;
         const bool top = stack_.empty() && c != '|';
+        if (stack_.empty()) top_attribute_ = c == '|';
         if (top) {
           top_type_ = c;
           head_len_ = 0;
@@ -160,8 +163,9 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
         break;
       case state::number:
         if (c >= '0' && c <= '9') {
-          if (number_ > max_length / 10) return fail("length too large", pos);
-          number_ = number_ * 10 + static_cast<std::uint64_t>(c - '0');
+          const auto digit = static_cast<std::uint64_t>(c - '0');
+          if (number_ > (max_length - digit) / 10) return fail("length too large", pos);
+          number_ = number_ * 10 + digit;
           any_digit_ = true;
         } else if (c == '-' && !any_digit_ && !negative_ && !streamed_) {
           negative_ = true;

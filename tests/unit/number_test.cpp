@@ -32,3 +32,18 @@ TEST_CASE("string_to_ll refuses what Redis's string2ll refuses") {
   }
   CHECK(v == 42);
 }
+
+TEST_CASE("string_to_ll reads exactly len bytes") {
+  long long v = 0;
+  CHECK(string_to_ll("123", 2, &v));
+  CHECK(v == 12);
+  CHECK(string_to_ll("-5x", 2, &v));
+  CHECK(v == -5);
+  CHECK_FALSE(string_to_ll("7", 0, &v));
+  CHECK(v == -5);
+  // Exactly 20 characters is the longest accepted text; its value must still fit.
+  CHECK_FALSE(parses("12345678901234567890", &v));
+  CHECK_FALSE(parses("00000000000000000001", &v));
+  CHECK(parses("2147483648", &v));
+  CHECK(v == 2147483648LL);
+}

@@ -37,8 +37,8 @@ class reply_scanner {
   bool is_push() const { return top_type_ == '>'; }  // RESP3 out-of-band push
   std::string_view head() const { return {head_, head_len_}; }  // first bytes of + or - content
 
-  // True when no reply is in progress.
-  bool at_boundary() const { return state_ == state::type && stack_.empty(); }
+  // True when no reply is in progress (an attribute before a value is part of its reply).
+  bool at_boundary() const { return state_ == state::type && stack_.empty() && !top_attribute_; }
   const char* error_message() const { return error_; }
   void reset();
 
@@ -77,6 +77,7 @@ class reply_scanner {
   bool streamed_ = false;
   bool any_digit_ = false;
   bool capture_head_ = false;
+  bool top_attribute_ = false;  // a top-level attribute was read; the value it describes was not
   std::uint64_t number_ = 0;
   std::uint64_t data_left_ = 0;
   std::vector<frame> stack_;
