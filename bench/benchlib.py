@@ -1,0 +1,526 @@
+"""Shared helpers for the puppy-proxy benchmark scripts (Python 3 standard library only).
+
+Process handling: every server is started in its own session with PR_SET_PDEATHSIG=SIGTERM, so
+it goes away even if the script itself is killed with SIGKILL; on normal exit, Ctrl-C, SIGTERM
+or SIGHUP the registered cleanup stops everything that is still running (SIGTERM, then SIGKILL).
+
+Readiness is established by polling, never by sleeping a fixed time: a server counts as ready
+once /proc shows *that process* (same pid, which holds through `taskset` and `valgrind`, both
+exec in place) listening on the expected port, followed by an end-to-end GET.
+"""
+
+import atexit
+import ctypes
+import datetime
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HOST = "127.0.0.1"
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+DEFAULT_PROXY_BIN = os.path.join(REPO_DIR, "build", "puppy-proxy")
+
+# ---------------------------------------------------------------------------------------------
+# logging
+
+
+def log(msg):
+    ts = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{ts}] {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg, code=1):
+    log("ERROR: " + msg)
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------------------------------
+# process management
+
+_PR_SET_PDEATHSIG = 1
+_libc = None
+
+
+def _child_setup():
+    # Runs in the child between fork and exec: die with the parent; own session so a Ctrl-C in
+    # the terminal reaches only this script, which then shuts the children down in order.
+    try:
+        global _libc
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except Exception:  # pragma: no cover - best effort
+        pass
+
+
+class Proc:
+    """A started child process with its log file."""
+
+    def __init__(self, name, argv, log_path, popen):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.popen = popen
+        self.ok_exit_codes = (0,)  # exit codes after SIGTERM that are normal for this program
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def returncode(self):
+        return self.popen.poll()
+
+    def log_tail(self, lines=20):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+_procs = []
+
+
+def start_process(name, argv, log_path, cpu=None, cwd=None):
+    """Starts argv (optionally under `taskset -c cpu`), stdout+stderr to log_path."""
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + list(argv)
+    logf = open(log_path, "ab")
+    logf.write(("$ " + shlex.join(argv) + "\n").encode())
+    logf.flush()
+    popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             cwd=cwd, preexec_fn=_child_setup, start_new_session=True)
+    logf.close()
+    p = Proc(name, argv, log_path, popen)
+    _procs.append(p)
+    return p
+
+
+def stop_process(p, timeout=30.0, sig=signal.SIGTERM):
+    """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit code (negative = signal)."""
+    if p.alive():
+        try:
+            p.popen.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{p.name} (pid {p.pid}) did not exit {timeout:.0f}s after SIGTERM; sending SIGKILL")
+            p.popen.kill()
+            p.popen.wait()
+    if p in _procs:
+        _procs.remove(p)
+    return p.popen.returncode
+
+
+def describe_exit(rc):
+    if rc is None:
+        return "still running"
+    return f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+
+
+def cleanup():
+    for p in reversed(list(_procs)):
+        try:
+            stop_process(p, timeout=10.0)
+        except Exception:
+            pass
+
+
+def _on_signal(signum, _frame):
+    log(f"got signal {signum}, cleaning up")
+    cleanup()
+    os._exit(128 + signum)
+
+
+def install_cleanup():
+    atexit.register(cleanup)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU seconds used so far by all threads of process pid, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# ports and readiness
+
+
+def free_port():
+    """A port that was free a moment ago. Races are caught by listening_ports() + retries."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def listening_ports(pid):
+    """TCP ports on which process `pid` holds a listening socket (from /proc/net/tcp{,6})."""
+    inodes = _socket_inodes(pid)
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) > 9 and parts[3] == "0A" and parts[9] in inodes:  # 0A = LISTEN
+                        ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return ports
+
+
+def wait_listening(p, port, timeout=60.0):
+    """Polls until process p listens on port. False if it exited or the timeout passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not p.alive():
+            return False
+        if port in listening_ports(p.pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def wait_file(path, p, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                text = f.read().strip()
+            if text:
+                return text
+        if not p.alive():
+            return None
+        time.sleep(0.02)
+    return None
+
+
+def redis_command(port, *args, timeout=10.0):
+    """Sends one RESP command, returns the first reply line (good enough for PING/SET/INFO checks)."""
+    payload = f"*{len(args)}\r\n".encode()
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        payload += b"$%d\r\n%s\r\n" % (len(b), b)
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def wait_ping(port, timeout=30.0):
+    """Waits until a GET through the target gets a bulk reply from Redis (nil is fine).
+
+    Not PING: twemproxy answers PING itself, so only a keyed command proves the whole path to
+    Redis works (a proxy may also need a moment for its upstream connection).
+    """
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            last = redis_command(port, "GET", "puppy-bench:probe", timeout=5.0)
+            if last.startswith("$"):
+                return True, last
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    return False, last
+
+
+# ---------------------------------------------------------------------------------------------
+# the servers
+
+
+def _retry_start(what, attempts, fn):
+    last = None
+    for i in range(attempts):
+        try:
+            return fn()
+        except RuntimeError as e:
+            last = e
+            log(f"starting {what} failed (attempt {i + 1}/{attempts}): {e}")
+    die(f"could not start {what}: {last}")
+
+
+def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attempts=3):
+    """redis-server without persistence on a free port. Returns (Proc, port)."""
+
+    def attempt():
+        port = free_port()
+        argv = list(wrapper) + [
+            "redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", workdir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+            "--logfile", ""]
+        p = start_process(name, argv, os.path.join(workdir, f"{name}.log"), cpu=cpu)
+        if not wait_listening(p, port, timeout):
+            rc = stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} not listening on {port} (exit {rc}): {p.log_tail(5)!r}")
+        ok, reply = wait_ping(port)
+        if not ok:
+            stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} on {port} does not answer GET: {reply}")
+        return p, port
+
+    return _retry_start(name, attempts, attempt)
+
+
+def start_puppy(proxy_bin, upstream_port, workdir, name="puppy", cpu=None, wrapper=(),
+                extra_args=(), timeout=60.0):
+    """puppy-proxy on a port it picks itself (--listen :0 + --ready-file). Returns (Proc, port)."""
+    ready = os.path.join(workdir, f"{name}.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    argv = list(wrapper) + [
+        proxy_bin, "--listen", f"{HOST}:0", "--ready-file", ready,
+        "--upstream", f"redis://{HOST}:{upstream_port}", "--log-level", "warn"] + list(extra_args)
+    p = start_process(name, argv, os.path.join(workdir, f"{name}.log"), cpu=cpu)
+    text = wait_file(ready, p, timeout)
+    if text is None:
+        rc = stop_process(p, timeout=5)
+        die(f"{name} never wrote {ready} (exit {rc}); log:\n{p.log_tail()}")
+    port = int(text.rsplit(":", 1)[1])
+    if not wait_listening(p, port, timeout):
+        die(f"{name} wrote {text} to the ready file but does not listen there; log:\n{p.log_tail()}")
+    ok, reply = wait_ping(port)
+    if not ok:
+        die(f"{name} on {port} does not answer GET: {reply}; log:\n{p.log_tail()}")
+    return p, port
+
+
+# twemproxy (nutcracker) settings. These are its usual best for a single Redis behind it:
+#  - server_connections: 1 (the default) -- twemproxy multiplexes all client requests onto the
+#    server connection and pipelines them; one connection per server gives it the largest
+#    batches and is what its authors recommend; more connections only spread the same work.
+#  - preconnect: true -- connect to Redis at start, not on the first request.
+#  - auto_eject_hosts: false -- a single server must never be ejected.
+#  - timeout: 10000 ms -- generous; the benchmark must not see timeouts as errors.
+#  - backlog: 1024 -- plenty for 50 clients connecting at once.
+#  - hash/distribution: fnv1a_64/ketama -- the usual choice; irrelevant with one server.
+#  - mbuf size (-m): default 16384 bytes -- fine for small values and 50 clients.
+#  - stats on a private free port (-s) so parallel runs never collide on the default 22222.
+NUTCRACKER_YAML = """\
+bench:
+  listen: {host}:{port}
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  timeout: 10000
+  backlog: 1024
+  servers:
+   - {host}:{upstream_port}:1
+"""
+
+
+def start_nutcracker(upstream_port, workdir, name="twemproxy", cpu=None, wrapper=(), timeout=60.0,
+                     attempts=3):
+    """nutcracker on a free port in front of upstream_port. Returns (Proc, port)."""
+
+    def attempt():
+        port, stats_port = free_port(), free_port()
+        conf = os.path.join(workdir, f"{name}.yml")
+        with open(conf, "w") as f:
+            f.write(NUTCRACKER_YAML.format(host=HOST, port=port, upstream_port=upstream_port))
+        argv = list(wrapper) + [
+            "nutcracker", "-c", conf, "-s", str(stats_port), "-a", HOST,
+            "-p", os.path.join(workdir, f"{name}.pid"), "-o", os.path.join(workdir, f"{name}.log")]
+        p = start_process(name, argv, os.path.join(workdir, f"{name}.out"), cpu=cpu)
+        # nutcracker installs no SIGTERM handler (only SIGINT), so it dies of the signal: normal.
+        p.ok_exit_codes = (0, -15)
+        if not wait_listening(p, port, timeout):
+            rc = stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} not listening on {port} (exit {rc}): {p.log_tail(5)!r}")
+        ok, reply = wait_ping(port)
+        if not ok:
+            stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} on {port} does not answer GET: {reply}")
+        return p, port
+
+    return _retry_start(name, attempts, attempt)
+
+
+# ---------------------------------------------------------------------------------------------
+# redis-benchmark
+
+CSV_FIELDS = ["rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms",
+              "p99_latency_ms", "max_latency_ms"]
+
+# Lines redis-benchmark prints that are expected and harmless.
+_BENIGN = ("WARNING: Could not fetch server CONFIG",)
+
+
+def benchmark_argv(port, test, clients, pipeline, requests, data_size=3, keyspace=0, cpu=None):
+    argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test, "-c", str(clients),
+            "-n", str(requests), "-P", str(pipeline), "-d", str(data_size), "--csv"]
+    if keyspace:
+        argv += ["-r", str(keyspace)]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + argv
+    return argv
+
+
+def parse_benchmark_csv(text):
+    """Returns ({TEST: {field: float}}, [unexpected lines])."""
+    rows, other = {}, []
+    header = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith('"test"'):
+            header = [c.strip('"') for c in line.split(",")]
+            continue
+        if header and line.startswith('"'):
+            cells = [c.strip('"') for c in line.split(",")]
+            if len(cells) == len(header):
+                try:
+                    rows[cells[0]] = {k: float(v) for k, v in zip(header[1:], cells[1:])}
+                    continue
+                except ValueError:
+                    pass
+        if not line.startswith(_BENIGN):
+            other.append(line)
+    return rows, other
+
+
+def run_benchmark(argv, timeout):
+    """Runs redis-benchmark. Returns dict(rows, problems, wall_s, rc, output)."""
+    t0 = time.monotonic()
+    try:
+        cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, timeout=timeout, preexec_fn=_child_setup)
+        out = cp.stdout.decode(errors="replace")
+        rc = cp.returncode
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else ""
+        return dict(rows={}, problems=[f"TIMEOUT after {timeout:.0f}s (killed)"],
+                    wall_s=time.monotonic() - t0, rc=None, output=out)
+    wall = time.monotonic() - t0
+    rows, other = parse_benchmark_csv(out)
+    problems = list(other)
+    if rc != 0:
+        problems.insert(0, f"redis-benchmark exit code {rc}")
+    if not rows:
+        problems.append("no CSV result row")
+    return dict(rows=rows, problems=problems, wall_s=wall, rc=rc, output=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# misc
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def round_sig(x, sig=2):
+    """Rounds a positive number to `sig` significant digits (for request counts)."""
+    if x <= 0:
+        return 0
+    digits = len(str(int(x))) - sig
+    if digits <= 0:
+        return int(round(x))
+    return int(round(x, -digits))
+
+
+def format_table(headers, rows, align=None):
+    """Plain-text table; align is a string of 'l'/'r' per column (default: first l, rest r)."""
+    cols = len(headers)
+    align = align or ("l" + "r" * (cols - 1))
+    widths = [len(h) for h in headers]
+    srows = [[("" if c is None else str(c)) for c in r] for r in rows]
+    for r in srows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+
+    def fmt(r):
+        return "  ".join(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i])
+                         for i, c in enumerate(r)).rstrip()
+
+    out = [fmt(headers), "  ".join("-" * w for w in widths)]
+    out += [fmt(r) for r in srows]
+    return "\n".join(out)
+
+
+def tool_versions(proxy_bin):
+    def first_line(argv):
+        try:
+            cp = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+            return cp.stdout.decode(errors="replace").strip().splitlines()[0]
+        except Exception as e:
+            return f"? ({e})"
+
+    git = first_line(["git", "-C", REPO_DIR, "describe", "--always", "--dirty"])
+    try:
+        import hashlib
+        with open(proxy_bin, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(proxy_bin)).isoformat(" ", "seconds")
+    except OSError:
+        digest = built = "?"
+    return {
+        "puppy-proxy": f"{proxy_bin} ({first_line([proxy_bin, '--version'])}, sha256 {digest}, "
+                       f"built {built}; work tree: git {git})",
+        "redis-server": first_line(["redis-server", "--version"]),
+        "redis-benchmark": first_line(["redis-benchmark", "--version"]),
+        "nutcracker": first_line(["nutcracker", "--version"]),
+        "valgrind": first_line(["valgrind", "--version"]),
+        "kernel": os.uname().release,
+        "cpus": str(os.cpu_count()),
+        "loadavg at start": open("/proc/loadavg").read().strip(),
+    }
+
+
+def make_results_dir(base, label):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(base, f"{stamp}-{label}")
+    n = 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(base, f"{stamp}-{label}-{n}")
+    os.makedirs(os.path.join(path, "logs"))
+    return path
