@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
   settings.limits.max_inline_len = opt.max_inline_len;
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
+  settings.shared_connections = opt.shared_connections;
+  settings.max_shared_request = opt.max_shared_request;
+  settings.client_output_limit = opt.client_output_limit;
   settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
   settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);
   settings.retry_max = std::chrono::milliseconds(opt.upstream_retry_max_ms);
@@ -116,9 +119,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto bound = srv->local_endpoint();
-  log->info("puppy-proxy {} listening on {}:{}, upstream redis://{}:{}, {} thread{}", PUPPY_VERSION,
-            bound.address().to_string(), bound.port(), target.host, target.port, opt.threads,
-            opt.threads == 1 ? "" : "s");
+  log->info(
+      "puppy-proxy {} listening on {}:{}, upstream redis://{}:{}, {} thread{}, {} shared upstream "
+      "connection{} per thread",
+      PUPPY_VERSION, bound.address().to_string(), bound.port(), target.host, target.port,
+      opt.threads, opt.threads == 1 ? "" : "s", opt.shared_connections,
+      opt.shared_connections == 1 ? "" : "s");
   if (!opt.ready_file.empty()) write_ready_file(opt.ready_file, bound);
   srv->run();
   log->info("stopped");

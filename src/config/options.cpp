@@ -50,6 +50,23 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
                  "Once listening, write the bound host:port to this file (for scripts and tests)")
       ->group("Server");
 
+  app.add_option("--shared-connections", out->shared_connections,
+                 "Upstream connections per thread shared by clients that so far used only "
+                 "stateless data commands; 0 gives every client its own connection at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 64u))
+      ->group("Server");
+  app.add_option("--max-shared-request", out->max_shared_request,
+                 "A request bigger than this gives its client its own upstream connection")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
+      ->group("Limits");
+  app.add_option("--client-output-limit", out->client_output_limit,
+                 "Disconnect a client whose unread replies exceed this (0: no limit)")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
+      ->group("Limits");
+
   app.add_option("--max-args", out->max_args, "Most arguments in one request (Redis: 2147483647)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, resp::default_max_args))

@@ -1,39 +1,88 @@
 #include "puppy/resp/command_table.hpp"
 
-#include <array>
+#include <string>
+#include <unordered_map>
 
 namespace puppy::resp {
 namespace {
 
-struct entry {
-  std::string_view name;
+// Data commands with no connection state and no blocking: the same reply on any connection.
+// Everything not listed (SELECT, AUTH, HELLO, MULTI, WATCH, CLIENT, blocking and pub/sub
+// commands, XREAD with its optional BLOCK, WAIT, READONLY, unknown and future commands, ...)
+// needs the client's own upstream connection.
+constexpr const char* shareable_commands[] = {
+    // strings
+    "get", "set", "setnx", "setex", "psetex", "mget", "mset", "msetnx", "append", "strlen", "incr",
+    "incrby", "incrbyfloat", "decr", "decrby", "getrange", "setrange", "getset", "getdel", "getex",
+    "substr", "lcs",
+    // keys
+    "del", "unlink", "exists", "expire", "pexpire", "expireat", "pexpireat", "expiretime",
+    "pexpiretime", "ttl", "pttl", "persist", "type", "touch", "rename", "renamenx", "dump",
+    "restore", "sort_ro", "object",
+    // hashes
+    "hget", "hset", "hsetnx", "hmset", "hmget", "hgetall", "hdel", "hlen", "hexists", "hkeys",
+    "hvals", "hincrby", "hincrbyfloat", "hstrlen", "hrandfield", "hscan",
+    // lists (non-blocking)
+    "lpush", "rpush", "lpushx", "rpushx", "lpop", "rpop", "llen", "lrange", "lindex", "lset",
+    "linsert", "lrem", "ltrim", "lpos", "lmove", "rpoplpush", "lmpop",
+    // sets
+    "sadd", "srem", "smembers", "sismember", "smismember", "scard", "spop", "srandmember", "sinter",
+    "sintercard", "sinterstore", "sunion", "sunionstore", "sdiff", "sdiffstore", "smove", "sscan",
+    // sorted sets (non-blocking)
+    "zadd", "zincrby", "zrem", "zrange", "zrangestore", "zrangebyscore", "zrevrangebyscore",
+    "zrangebylex", "zrevrangebylex", "zrevrange", "zcard", "zcount", "zlexcount", "zscore",
+    "zmscore", "zrank", "zrevrank", "zremrangebyrank", "zremrangebyscore", "zremrangebylex",
+    "zpopmin", "zpopmax", "zmpop", "zunion", "zinter", "zdiff", "zunionstore", "zinterstore",
+    "zdiffstore", "zintercard", "zrandmember", "zscan",
+    // streams (no XREAD/XREADGROUP: they may block)
+    "xadd", "xlen", "xrange", "xrevrange", "xdel", "xtrim", "xack", "xpending", "xclaim",
+    "xautoclaim", "xsetid",
+    // bitmaps, HyperLogLog, geo
+    "setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield", "bitfield_ro", "pfadd",
+    "pfcount", "pfmerge", "geoadd", "geodist", "geohash", "geopos", "georadius", "georadius_ro",
+    "georadiusbymember", "georadiusbymember_ro", "geosearch", "geosearchstore",
+    // scripts run atomically and leave no state on the connection
+    "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro",
+    // pub/sub publishing, and two harmless server commands
+    "publish", "spublish", "ping", "echo"};
+
+struct special {
+  const char* name;
   command_spec spec;
 };
 
-constexpr std::array<entry, 12> table{{
-    {"subscribe", {command_kind::pubsub, false}},
-    {"psubscribe", {command_kind::pubsub, false}},
-    {"ssubscribe", {command_kind::pubsub, false}},
-    {"unsubscribe", {command_kind::pubsub, false}},
-    {"punsubscribe", {command_kind::pubsub, false}},
-    {"sunsubscribe", {command_kind::pubsub, false}},
-    {"monitor", {command_kind::monitor, false}},
-    {"client", {command_kind::client, true}},
-    {"reset", {command_kind::reset, false}},
-    {"sync", {command_kind::replication, false}},
-    {"psync", {command_kind::replication, false}},
-    {"replconf", {command_kind::plain, false}},
-}};
+constexpr special special_commands[] = {
+    {"subscribe", {command_kind::pubsub, false, false}},
+    {"psubscribe", {command_kind::pubsub, false, false}},
+    {"ssubscribe", {command_kind::pubsub, false, false}},
+    {"unsubscribe", {command_kind::pubsub, false, false}},
+    {"punsubscribe", {command_kind::pubsub, false, false}},
+    {"sunsubscribe", {command_kind::pubsub, false, false}},
+    {"monitor", {command_kind::monitor, false, false}},
+    {"client", {command_kind::client, true, false}},
+    {"reset", {command_kind::reset, false, false}},
+    {"quit", {command_kind::quit, false, false}},
+    {"sync", {command_kind::replication, false, false}},
+    {"psync", {command_kind::replication, false, false}},
+};
+
+const std::unordered_map<std::string_view, command_spec>& table() {
+  static const auto* t = [] {
+    auto* m = new std::unordered_map<std::string_view, command_spec>();
+    for (const char* name : shareable_commands)
+      (*m)[name] = command_spec{command_kind::plain, false, true};
+    for (const auto& s : special_commands) (*m)[s.name] = s.spec;
+    return m;
+  }();
+  return *t;
+}
 
 }  // namespace
 
 command_spec lookup_command(std::string_view lower_name) {
-  // Names that matter are 4..12 bytes; everything else is plain at the cost of one compare.
-  if (lower_name.size() < 4 || lower_name.size() > 12) return {};
-  for (const auto& e : table) {
-    if (e.name == lower_name) return e.spec;
-  }
-  return {};
+  const auto& t = table();
+  const auto it = t.find(lower_name);
+  return it == t.end() ? command_spec{} : it->second;
 }
 
 }  // namespace puppy::resp

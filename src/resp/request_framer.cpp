@@ -13,6 +13,21 @@ char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
+// string_to_ll with a fast path for the short positive lengths of almost every header line.
+bool parse_length(const char* s, std::size_t len, long long* value) {
+  if (len >= 1 && len <= 9 && s[0] >= '1' && s[0] <= '9') {
+    long long v = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      const auto d = static_cast<unsigned>(s[i] - '0');
+      if (d > 9) return string_to_ll(s, len, value);  // not a number: the full rules decide
+      v = v * 10 + d;
+    }
+    *value = v;
+    return true;
+  }
+  return string_to_ll(s, len, value);
+}
+
 }  // namespace
 
 request_framer::request_framer(request_limits limits) : limits_(limits) {}
@@ -127,7 +142,7 @@ frame_result request_framer::start_request(const char* p, std::size_t n) {
   line_blocked_ = false;
 
   long long count = 0;
-  if (!string_to_ll(p + 1, cr - 1, &count) ||
+  if (!parse_length(p + 1, cr - 1, &count) ||
       (count > 0 && static_cast<std::uint64_t>(count) > limits_.max_args)) {
     return fail(frame_error::invalid_mbulk_length, 0);
   }
@@ -194,7 +209,7 @@ frame_result request_framer::parse(const char* data, std::size_t size) {
         line_blocked_ = false;
         if (p[0] != '$') return fail(frame_error::expected_dollar, pos, p[0]);
         long long len = 0;
-        if (!string_to_ll(p + 1, cr - 1, &len) || len < 0 ||
+        if (!parse_length(p + 1, cr - 1, &len) || len < 0 ||
             static_cast<std::uint64_t>(len) > limits_.max_bulk_len) {
           return fail(frame_error::invalid_bulk_length, pos);
         }

@@ -77,29 +77,29 @@ void server::do_stop() {
 
 void server::accept() {
   if (stopping_) return;
-  worker& target = *workers_[next_worker_];
-  next_worker_ = (next_worker_ + 1) % workers_.size();
-  acceptor_.async_accept(
-      target.context(), [this, &target](const boost::system::error_code& ec, tcp::socket client) {
-        if (stopping_ || ec == asio::error::operation_aborted) return;
-        if (ec) {
-          // Out of descriptors or a transient error: keep the listener, try again shortly.
-          log_->warn("accept failed: {}", ec.message());
-          accept_retry_.expires_after(std::chrono::milliseconds(100));
-          accept_retry_.async_wait([this](const boost::system::error_code& e) {
-            if (!e) accept();
-          });
-          return;
-        }
-        if (&target == workers_.front().get()) {
-          target.start_session(std::move(client));
-        } else {
-          asio::post(target.context(), [&target, c = std::move(client)]() mutable {
-            target.start_session(std::move(c));
-          });
-        }
-        accept();
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket client) {
+    if (stopping_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors or a transient error: keep the listener, try again shortly.
+      log_->warn("accept failed: {}", ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](const boost::system::error_code& e) {
+        if (!e) accept();
       });
+      return;
+    }
+    worker& target = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    boost::system::error_code ignored;
+    const auto protocol = acceptor_.local_endpoint(ignored).protocol();
+    const auto fd = client.release(ignored);
+    if (&target == workers_.front().get()) {
+      target.start_session(fd, protocol);
+    } else {
+      asio::post(target.context(), [&target, fd, protocol] { target.start_session(fd, protocol); });
+    }
+    accept();
+  });
 }
 
 }  // namespace puppy::server

@@ -1,10 +1,11 @@
+// Session lifecycle and the client -> upstream direction: reading, framing, forwarding, pinning.
 #include "puppy/server/session.hpp"
 
 #include <spdlog/spdlog.h>
-#include <strings.h>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/asio/post.hpp>
 
+#include "io_util.hpp"
+#include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -14,182 +15,197 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t buffer_size = 16 * 1024;       // initial size of each direction's buffer
-constexpr std::size_t min_read = 4 * 1024;           // never read into less room than this
-constexpr std::size_t max_queued_local = 64 * 1024;  // stop reading a client whose errors pile up
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+constexpr std::size_t buffer_size = 16 * 1024;  // initial size of each direction's buffer
+constexpr std::size_t min_read = 4 * 1024;      // never read into less room than this
+constexpr int max_turns = 16;                   // reads in a row before letting others run
 
 }  // namespace
 
-session::session(worker& owner, tcp::socket client)
+using detail::would_block;
+
+session::session(worker& owner, tcp::socket client, shared_upstream* shared)
     : owner_(owner),
       client_(std::move(client)),
-      upstream_(owner.context()),
-      connect_timer_(owner.context()),
+      shared_(shared),
+      mode_(shared != nullptr ? mode::shared : mode::pinned),
       framer_(owner.config().limits),
       in_(buffer_size),
+      upstream_(owner.context()),
+      connect_timer_(owner.context()),
       scanner_(owner.config().max_reply_depth),
       up_in_(buffer_size) {
   owner_.attach(this);
 }
 
 session::~session() {
+  if (attached_) shared_->detach(this);
   owner_.detach(this);
 }
 
 void session::start() {
   error_code ec;
   client_.set_option(tcp::no_delay(true), ec);
-  if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
+  client_.non_blocking(true, ec);
+  if (mode_ == mode::shared) {
+    shared_->attach(this);
+    attached_ = true;
+  } else if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
     connect_upstream();
   } else {
-    upstream_state_ = upstream_state::down;
+    link_ = link::down;
   }
-  read_client();
+  pump_client();
 }
 
-void session::close() {
+void session::close(const char* why) {
   if (closed_) return;
   closed_ = true;
+  owner_.log().debug("closing client connection: {}", why);
   error_code ec;
   client_.shutdown(tcp::socket::shutdown_both, ec);
   client_.close(ec);
   upstream_.close(ec);
   connect_timer_.cancel();
+  pieces_.clear();
+  pending_local_.clear();
 }
 
-// ---- upstream connection ------------------------------------------------------------------------
+void session::resume() {
+  if (closed_) return;
+  pump_upstream();
+  pump_client();
+  maybe_finish();
+}
 
-void session::connect_upstream() {
-  upstream_state_ = upstream_state::connecting;
-  const auto& target = owner_.config().upstream;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);
-  if (ec) {
-    // Host names are resolved by the worker at start-up; here only addresses arrive.
-    on_upstream_connected(asio::error::host_not_found);
-    return;
-  }
-  connect_timer_.expires_after(owner_.config().connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this()](const error_code& e) {
-    if (!e && self->upstream_state_ == upstream_state::connecting) {
-      self->upstream_error_ = "timed out";
-      error_code ignored;
-      self->upstream_.close(ignored);
+// ---- reading the client -------------------------------------------------------------------------
+
+bool session::may_read_client() const {
+  return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ &&
+         !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
+         backlog_size() <= owner_.config().max_pending_output &&
+         (mode_ != mode::shared || !shared_->congested());
+}
+
+void session::pump_client() {
+  for (int turn = 0; turn < max_turns; ++turn) {
+    if (!may_read_client()) {
+      if (!closed_ && mode_ == mode::shared && shared_->congested()) {
+        shared_->wake_me(shared_from_this());
+      }
+      return;
     }
+    if (!client_rx_.readable) {
+      arm_client_wait();
+      return;
+    }
+    in_.reserve(min_read);
+    const std::size_t want = in_.free();
+    error_code ec;
+    const std::size_t n = client_.read_some(asio::buffer(in_.end(), want), ec);
+    if (would_block(ec)) {
+      client_rx_.readable = false;
+      arm_client_wait();
+      return;
+    }
+    if (ec) {
+      if (ec == asio::error::eof) {
+        on_client_eof();
+      } else {
+        close("client read failed");
+      }
+      return;
+    }
+    in_.commit(n);
+    if (n < want) {
+      // Drained for now. Arm the wait before anything else runs, so no wake-up is missed.
+      client_rx_.readable = false;
+      arm_client_wait();
+    }
+    on_client_bytes();
+  }
+  asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
+}
+
+void session::arm_client_wait() {
+  if (client_rx_.wait_pending || closed_) return;
+  client_rx_.wait_pending = true;
+  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code&) {
+    self->client_rx_.wait_pending = false;
+    if (self->closed_) return;
+    self->client_rx_.readable = true;  // an error shows up in the read that follows
+    self->resume();
   });
-  upstream_error_.clear();
-  upstream_.async_connect(
-      tcp::endpoint(ip, target.port),
-      [self = shared_from_this()](const error_code& e) { self->on_upstream_connected(e); });
 }
 
-void session::on_upstream_connected(const error_code& ec) {
-  if (closed_) return;
-  connect_timer_.cancel();
-  auto& backoff = owner_.upstream_backoff();
-  const auto& target = owner_.config().upstream;
-  if (ec) {
-    const std::string why =
-        "connect to " + target.host + ":" + std::to_string(target.port) +
-        " failed: " + (upstream_error_.empty() ? ec.message() : upstream_error_);
-    backoff.failed(std::chrono::steady_clock::now(), why);
-    if (backoff.failures() == 1) {
-      owner_.log().warn("upstream unavailable: {}", why);
-    } else {
-      owner_.log().debug("upstream unavailable: {}", why);
-    }
-    error_code ignored;
-    upstream_.close(ignored);
-    upstream_state_ = upstream_state::down;
-  } else {
-    if (backoff.failures() > 0) owner_.log().info("upstream reachable again");
-    backoff.succeeded();
-    error_code ignored;
-    upstream_.set_option(tcp::no_delay(true), ignored);
-    upstream_state_ = upstream_state::up;
-    read_upstream();
-  }
-  if (client_eof_) {
-    on_client_eof();
-    return;
-  }
-  if (round_pending_) {
-    round_pending_ = false;
-    process_requests();
-  }
-}
-
-std::string session::unavailable_reply() const {
-  const auto& backoff = owner_.upstream_backoff();
-  std::string text = "-ERR upstream unavailable (" + backoff.last_error();
-  const auto wait = backoff.remaining(std::chrono::steady_clock::now());
-  if (wait.count() > 0) text += "; next attempt in " + std::to_string(wait.count()) + " ms";
-  return text + ")\r\n";
-}
-
-// ---- client -> upstream -------------------------------------------------------------------------
-
-void session::read_client() {
-  if (client_reading_ || upstream_writing_ || round_pending_ || client_eof_ ||
-      close_after_replies_ || closed_ || upstream_state_ == upstream_state::closed) {
-    return;
-  }
-  if (queue_local_.size() > max_queued_local) return;  // resumed once the client reads its replies
-  in_.reserve(min_read);
-  client_reading_ = true;
-  client_.async_read_some(asio::buffer(in_.end(), in_.free()),
-                          [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                            self->on_client_read(ec, n);
-                          });
-}
-
-void session::on_client_read(const error_code& ec, std::size_t n) {
-  client_reading_ = false;
-  if (closed_) return;
-  if (ec) {
-    if (ec == asio::error::eof) {
-      on_client_eof();
-    } else {
-      close();
-    }
-    return;
-  }
-  in_.commit(n);
-  if (upstream_state_ == upstream_state::closed) {
+void session::on_client_bytes() {
+  if (link_ == link::closed) {
     maybe_finish();  // the upstream went away: its client is closed, not answered
     return;
   }
-  if (upstream_state_ == upstream_state::down &&
-      owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
-    connect_upstream();
-  }
-  if (upstream_state_ == upstream_state::connecting) {
-    round_pending_ = true;  // processed when the connection attempt ends
-    return;
+  if (mode_ == mode::shared) {
+    if (shared_->ensure() == shared_upstream::state::connecting) {
+      round_pending_ = true;  // processed once the shared connection is up or has failed
+      shared_->wake_me(shared_from_this());
+      return;
+    }
+  } else {
+    if (link_ == link::down &&
+        owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
+      connect_upstream();
+    }
+    if (link_ == link::connecting) {
+      round_pending_ = true;  // processed once the connection attempt ends
+      return;
+    }
   }
   process_requests();
 }
+
+void session::on_shared_ready() {
+  if (closed_) return;
+  if (round_pending_ && mode_ == mode::shared &&
+      shared_->current() != shared_upstream::state::connecting) {
+    round_pending_ = false;
+    process_requests();
+  }
+  resume();
+}
+
+// ---- framing and forwarding ---------------------------------------------------------------------
 
 void session::process_requests() {
   const char* base = in_.data();
   const std::size_t len = in_.size();
   std::size_t pos = held_;
   fwd_begin_ = 0;
+  shared_count_ = 0;
   up_out_.clear();
+  up_out_index_ = 0;
   for (;;) {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
     if (r.status == resp::frame_status::command) {
-      if (framer_.command().argc > 0) on_request(framer_.command());
+      const auto& cmd = framer_.command();
+      const std::size_t start = pos - std::min<std::size_t>(pos, cmd.wire_size);
+      if (cmd.argc > 0 && !on_request(cmd, start, pos)) break;
       continue;
     }
     if (r.status == resp::frame_status::need_more) {
-      // Bytes of a request whose name is not known yet stay here until it is.
-      held_ = framer_.name_known() ? 0 : static_cast<std::size_t>(framer_.partial_bytes());
+      const std::size_t partial = std::min<std::size_t>(pos, framer_.partial_bytes());
+      if (mode_ == mode::shared) {
+        // Only whole requests go onto a shared connection: keep an unfinished one here, unless
+        // it cannot be shared or grows too big to keep, which pins the client.
+        if (framer_.name_known() &&
+            (!framer_.partial_spec().shareable || partial > owner_.config().max_shared_request)) {
+          begin_pin(pos - partial);
+          break;
+        }
+        held_ = partial;
+        flush_shared_range(pos - partial);
+        tail_ = pos - partial;
+        break;
+      }
+      held_ = framer_.name_known() ? 0 : partial;  // a request's name decides where it goes
       forward_range(fwd_begin_, pos - held_);
       tail_ = pos - held_;
       break;
@@ -197,7 +213,11 @@ void session::process_requests() {
     // A protocol error: what came before it is forwarded, then the error, then the connection
     // closes once the replies before it are out, as Redis does.
     const std::size_t partial = std::min<std::size_t>(pos, framer_.partial_bytes());
-    forward_range(fwd_begin_, pos - partial);
+    if (mode_ == mode::shared) {
+      flush_shared_range(pos - partial);
+    } else {
+      forward_range(fwd_begin_, pos - partial);
+    }
     owner_.log().debug("client protocol error: {}", framer_.error_message());
     reply_local("-ERR " + framer_.error_message() + "\r\n");
     close_after_replies_ = true;
@@ -205,252 +225,155 @@ void session::process_requests() {
     tail_ = len;
     break;
   }
-  if (!up_out_.empty()) {
-    write_upstream();
-  } else {
-    finish_request_round();
-  }
+  if (!up_out_.empty()) flush_upstream();
+  if (!upstream_blocked_) finish_request_round();
+  flush_client();
+  maybe_finish();
 }
 
-void session::on_request(const resp::framed_command& cmd) {
-  if (upstream_state_ != upstream_state::up) {
+bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
+  if (mode_ == mode::shared) {
+    const auto kind = cmd.spec.kind;
+    if (cmd.spec.shareable || kind == resp::command_kind::quit ||
+        kind == resp::command_kind::reset) {
+      if (shared_->current() != shared_upstream::state::up) {
+        flush_shared_range(start);
+        fwd_begin_ = pos;
+        reply_local(unavailable_reply());
+        return true;
+      }
+    }
+    if (cmd.spec.shareable) {
+      ++shared_count_;
+      ++sent_;
+      return true;
+    }
+    if (kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
+      // No connection state to reset or close upstream: answer here, in order.
+      flush_shared_range(start);
+      fwd_begin_ = pos;
+      reply_local(kind == resp::command_kind::quit ? "+OK\r\n" : "+RESET\r\n");
+      if (kind == resp::command_kind::quit) {
+        close_after_replies_ = true;
+        tail_ = in_.size();
+        return false;
+      }
+      return true;
+    }
+    begin_pin(start);
+    return false;
+  }
+  if (link_ != link::up) {
+    forward_range(fwd_begin_, start);
+    fwd_begin_ = pos;
     reply_local(unavailable_reply());
-    return;
+    return true;
   }
   switch (cmd.spec.kind) {
     case resp::command_kind::plain:
+    case resp::command_kind::quit:
       break;
     case resp::command_kind::pubsub:
     case resp::command_kind::monitor:
       enter_passthrough(false);
-      return;
-    case resp::command_kind::client:
-      if (cmd.args.size() >= 3 && iequals(cmd.args[1], "reply") &&
-          (iequals(cmd.args[2], "off") || iequals(cmd.args[2], "skip"))) {
+      return true;
+    case resp::command_kind::client: {
+      const auto is = [](std::string_view a, std::string_view b) {
+        return a.size() == b.size() &&
+               std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+                 return std::tolower(static_cast<unsigned char>(x)) == y;
+               });
+      };
+      if (cmd.args.size() >= 3 && is(cmd.args[1], "reply") &&
+          (is(cmd.args[2], "off") || is(cmd.args[2], "skip"))) {
         enter_passthrough(false);
-        return;
+        return true;
       }
       break;
+    }
     case resp::command_kind::reset:
       if (passthrough_at_) {
         reset_waiting_ = true;
         sent_since_reset_ = 0;
-        return;
+        return true;
       }
       break;
     case resp::command_kind::replication:
       enter_passthrough(true);
-      return;
+      return true;
   }
   if (!passthrough_at_) {
     ++sent_;
   } else if (reset_waiting_) {
     ++sent_since_reset_;
   }
+  return true;
 }
 
-void session::enter_passthrough(bool raw) {
-  if (!passthrough_at_) passthrough_at_ = sent_;
-  reset_waiting_ = false;
-  raw_ = raw_ || raw;
-}
-
-void session::forward_range(std::size_t begin, std::size_t end) {
-  if (end > begin && upstream_state_ == upstream_state::up) {
-    up_out_.emplace_back(in_.data() + begin, end - begin);
+void session::flush_shared_range(std::size_t end) {
+  if (shared_count_ > 0) {
+    shared_->send(shared_from_this(), in_.data() + fwd_begin_, end - fwd_begin_, shared_count_);
   }
+  shared_count_ = 0;
   fwd_begin_ = end;
 }
 
-void session::write_upstream() {
-  upstream_writing_ = true;
-  asio::async_write(upstream_, up_out_,
-                    [self = shared_from_this()](const error_code& ec, std::size_t) {
-                      self->on_upstream_written(ec);
-                    });
-}
-
-void session::on_upstream_written(const error_code& ec) {
-  upstream_writing_ = false;
-  if (closed_) return;
-  if (ec) {
-    on_upstream_gone(ec.message());
-    return;
-  }
-  finish_request_round();
+void session::forward_range(std::size_t begin, std::size_t end) {
+  if (end > begin && link_ == link::up) up_out_.emplace_back(in_.data() + begin, end - begin);
+  fwd_begin_ = end;
 }
 
 void session::finish_request_round() {
   in_.consume(tail_);
   tail_ = 0;
   up_out_.clear();
+  up_out_index_ = 0;
   if (in_.size() == 0) in_.shrink_to(buffer_size);
-  if (close_after_replies_) {
-    maybe_finish();
-    return;
+}
+
+// ---- pinning ------------------------------------------------------------------------------------
+
+void session::begin_pin(std::size_t cmd_start) {
+  // Everything before the request is on its way; the request and what follows are framed again
+  // once the client has its own connection and every shared reply is in.
+  flush_shared_range(cmd_start);
+  tail_ = cmd_start;
+  held_ = 0;
+  framer_.reset();
+  mode_ = mode::pinning;
+  if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
+    connect_upstream();
+  } else {
+    link_ = link::down;
   }
-  read_client();
+  finish_pin_if_ready();
+}
+
+void session::finish_pin_if_ready() {
+  if (mode_ != mode::pinning || received_ < sent_ || link_ == link::connecting) return;
+  mode_ = mode::pinned;
+  if (attached_) {
+    shared_->detach(this);
+    attached_ = false;
+  }
+  // Frame the waiting requests again, now for the client's own connection (in a handler of its
+  // own: this may be called from inside a round or a shared connection's dispatch).
+  asio::post(owner_.context(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->process_requests();
+    self->resume();
+  });
 }
 
 void session::on_client_eof() {
   client_eof_ = true;
-  if (upstream_state_ == upstream_state::up) {
+  if (mode_ == mode::pinned && link_ == link::up && !upstream_blocked_) {
     // Let the upstream see the end too and relay what it still sends until it closes.
     error_code ignored;
     upstream_.shutdown(tcp::socket::shutdown_send, ignored);
     return;
   }
   maybe_finish();
-}
-
-// ---- upstream -> client -------------------------------------------------------------------------
-
-void session::read_upstream() {
-  if (closed_ || up_in_in_use_ || upstream_state_ != upstream_state::up) return;
-  upstream_.async_read_some(asio::buffer(up_in_.data(), up_in_.capacity()),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                              self->on_upstream_read(ec, n);
-                            });
-}
-
-void session::on_upstream_read(const error_code& ec, std::size_t n) {
-  if (closed_) return;
-  if (ec) {
-    on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : ec.message());
-    return;
-  }
-  relay_replies(n);
-  if (!client_queue_.empty()) write_client();
-  read_upstream();
-}
-
-void session::relay_replies(std::size_t n) {
-  const char* data = up_in_.data();
-  std::size_t pos = 0;
-  std::size_t seg = 0;
-  while (pos < n && !(raw_ && !counting())) {
-    const auto r = scanner_.scan(data + pos, n - pos);
-    pos += r.consumed;
-    if (r.status == resp::scan_status::need_more) break;
-    if (r.status == resp::scan_status::error) {
-      owner_.log().warn("upstream sent invalid RESP ({}); closing the client",
-                        scanner_.error_message());
-      queue_client(data + seg, pos - seg);
-      on_upstream_gone("invalid reply");
-      return;
-    }
-    if (scanner_.is_push()) continue;
-    if (counting()) {
-      ++received_;
-      if (received_ > sent_) {
-        owner_.log().warn("reply accounting lost; relaying without counting from here on");
-        enter_passthrough(false);
-        passthrough_at_ = received_ = sent_;
-      }
-      if (!pending_local_.empty() && pending_local_.front().after <= received_) {
-        queue_client(data + seg, pos - seg);
-        seg = pos;
-        on_counted_reply();
-      }
-    } else if (reset_waiting_ && scanner_.type() == '+' && scanner_.head() == "RESET") {
-      passthrough_at_.reset();
-      raw_ = reset_waiting_ = false;
-      sent_ = received_ + sent_since_reset_;
-    }
-  }
-  if (seg < n) queue_client(data + seg, n - seg);
-}
-
-void session::on_counted_reply() {
-  while (!pending_local_.empty() && pending_local_.front().after <= received_) {
-    queue_local(std::move(pending_local_.front().bytes));
-    pending_local_.pop_front();
-  }
-}
-
-void session::on_upstream_gone(const std::string& why) {
-  if (upstream_state_ == upstream_state::closed) return;
-  owner_.log().debug("upstream connection ended ({}); closing its client", why);
-  upstream_state_ = upstream_state::closed;
-  error_code ignored;
-  upstream_.close(ignored);
-  pending_local_.clear();
-  if (!client_queue_.empty()) write_client();
-  maybe_finish();
-}
-
-// ---- replies to the client ----------------------------------------------------------------------
-
-void session::reply_local(std::string bytes) {
-  if (received_ >= sent_ && pending_local_.empty()) {
-    queue_local(std::move(bytes));
-    write_client();
-    return;
-  }
-  pending_local_.push_back({sent_, std::move(bytes)});
-}
-
-void session::queue_local(std::string bytes) {
-  client_queue_.push_back({true, queue_local_.size(), bytes.size()});
-  queue_local_.append(bytes);
-}
-
-void session::queue_client(const char* data, std::size_t len) {
-  if (len == 0) return;
-  client_queue_.push_back({false, static_cast<std::size_t>(data - up_in_.data()), len});
-  up_in_in_use_ = true;
-}
-
-void session::write_client() {
-  if (client_writing_ || client_queue_.empty() || closed_) return;
-  flight_local_.swap(queue_local_);
-  queue_local_.clear();
-  client_out_.clear();
-  flight_uses_up_in_ = false;
-  for (const auto& s : client_queue_) {
-    if (s.local) {
-      client_out_.emplace_back(flight_local_.data() + s.offset, s.len);
-    } else {
-      client_out_.emplace_back(up_in_.data() + s.offset, s.len);
-      flight_uses_up_in_ = true;
-    }
-  }
-  client_queue_.clear();
-  client_writing_ = true;
-  asio::async_write(client_, client_out_,
-                    [self = shared_from_this()](const error_code& ec, std::size_t) {
-                      self->on_client_written(ec);
-                    });
-}
-
-void session::on_client_written(const error_code& ec) {
-  client_writing_ = false;
-  if (closed_) return;
-  if (ec) {
-    close();
-    return;
-  }
-  flight_local_.clear();
-  if (flight_uses_up_in_) {
-    flight_uses_up_in_ = false;
-    up_in_in_use_ = false;
-    read_upstream();
-  }
-  if (!client_queue_.empty()) {
-    write_client();
-    return;
-  }
-  read_client();
-  maybe_finish();
-}
-
-void session::maybe_finish() {
-  if (closed_ || client_writing_ || !client_queue_.empty()) return;
-  const bool upstream_done = upstream_state_ == upstream_state::closed;
-  const bool error_sent = close_after_replies_ && pending_local_.empty();
-  const bool client_done = client_eof_ && upstream_state_ != upstream_state::up &&
-                           upstream_state_ != upstream_state::connecting;
-  if (upstream_done || error_sent || client_done) close();
 }
 
 }  // namespace puppy::server

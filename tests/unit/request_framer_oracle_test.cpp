@@ -33,6 +33,7 @@ command_kind expected_kind(const std::string& lower_name) {
   if (lower_name == "subscribe" || lower_name == "unsubscribe") return command_kind::pubsub;
   if (lower_name == "monitor") return command_kind::monitor;
   if (lower_name == "reset") return command_kind::reset;
+  if (lower_name == "quit") return command_kind::quit;
   if (lower_name == "psync" || lower_name == "sync") return command_kind::replication;
   return command_kind::plain;
 }

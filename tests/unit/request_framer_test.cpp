@@ -78,7 +78,7 @@ TEST_CASE("framer: inline and multibulk requests mixed in one stream") {
   check_framing("PING\r\n*1\r\n$4\r\nPING\r\n\r\nECHO hi\n*0\r\nQUIT\r\n",
                 complete_run({il({"PING"}, "ping", 6), mb(1, "ping", 14), empty_request(2, true),
                               il({"ECHO", "hi"}, "echo", 8), empty_request(4, false),
-                              il({"QUIT"}, "quit", 6)}));
+                              il({"QUIT"}, "quit", 6, command_kind::quit)}));
 }
 
 TEST_CASE("framer: command kinds come from the command table") {

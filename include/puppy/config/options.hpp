@@ -20,6 +20,10 @@ struct options {
   std::uint64_t max_inline_len = 0;
   std::uint64_t max_reply_depth = 0;
 
+  unsigned shared_connections = 1;
+  std::uint64_t max_shared_request = 512 * 1024;
+  std::uint64_t client_output_limit = 256ull * 1024 * 1024;
+
   unsigned upstream_connect_timeout_ms = 2000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;

@@ -11,15 +11,19 @@ enum class command_kind : std::uint8_t {
   monitor,     // MONITOR: an endless stream of replies follows
   client,      // CLIENT: arguments are captured so CLIENT REPLY OFF|SKIP can be seen
   reset,       // RESET: leaves pub/sub, MONITOR and CLIENT REPLY modes
+  quit,        // QUIT: +OK, then the connection closes
   replication  // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
 };
 
 struct command_spec {
   command_kind kind = command_kind::plain;
   bool capture_args = false;  // the framer copies every argument so the session can read them
+  // The command neither reads nor changes any connection state and never blocks, so it may run
+  // on an upstream connection shared by many clients (one reply, same result on any connection).
+  bool shareable = false;
 };
 
-// Looks up a command by its lower-case name. Unknown names are plain commands.
+// Looks up a command by its lower-case name. Unknown names are plain, not shareable.
 command_spec lookup_command(std::string_view lower_name);
 
 }  // namespace puppy::resp

@@ -1,11 +1,19 @@
 #pragma once
-// One client connection and the upstream connection pinned to it.
+// One client connection.
 //
-// Requests are framed (to count them and to find protocol errors) and forwarded as the bytes the
-// client sent; replies are scanned (to know where each ends) and relayed as the bytes the upstream
-// sent. Replies the proxy makes itself (errors) are spliced in at their request's place in the
-// reply stream. Each direction has one read or one write in flight, never both, so memory per
-// session stays at its two buffers and a socket that is not keeping up stops the one feeding it.
+// A client starts on its worker's shared upstream connection: its requests are copied into that
+// connection's outgoing stream together with other clients' requests, and its replies are routed
+// back to it. That is only done while every request it sent is a stateless, non-blocking data
+// command (command_spec::shareable). The first request that needs connection state (SELECT,
+// MULTI, AUTH, HELLO, SUBSCRIBE, BLPOP, CLIENT, an unknown command, ...) pins the client: once its
+// shared replies are in, it gets an upstream connection of its own for the rest of its life, and
+// from then on its bytes are forwarded unchanged in both directions. With shared connections
+// turned off, every client is pinned from the start.
+//
+// Requests are framed to count them and to find protocol errors; replies are scanned to know
+// where each ends. Replies the proxy makes itself (errors, QUIT's +OK) are spliced in at their
+// request's place. I/O is reactor style: sockets are non-blocking, reads and writes are tried at
+// once, and a wait is armed only when the kernel says it would block.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
@@ -22,83 +30,115 @@
 namespace puppy::server {
 
 class worker;
+class shared_upstream;
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(worker& owner, boost::asio::ip::tcp::socket client);
+  // `shared` is the upstream connection to start on, or null to pin from the start.
+  session(worker& owner, boost::asio::ip::tcp::socket client, shared_upstream* shared);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
   void start();
-  // Closes both connections at once (shutdown); pending replies are dropped.
-  void close();
+  // Closes both connections at once; pending replies are dropped. `why` is logged at debug.
+  void close(const char* why = "proxy shutting down");
+
+  // For the shared upstream connection. `data` stays valid until flush_delivered() returns.
+  void deliver(const char* data, std::size_t len, bool reply_ends);
+  void flush_delivered();
+  void on_shared_gone();
+  void on_shared_ready();  // the shared connection's state changed or its backlog drained
+  bool touched = false;    // owned by shared_upstream: delivered to during the current read
 
  private:
-  enum class upstream_state : std::uint8_t { connecting, up, down, closed };
+  enum class mode : std::uint8_t { shared, pinning, pinned };
+  enum class link : std::uint8_t { none, connecting, up, down, closed };
+  struct readiness {
+    bool readable = true;       // the kernel may have bytes for us
+    bool wait_pending = false;  // an async_wait for readability is armed
+  };
+  struct piece {
+    const char* data;  // null: `len` bytes at `offset` of local_
+    std::size_t offset;
+    std::size_t len;
+  };
 
-  // Client -> upstream.
-  void read_client();
-  void on_client_read(const boost::system::error_code& ec, std::size_t n);
+  // Client -> upstream (session.cpp).
+  void resume();
+  void pump_client();
+  bool may_read_client() const;
+  void arm_client_wait();
+  void on_client_bytes();
   void process_requests();
-  void on_request(const resp::framed_command& cmd);
+  bool on_request(const resp::framed_command& cmd, std::size_t cmd_start, std::size_t pos);
+  void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
-  void write_upstream();
-  void on_upstream_written(const boost::system::error_code& ec);
+  void begin_pin(std::size_t cmd_start);
+  void finish_pin_if_ready();
   void finish_request_round();
   void on_client_eof();
 
-  // Upstream connection.
+  // The client's own upstream connection (session_upstream.cpp).
   void connect_upstream();
   void on_upstream_connected(const boost::system::error_code& ec);
   std::string unavailable_reply() const;
-
-  // Upstream -> client.
-  void read_upstream();
-  void on_upstream_read(const boost::system::error_code& ec, std::size_t n);
+  void flush_upstream();
+  void pump_upstream();
+  void arm_upstream_wait();
   void relay_replies(std::size_t n);
-  void on_counted_reply();
   void on_upstream_gone(const std::string& why);
-
-  // Replies the proxy makes, in request order.
-  void reply_local(std::string bytes);
-  void queue_local(std::string bytes);
-  void queue_client(const char* data, std::size_t len);  // a range of up_in_
-  void write_client();
-  void on_client_written(const boost::system::error_code& ec);
-  void maybe_finish();
-
   bool counting() const { return !passthrough_at_ || received_ < *passthrough_at_; }
   void enter_passthrough(bool raw);
+  void reply_arrived();
+
+  // Replies to the client (session_output.cpp).
+  void reply_local(std::string bytes);
+  void queue_local(const std::string& bytes);
+  void queue_view(const char* data, std::size_t len);
+  void flush_client();
+  void write_backlog();
+  void arm_client_write_wait();
+  std::size_t backlog_size() const { return backlog_.size() - backlog_off_; }
+  void maybe_finish();
 
   worker& owner_;
   boost::asio::ip::tcp::socket client_;
-  boost::asio::ip::tcp::socket upstream_;
-  boost::asio::steady_timer connect_timer_;
-  upstream_state upstream_state_ = upstream_state::connecting;
-  std::string upstream_error_;
+  shared_upstream* shared_;
+  mode mode_;
+  bool attached_ = false;  // registered with shared_ (to hear of its failure)
 
   // Requests.
   resp::request_framer framer_;
-  buffer in_;             // [0, in_.size()): bytes read from the client not yet done with
-  std::size_t held_ = 0;  // leading bytes of in_ the framer consumed but that are not forwarded
+  buffer in_;             // bytes read from the client not yet done with
+  std::size_t held_ = 0;  // leading bytes of in_ the framer consumed but not yet forwarded
   std::size_t tail_ = 0;  // after a round: where the bytes to keep start
-  std::size_t fwd_begin_ = 0;  // start of the range being collected for forwarding
-  std::vector<boost::asio::const_buffer> up_out_;
-  bool round_pending_ = false;  // bytes were read and wait for the upstream connection
-  bool client_reading_ = false;
-  bool upstream_writing_ = false;  // in_ is being forwarded: do not read the client into it
+  std::size_t fwd_begin_ = 0;
+  std::size_t shared_begin_ = 0;  // start of the shareable requests collected for shared_
+  std::uint32_t shared_count_ = 0;
+  readiness client_rx_;
+  bool round_pending_ = false;  // bytes wait for an upstream connection or the pin to finish
   bool client_eof_ = false;
-  bool close_after_replies_ = false;  // a protocol error: close once its reply is out
+  bool close_after_replies_ = false;
 
-  // Replies.
+  // The client's own upstream connection.
+  boost::asio::ip::tcp::socket upstream_;
+  boost::asio::steady_timer connect_timer_;
+  link link_ = link::none;
+  std::string connect_error_;
+  std::vector<boost::asio::const_buffer> up_out_;
+  std::size_t up_out_index_ = 0;
+  bool upstream_blocked_ = false;  // waiting for the upstream socket to take more bytes
+  readiness upstream_rx_;
   resp::reply_scanner scanner_;
   buffer up_in_;
-  std::uint64_t sent_ = 0;                       // counted requests forwarded
+
+  // Reply accounting.
+  std::uint64_t sent_ = 0;                       // counted requests sent upstream (shared or own)
   std::uint64_t received_ = 0;                   // counted replies relayed
   std::optional<std::uint64_t> passthrough_at_;  // from this reply on, relay without counting
   bool raw_ = false;                             // replication stream: do not even scan
-  bool reset_waiting_ = false;                   // RESET forwarded in passthrough
+  bool reset_waiting_ = false;                   // RESET forwarded in pass-through
   std::uint64_t sent_since_reset_ = 0;
   struct pending_local {
     std::uint64_t after;  // emit once this many counted replies were relayed
@@ -106,18 +146,13 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::deque<pending_local> pending_local_;
 
-  struct segment {
-    bool local;
-    std::size_t offset;
-    std::size_t len;
-  };
-  std::vector<segment> client_queue_;  // waiting to be written, in order
-  std::string queue_local_;            // bytes of the local segments in client_queue_
-  std::string flight_local_;           // bytes of the local segments being written
-  std::vector<boost::asio::const_buffer> client_out_;
-  bool client_writing_ = false;
-  bool flight_uses_up_in_ = false;
-  bool up_in_in_use_ = false;  // segments point into up_in_: do not read the upstream into it
+  // Output to the client.
+  std::vector<piece> pieces_;                   // to write at the next flush, in order
+  std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering pieces into one write
+  std::string local_;                           // bytes of the local pieces
+  std::string backlog_;                         // what the client socket did not take yet
+  std::size_t backlog_off_ = 0;
+  bool client_blocked_ = false;
   bool closed_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 #include "puppy/resp/limits.hpp"
 #include "puppy/upstream/address.hpp"
@@ -15,6 +16,7 @@
 namespace puppy::server {
 
 class session;
+class shared_upstream;
 
 // What sessions need to know; the same for every worker, fixed at start-up.
 struct settings {
@@ -24,11 +26,23 @@ struct settings {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds retry_min{50};
   std::chrono::milliseconds retry_max{2000};
+  // Upstream connections each worker shares among clients that use only shareable commands;
+  // 0 gives every client its own connection from the start.
+  unsigned shared_connections = 1;
+  // A request bigger than this is not buffered for a shared connection: it pins its client.
+  std::size_t max_shared_request = 512 * 1024;
+  // Output waiting for a client (or requests for a shared connection) beyond which reading from
+  // the side that produces it pauses until it drains.
+  std::size_t max_pending_output = 1024 * 1024;
+  // Output waiting for a client beyond which the client is disconnected (0: no limit). Only
+  // replies from a shared connection, which cannot pause for one client, can grow this far.
+  std::size_t client_output_limit = 256 * 1024 * 1024;
 };
 
 class worker {
  public:
   worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log);
+  ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
@@ -38,8 +52,10 @@ class worker {
   spdlog::logger& log() { return *log_; }
   upstream::backoff& upstream_backoff() { return backoff_; }
 
-  // Starts a session for an accepted client. Must run on this worker's thread.
-  void start_session(boost::asio::ip::tcp::socket client);
+  // Starts a session for an accepted client socket (a native handle, so that it is registered
+  // with this worker's reactor by this worker's thread). Must run on this worker's thread.
+  void start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
+                     boost::asio::ip::tcp protocol);
   // Closes every session of this worker. Must run on this worker's thread.
   void close_all();
   std::size_t session_count() const { return sessions_.size(); }
@@ -52,9 +68,12 @@ class worker {
   unsigned id_;
   const settings& config_;
   std::shared_ptr<spdlog::logger> log_;
-  boost::asio::io_context ioc_{1};
+  // One thread runs it; only post() comes from other threads, so the reactor needs no locks.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::backoff backoff_;
   std::unordered_set<session*> sessions_;
+  std::vector<std::unique_ptr<shared_upstream>> shared_;
+  std::size_t next_shared_ = 0;
 };
 
 }  // namespace puppy::server

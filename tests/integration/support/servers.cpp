@@ -1,6 +1,8 @@
 #include "servers.hpp"
 
 #include <unistd.h>
+#include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 
 #include "client.hpp"
@@ -85,6 +87,12 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
   if (!upstream_url.empty()) {
     argv.push_back("--upstream");
     argv.push_back(upstream_url);
+  }
+  // PUPPY_TEST_PROXY_ARGS adds flags to every proxy a test starts (CTest runs the suite once
+  // more with --shared-connections 0, so both upstream modes are covered).
+  if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS")) {
+    std::istringstream words(more);
+    for (std::string w; words >> w;) argv.push_back(w);
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   proc_ = process(argv, dir_ + "/proxy.log");

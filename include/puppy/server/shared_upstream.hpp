@@ -1,0 +1,89 @@
+#pragma once
+// An upstream connection shared by the clients of one worker that so far sent only shareable
+// (stateless, non-blocking) commands. Their complete requests are appended to one outgoing stream,
+// written once per turn of the event loop, and each reply is routed back, in order, to the client
+// whose request it answers. Many clients' requests thus reach Redis in one read, as they do
+// through twemproxy, while any client that needs connection state gets a connection of its own.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "puppy/resp/reply_scanner.hpp"
+#include "puppy/server/buffer.hpp"
+
+namespace puppy::server {
+
+class session;
+class worker;
+
+class shared_upstream {
+ public:
+  enum class state : std::uint8_t { idle, connecting, up, down };
+
+  explicit shared_upstream(worker& owner);
+  shared_upstream(const shared_upstream&) = delete;
+  shared_upstream& operator=(const shared_upstream&) = delete;
+
+  state current() const { return state_; }
+  // Starts connecting if there is no connection and the worker's back-off allows it.
+  state ensure();
+
+  // Appends `count` complete requests of `s` to the outgoing stream (copied); their replies will
+  // be delivered to `s` in order. Only while current() == state::up.
+  void send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
+            std::uint32_t count);
+  // Whether so many bytes wait to be written that clients should stop adding more.
+  bool congested() const;
+  // Calls s->on_shared_ready() once the state changes or the congestion clears.
+  void wake_me(const std::shared_ptr<session>& s);
+
+  // Sessions using this connection hear of its failure (they are closed, as if Redis restarted).
+  void attach(session* s) { attached_.insert(s); }
+  void detach(session* s) { attached_.erase(s); }
+
+  void close();
+
+ private:
+  struct route {
+    std::shared_ptr<session> target;
+    std::uint32_t left;  // replies still to deliver to it
+  };
+
+  void connect();
+  void on_connected(const boost::system::error_code& ec);
+  void schedule_flush();
+  void flush();
+  void pump();
+  void arm_read_wait();
+  void dispatch(std::size_t n);
+  void fail(const std::string& why);
+  void wake_all();
+
+  worker& owner_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer connect_timer_;
+  state state_ = state::idle;
+  std::string connect_error_;
+  std::uint64_t generation_ = 0;  // bumped per connection; stale handlers check it
+
+  std::string out_;
+  std::size_t out_off_ = 0;
+  bool flush_scheduled_ = false;
+  bool write_blocked_ = false;
+
+  buffer in_;
+  resp::reply_scanner scanner_;
+  bool readable_ = true;
+  bool read_wait_pending_ = false;
+  std::deque<route> routes_;
+  std::vector<std::shared_ptr<session>> touched_;
+  std::vector<std::shared_ptr<session>> waiters_;  // strong: a waiting session has no I/O pending
+  std::unordered_set<session*> attached_;
+};
+
+}  // namespace puppy::server

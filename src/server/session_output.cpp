@@ -1,0 +1,169 @@
+// The upstream -> client direction: replies relayed or delivered, replies made here, writing.
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "io_util.hpp"
+#include "puppy/server/session.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using detail::buffer_range;
+using detail::would_block;
+
+namespace {
+constexpr std::size_t max_iov = 64;                // pieces per write call
+constexpr std::size_t backlog_keep = 1024 * 1024;  // a drained backlog keeps this much room
+}  // namespace
+
+// ---- from the shared upstream connection --------------------------------------------------------
+
+void session::deliver(const char* data, std::size_t len, bool reply_ends) {
+  if (closed_) return;
+  queue_view(data, len);
+  if (reply_ends) reply_arrived();
+}
+
+void session::flush_delivered() {
+  if (closed_) return;
+  flush_client();
+  maybe_finish();
+}
+
+void session::on_shared_gone() {
+  if (closed_ || mode_ == mode::pinned) return;
+  if (mode_ == mode::pinning && received_ >= sent_) return;  // nothing of ours was on it
+  owner_.log().debug("shared upstream connection ended; closing its client");
+  link_ = link::closed;
+  pending_local_.clear();
+  flush_client();
+  maybe_finish();
+}
+
+// ---- queueing -----------------------------------------------------------------------------------
+
+void session::reply_local(std::string bytes) {
+  if (received_ >= sent_ && pending_local_.empty()) {
+    queue_local(bytes);
+  } else {
+    pending_local_.push_back({sent_, std::move(bytes)});
+  }
+}
+
+void session::queue_local(const std::string& bytes) {
+  pieces_.push_back({nullptr, local_.size(), bytes.size()});
+  local_ += bytes;
+}
+
+void session::queue_view(const char* data, std::size_t len) {
+  if (len == 0) return;
+  if (!pieces_.empty() && pieces_.back().data != nullptr &&
+      pieces_.back().data + pieces_.back().len == data) {
+    pieces_.back().len += len;
+    return;
+  }
+  pieces_.push_back({data, 0, len});
+}
+
+// ---- writing ------------------------------------------------------------------------------------
+
+void session::flush_client() {
+  if (closed_ || pieces_.empty()) return;
+  const auto bytes_of = [this](const piece& p) {
+    return p.data != nullptr ? p.data : local_.data() + p.offset;
+  };
+  std::size_t first = 0;      // first piece not wholly written
+  std::size_t first_off = 0;  // bytes of it already written
+  if (!client_blocked_ && backlog_size() == 0) {
+    while (first < pieces_.size()) {
+      iov_.clear();
+      for (std::size_t i = first; i < pieces_.size() && iov_.size() < max_iov; ++i) {
+        const std::size_t skip = i == first ? first_off : 0;
+        iov_.emplace_back(bytes_of(pieces_[i]) + skip, pieces_[i].len - skip);
+      }
+      error_code ec;
+      std::size_t n = client_.write_some(buffer_range{iov_.data(), iov_.data() + iov_.size()}, ec);
+      if (would_block(ec)) break;
+      if (ec) {
+        close("client write failed");
+        return;
+      }
+      while (n > 0) {
+        const std::size_t left = pieces_[first].len - first_off;
+        if (n >= left) {
+          n -= left;
+          ++first;
+          first_off = 0;
+        } else {
+          first_off += n;
+          n = 0;
+        }
+      }
+    }
+  }
+  // What the socket did not take is copied, in order, so the buffers it points into are free.
+  for (std::size_t i = first; i < pieces_.size(); ++i) {
+    const std::size_t skip = i == first ? first_off : 0;
+    backlog_.append(bytes_of(pieces_[i]) + skip, pieces_[i].len - skip);
+  }
+  pieces_.clear();
+  local_.clear();
+  if (backlog_size() == 0) return;
+  const std::size_t limit = owner_.config().client_output_limit;
+  if (limit > 0 && backlog_size() > limit) {
+    owner_.log().warn("client output buffer over {} bytes; closing the client", limit);
+    close("output limit");
+    return;
+  }
+  if (!client_blocked_) arm_client_write_wait();
+}
+
+void session::write_backlog() {
+  while (backlog_size() > 0) {
+    error_code ec;
+    const std::size_t n =
+        client_.write_some(asio::buffer(backlog_.data() + backlog_off_, backlog_size()), ec);
+    if (would_block(ec)) {
+      arm_client_write_wait();
+      return;
+    }
+    if (ec) {
+      close("client write failed");
+      return;
+    }
+    backlog_off_ += n;
+  }
+  backlog_off_ = 0;
+  if (backlog_.capacity() > backlog_keep) {
+    std::string().swap(backlog_);
+  } else {
+    backlog_.clear();
+  }
+}
+
+void session::arm_client_write_wait() {
+  if (closed_) return;
+  client_blocked_ = true;
+  client_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+    self->client_blocked_ = false;
+    if (self->closed_) return;
+    self->write_backlog();
+    if (!self->client_blocked_) self->resume();
+  });
+}
+
+void session::maybe_finish() {
+  if (link_ != link::closed && !close_after_replies_ && !client_eof_) return;  // the common case
+  if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
+  const bool upstream_done = link_ == link::closed;
+  const bool error_sent = close_after_replies_ && pending_local_.empty();
+  const bool client_done =
+      client_eof_ && link_ != link::up && link_ != link::connecting && received_ >= sent_;
+  if (upstream_done) close("upstream connection ended");
+  if (error_sent) close("protocol error or QUIT");
+  if (client_done) close("client closed");
+}
+
+}  // namespace puppy::server

@@ -1,0 +1,232 @@
+// The client's own upstream connection: connecting, writing requests, relaying replies.
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+
+#include "io_util.hpp"
+#include "puppy/server/session.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+using detail::buffer_range;
+using detail::would_block;
+
+namespace {
+constexpr int max_turns = 16;  // reads in a row before letting others run
+}  // namespace
+
+// ---- connecting ---------------------------------------------------------------------------------
+
+void session::connect_upstream() {
+  link_ = link::connecting;
+  connect_error_.clear();
+  const auto& target = owner_.config().upstream;
+  error_code ec;
+  const auto ip = asio::ip::make_address(target.host, ec);  // host names were resolved at start-up
+  connect_timer_.expires_after(owner_.config().connect_timeout);
+  connect_timer_.async_wait([self = shared_from_this()](const error_code& e) {
+    if (!e && self->link_ == link::connecting) {
+      self->connect_error_ = "timed out";
+      error_code ignored;
+      self->upstream_.close(ignored);
+    }
+  });
+  upstream_.async_connect(
+      tcp::endpoint(ip, target.port),
+      [self = shared_from_this()](const error_code& e) { self->on_upstream_connected(e); });
+}
+
+void session::on_upstream_connected(const error_code& ec) {
+  if (closed_) return;
+  connect_timer_.cancel();
+  auto& backoff = owner_.upstream_backoff();
+  if (ec) {
+    const auto& target = owner_.config().upstream;
+    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
+                            " failed: " + (connect_error_.empty() ? ec.message() : connect_error_);
+    backoff.failed(std::chrono::steady_clock::now(), why);
+    if (backoff.failures() == 1) {
+      owner_.log().warn("upstream unavailable: {}", why);
+    } else {
+      owner_.log().debug("upstream unavailable: {}", why);
+    }
+    error_code ignored;
+    upstream_.close(ignored);
+    link_ = link::down;
+  } else {
+    if (backoff.failures() > 0) owner_.log().info("upstream reachable again");
+    backoff.succeeded();
+    error_code ignored;
+    upstream_.set_option(tcp::no_delay(true), ignored);
+    upstream_.non_blocking(true, ignored);
+    upstream_rx_ = readiness{};
+    link_ = link::up;
+  }
+  if (mode_ == mode::pinning) {
+    finish_pin_if_ready();
+  } else if (round_pending_) {
+    round_pending_ = false;
+    process_requests();
+  }
+  if (client_eof_) on_client_eof();
+  resume();
+}
+
+std::string session::unavailable_reply() const {
+  const auto& backoff = owner_.upstream_backoff();
+  std::string text = "-ERR upstream unavailable (" + backoff.last_error();
+  const auto wait = backoff.remaining(std::chrono::steady_clock::now());
+  if (wait.count() > 0) text += "; next attempt in " + std::to_string(wait.count()) + " ms";
+  return text + ")\r\n";
+}
+
+// ---- requests out -------------------------------------------------------------------------------
+
+void session::flush_upstream() {
+  while (up_out_index_ < up_out_.size()) {
+    error_code ec;
+    std::size_t n = upstream_.write_some(
+        buffer_range{up_out_.data() + up_out_index_, up_out_.data() + up_out_.size()}, ec);
+    if (would_block(ec)) {
+      upstream_blocked_ = true;
+      upstream_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+        self->upstream_blocked_ = false;
+        if (self->closed_) return;
+        self->flush_upstream();
+        if (self->upstream_blocked_ || self->closed_) return;
+        self->finish_request_round();
+        if (self->client_eof_) self->on_client_eof();
+        self->resume();
+      });
+      return;
+    }
+    if (ec) {
+      on_upstream_gone(ec.message());
+      return;
+    }
+    while (n > 0) {
+      auto& b = up_out_[up_out_index_];
+      if (n >= b.size()) {
+        n -= b.size();
+        ++up_out_index_;
+      } else {
+        b += n;
+        n = 0;
+      }
+    }
+  }
+}
+
+// ---- replies in ---------------------------------------------------------------------------------
+
+void session::pump_upstream() {
+  for (int turn = 0; turn < max_turns; ++turn) {
+    if (closed_ || link_ != link::up) return;
+    if (backlog_size() > owner_.config().max_pending_output) return;  // resumed as it drains
+    if (!upstream_rx_.readable) {
+      arm_upstream_wait();
+      return;
+    }
+    error_code ec;
+    const std::size_t want = up_in_.capacity();
+    const std::size_t n = upstream_.read_some(asio::buffer(up_in_.data(), want), ec);
+    if (would_block(ec)) {
+      upstream_rx_.readable = false;
+      arm_upstream_wait();
+      return;
+    }
+    if (ec) {
+      on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+      return;
+    }
+    if (n < want) {
+      upstream_rx_.readable = false;
+      arm_upstream_wait();
+    }
+    relay_replies(n);
+    flush_client();  // writes, or copies into the backlog, everything that points into up_in_
+  }
+  asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
+}
+
+void session::arm_upstream_wait() {
+  if (upstream_rx_.wait_pending || closed_ || link_ != link::up) return;
+  upstream_rx_.wait_pending = true;
+  upstream_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code&) {
+    self->upstream_rx_.wait_pending = false;
+    if (self->closed_ || self->link_ != link::up) return;
+    self->upstream_rx_.readable = true;
+    self->resume();
+  });
+}
+
+void session::relay_replies(std::size_t n) {
+  const char* data = up_in_.data();
+  std::size_t pos = 0;
+  std::size_t seg = 0;
+  while (pos < n && !(raw_ && !counting())) {
+    const auto r = scanner_.scan(data + pos, n - pos);
+    pos += r.consumed;
+    if (r.status == resp::scan_status::need_more) break;
+    if (r.status == resp::scan_status::error) {
+      owner_.log().warn("upstream sent invalid RESP ({}); closing the client",
+                        scanner_.error_message());
+      queue_view(data + seg, pos - seg);
+      on_upstream_gone("invalid reply");
+      return;
+    }
+    if (scanner_.is_push()) continue;
+    if (counting()) {
+      if (received_ + 1 > sent_) {
+        owner_.log().warn("reply accounting lost; relaying without counting from here on");
+        enter_passthrough(false);
+        passthrough_at_ = received_ = sent_;
+        continue;
+      }
+      if (pending_local_.empty()) {
+        ++received_;
+      } else {
+        queue_view(data + seg, pos - seg);
+        seg = pos;
+        reply_arrived();
+      }
+    } else if (reset_waiting_ && scanner_.type() == '+' && scanner_.head() == "RESET") {
+      passthrough_at_.reset();
+      raw_ = reset_waiting_ = false;
+      sent_ = received_ + sent_since_reset_;
+    }
+  }
+  queue_view(data + seg, n - seg);
+}
+
+void session::reply_arrived() {
+  ++received_;
+  while (!pending_local_.empty() && pending_local_.front().after <= received_) {
+    queue_local(pending_local_.front().bytes);
+    pending_local_.pop_front();
+  }
+  if (mode_ == mode::pinning) finish_pin_if_ready();
+}
+
+void session::enter_passthrough(bool raw) {
+  if (!passthrough_at_) passthrough_at_ = sent_;
+  reset_waiting_ = false;
+  raw_ = raw_ || raw;
+}
+
+void session::on_upstream_gone(const std::string& why) {
+  if (link_ == link::closed) return;
+  owner_.log().debug("upstream connection ended ({}); closing its client", why);
+  link_ = link::closed;
+  error_code ignored;
+  upstream_.close(ignored);
+  pending_local_.clear();
+  flush_client();
+  maybe_finish();
+}
+
+}  // namespace puppy::server

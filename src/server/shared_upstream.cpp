@@ -1,0 +1,255 @@
+#include "puppy/server/shared_upstream.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+
+#include "io_util.hpp"
+#include "puppy/server/session.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using detail::would_block;
+
+namespace {
+constexpr std::size_t buffer_size = 64 * 1024;
+constexpr int max_turns = 16;  // reads in a row before letting others run
+}  // namespace
+
+shared_upstream::shared_upstream(worker& owner)
+    : owner_(owner),
+      socket_(owner.context()),
+      connect_timer_(owner.context()),
+      in_(buffer_size),
+      scanner_(owner.config().max_reply_depth) {}
+
+bool shared_upstream::congested() const {
+  return out_.size() - out_off_ > owner_.config().max_pending_output;
+}
+
+shared_upstream::state shared_upstream::ensure() {
+  if (state_ == state::idle || (state_ == state::down && owner_.upstream_backoff().may_attempt(
+                                                             std::chrono::steady_clock::now()))) {
+    connect();
+  }
+  return state_;
+}
+
+void shared_upstream::connect() {
+  state_ = state::connecting;
+  connect_error_.clear();
+  const auto gen = ++generation_;
+  const auto& target = owner_.config().upstream;
+  error_code ec;
+  const auto ip = asio::ip::make_address(target.host, ec);
+  connect_timer_.expires_after(owner_.config().connect_timeout);
+  connect_timer_.async_wait([this, gen](const error_code& e) {
+    if (!e && gen == generation_ && state_ == state::connecting) {
+      connect_error_ = "timed out";
+      error_code ignored;
+      socket_.close(ignored);
+    }
+  });
+  socket_.async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+    if (gen == generation_) on_connected(e);
+  });
+}
+
+void shared_upstream::on_connected(const error_code& ec) {
+  connect_timer_.cancel();
+  auto& backoff = owner_.upstream_backoff();
+  if (ec) {
+    const auto& target = owner_.config().upstream;
+    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
+                            " failed: " + (connect_error_.empty() ? ec.message() : connect_error_);
+    backoff.failed(std::chrono::steady_clock::now(), why);
+    if (backoff.failures() == 1) {
+      owner_.log().warn("upstream unavailable: {}", why);
+    } else {
+      owner_.log().debug("upstream unavailable: {}", why);
+    }
+    error_code ignored;
+    socket_.close(ignored);
+    state_ = state::down;
+  } else {
+    if (backoff.failures() > 0) owner_.log().info("upstream reachable again");
+    backoff.succeeded();
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);
+    readable_ = true;
+    state_ = state::up;
+    pump();
+  }
+  wake_all();
+}
+
+void shared_upstream::send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
+                           std::uint32_t count) {
+  const bool idle = routes_.empty() && out_off_ == out_.size();
+  out_.append(data, len);
+  if (!routes_.empty() && routes_.back().target == s) {
+    routes_.back().left += count;
+  } else {
+    routes_.push_back({s, count});
+  }
+  if (idle && !write_blocked_ && !flush_scheduled_) {
+    flush();  // nothing in flight: latency first, write at once
+  } else {
+    schedule_flush();  // Redis is busy anyway: gather this turn's requests into one write
+  }
+}
+
+void shared_upstream::schedule_flush() {
+  if (flush_scheduled_ || write_blocked_) return;
+  flush_scheduled_ = true;
+  // After the other ready clients of this turn have added theirs: one write for all of them.
+  asio::post(owner_.context(), [this, gen = generation_] {
+    flush_scheduled_ = false;
+    if (gen == generation_) flush();
+  });
+}
+
+void shared_upstream::flush() {
+  if (state_ != state::up) return;
+  const bool was_congested = congested();
+  while (out_off_ < out_.size()) {
+    error_code ec;
+    const std::size_t n =
+        socket_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+    if (would_block(ec)) {
+      write_blocked_ = true;
+      socket_.async_wait(tcp::socket::wait_write, [this, gen = generation_](const error_code&) {
+        if (gen != generation_) return;
+        write_blocked_ = false;
+        flush();
+      });
+      return;
+    }
+    if (ec) {
+      fail(ec.message());
+      return;
+    }
+    out_off_ += n;
+  }
+  out_.clear();
+  out_off_ = 0;
+  if (was_congested) wake_all();
+}
+
+void shared_upstream::pump() {
+  for (int turn = 0; turn < max_turns; ++turn) {
+    if (state_ != state::up) return;
+    if (!readable_) {
+      arm_read_wait();
+      return;
+    }
+    error_code ec;
+    const std::size_t want = in_.capacity();
+    const std::size_t n = socket_.read_some(asio::buffer(in_.data(), want), ec);
+    if (would_block(ec)) {
+      readable_ = false;
+      arm_read_wait();
+      return;
+    }
+    if (ec) {
+      fail(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+      return;
+    }
+    if (n < want) {
+      readable_ = false;
+      arm_read_wait();
+    }
+    dispatch(n);
+  }
+  asio::post(owner_.context(), [this, gen = generation_] {
+    if (gen == generation_) pump();
+  });
+}
+
+void shared_upstream::arm_read_wait() {
+  if (read_wait_pending_ || state_ != state::up) return;
+  read_wait_pending_ = true;
+  socket_.async_wait(tcp::socket::wait_read, [this, gen = generation_](const error_code&) {
+    if (gen != generation_) return;
+    read_wait_pending_ = false;
+    readable_ = true;
+    pump();
+  });
+}
+
+void shared_upstream::dispatch(std::size_t n) {
+  const char* data = in_.data();
+  std::size_t pos = 0;
+  while (pos < n) {
+    if (routes_.empty()) {
+      fail("a reply nobody asked for");
+      return;
+    }
+    route& r = routes_.front();
+    const auto res = scanner_.scan(data + pos, n - pos);
+    if (res.status == resp::scan_status::error) {
+      fail(std::string("invalid reply: ") + scanner_.error_message());
+      return;
+    }
+    const bool ends = res.status == resp::scan_status::reply;
+    r.target->deliver(data + pos, res.consumed, ends);
+    if (!r.target->touched) {
+      r.target->touched = true;
+      touched_.push_back(r.target);
+    }
+    pos += res.consumed;
+    if (ends && --r.left == 0) routes_.pop_front();
+  }
+  // Each client gets one write for everything this read brought it; what a client cannot take
+  // now is copied, so in_ is free again when this returns.
+  for (auto& s : touched_) {
+    s->touched = false;
+    s->flush_delivered();
+  }
+  touched_.clear();
+}
+
+void shared_upstream::fail(const std::string& why) {
+  owner_.log().warn("shared upstream connection ended ({}); closing its clients", why);
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  state_ = state::idle;  // the next request reconnects (the back-off applies if that fails)
+  out_.clear();
+  out_off_ = 0;
+  flush_scheduled_ = write_blocked_ = read_wait_pending_ = false;
+  scanner_.reset();
+  std::vector<std::shared_ptr<session>> affected;
+  for (auto& r : routes_) affected.push_back(r.target);
+  routes_.clear();
+  std::vector<session*> attached(attached_.begin(), attached_.end());
+  for (session* s : attached) affected.push_back(s->shared_from_this());
+  for (auto& s : affected) s->on_shared_gone();
+  wake_all();
+}
+
+void shared_upstream::wake_all() {
+  std::vector<std::shared_ptr<session>> waiters;
+  waiters.swap(waiters_);
+  for (auto& s : waiters) s->on_shared_ready();
+}
+
+void shared_upstream::wake_me(const std::shared_ptr<session>& s) {
+  waiters_.push_back(s);
+}
+
+void shared_upstream::close() {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  connect_timer_.cancel();
+  state_ = state::idle;
+  routes_.clear();
+  waiters_.clear();
+}
+
+}  // namespace puppy::server
