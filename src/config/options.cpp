@@ -14,6 +14,7 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
   app.set_version_flag("--version", std::string("puppy-proxy ") + PUPPY_VERSION);
   app.set_config("--config", "", "Read options from this TOML or INI file (keys are option names)");
   app.get_formatter()->column_width(38);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // last one wins
 
   out->max_args = resp::default_max_args;
   out->max_bulk_len = resp::default_max_bulk_len;

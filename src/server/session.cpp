@@ -234,8 +234,8 @@ void session::process_requests() {
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
   if (mode_ == mode::shared) {
     const auto kind = cmd.spec.kind;
-    if (cmd.spec.shareable || kind == resp::command_kind::quit ||
-        kind == resp::command_kind::reset) {
+    if ((cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) ||
+        kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
       if (shared_->current() != shared_upstream::state::up) {
         flush_shared_range(start);
         fwd_begin_ = pos;
@@ -243,7 +243,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
         return true;
       }
     }
-    if (cmd.spec.shareable) {
+    if (cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) {
       ++shared_count_;
       ++sent_;
       return true;

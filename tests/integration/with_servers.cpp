@@ -1,12 +1,12 @@
 // with_servers COMMAND [ARGS...]: starts a redis-server and a puppy-proxy in front of it on free
 // loopback ports, runs COMMAND with PUPPY_PROXY_PORT and PUPPY_REDIS_PORT set, stops both, and
 // exits with COMMAND's exit code. Used by the client-library tests (Python, Node).
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "servers.hpp"

@@ -1,6 +1,7 @@
 #include "servers.hpp"
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
@@ -90,7 +91,9 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
   }
   // PUPPY_TEST_PROXY_ARGS adds flags to every proxy a test starts (CTest runs the suite once
   // more with --shared-connections 0, so both upstream modes are covered).
-  if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS")) {
+  const bool mode_given =
+      std::find(extra_args.begin(), extra_args.end(), "--shared-connections") != extra_args.end();
+  if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS"); more != nullptr && !mode_given) {
     std::istringstream words(more);
     for (std::string w; words >> w;) argv.push_back(w);
   }
