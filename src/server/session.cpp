@@ -116,12 +116,12 @@ void session::pump_client() {
       return;
     }
     in_.commit(n);
+    on_client_bytes();  // forward first: the upstream matters more than re-arming
     if (n < want) {
-      // Drained for now. Arm the wait before anything else runs, so no wake-up is missed.
+      // Drained for now; arm the wait before this handler returns, so no wake-up is missed.
       client_rx_.readable = false;
       arm_client_wait();
     }
-    on_client_bytes();
   }
   asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
 }

@@ -143,12 +143,12 @@ void session::pump_upstream() {
       on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : ec.message());
       return;
     }
+    relay_replies(n);
+    flush_client();  // writes, or copies into the backlog, everything that points into up_in_
     if (n < want) {
       upstream_rx_.readable = false;
       arm_upstream_wait();
     }
-    relay_replies(n);
-    flush_client();  // writes, or copies into the backlog, everything that points into up_in_
   }
   asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
 }

@@ -159,11 +159,11 @@ void shared_upstream::pump() {
       fail(ec == asio::error::eof ? "closed by the upstream" : ec.message());
       return;
     }
+    dispatch(n);  // replies first: the clients waiting for them matter more than re-arming
     if (n < want) {
       readable_ = false;
       arm_read_wait();
     }
-    dispatch(n);
   }
   asio::post(owner_.context(), [this, gen = generation_] {
     if (gen == generation_) pump();
