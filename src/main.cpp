@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
   settings.shared_connections = opt.shared_connections;
   settings.max_shared_request = opt.max_shared_request;
   settings.client_output_limit = opt.client_output_limit;
+  settings.pget_defaults.timeout = opt.pget_timeout;
+  settings.pget_defaults.update_time = opt.pget_update_time;
+  settings.pget_keys.status_prefix = opt.pget_status_prefix;
+  settings.pget_keys.cluster = opt.pget_cluster_keys;
+  settings.pget_keys.wake_channel = opt.pget_channel;
   settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
   settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);
   settings.retry_max = std::chrono::milliseconds(opt.upstream_retry_max_ms);

@@ -88,6 +88,28 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
       ->group("Limits");
 
+  app.add_option("--pget-timeout", out->pget_timeout,
+                 "PGET/PSET default freshness in seconds, when the command gives none")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000000))
+      ->group("PGET");
+  app.add_option("--pget-update-time", out->pget_update_time,
+                 "PGET/PSET default time in seconds a lease holder has to regenerate a value")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000000))
+      ->group("PGET");
+  app.add_option("--pget-status-prefix", out->pget_status_prefix,
+                 "Status keys are this prefix + the data key (django-puppy-cache: puppy:)")
+      ->capture_default_str()
+      ->group("PGET");
+  app.add_flag("--pget-cluster-keys", out->pget_cluster_keys,
+               "Name status keys so they share the data key's Redis Cluster slot (prefix{key})")
+      ->group("PGET");
+  app.add_option("--pget-channel", out->pget_channel,
+                 "Pub/sub channel on which PSET/PRELEASE/PINVALIDATE wake waiting PGETs")
+      ->capture_default_str()
+      ->group("PGET");
+
   app.add_option("--upstream-connect-timeout-ms", out->upstream_connect_timeout_ms,
                  "Give up connecting to the upstream after this long")
       ->capture_default_str()

@@ -64,6 +64,14 @@ constexpr special special_commands[] = {
     {"quit", {command_kind::quit, false, false}},
     {"sync", {command_kind::replication, false, false}},
     {"psync", {command_kind::replication, false, false}},
+    {"multi", {command_kind::multi, false, false}},
+    {"exec", {command_kind::multi_end, false, false}},
+    {"discard", {command_kind::multi_end, false, false}},
+    // The PGET family runs on whatever connection the client is on (a script, no state).
+    {"pget", {command_kind::pget, true, true}},
+    {"pset", {command_kind::pget, true, true}},
+    {"prelease", {command_kind::pget, true, true}},
+    {"pinvalidate", {command_kind::pget, true, true}},
 };
 
 const std::unordered_map<std::string_view, command_spec>& table() {

@@ -6,6 +6,7 @@
 
 #include "io_util.hpp"
 #include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/wake_hub.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -39,6 +40,7 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared)
 
 session::~session() {
   if (attached_) shared_->detach(this);
+  if (wait_) owner_.wakes().remove(wait_->key, this);
   owner_.detach(this);
 }
 
@@ -68,6 +70,7 @@ void session::close(const char* why) {
   connect_timer_.cancel();
   pieces_.clear();
   pending_local_.clear();
+  if (wait_) wait_->timer.cancel();
 }
 
 void session::resume() {
@@ -80,7 +83,7 @@ void session::resume() {
 // ---- reading the client -------------------------------------------------------------------------
 
 bool session::may_read_client() const {
-  return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ &&
+  return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
          !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
          backlog_size() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
@@ -174,13 +177,13 @@ void session::on_shared_ready() {
 // ---- framing and forwarding ---------------------------------------------------------------------
 
 void session::process_requests() {
+  if (wait_ || closed_) return;  // a PGET ... WAIT holds back what follows it
+  round_active_ = true;
   const char* base = in_.data();
   const std::size_t len = in_.size();
   std::size_t pos = held_;
   fwd_begin_ = 0;
   shared_count_ = 0;
-  up_out_.clear();
-  up_out_index_ = 0;
   for (;;) {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
@@ -232,6 +235,10 @@ void session::process_requests() {
 }
 
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
+  if (cmd.spec.kind == resp::command_kind::pget &&
+      (mode_ == mode::pinned || cmd.wire_size <= owner_.config().max_shared_request)) {
+    return on_pget(cmd, start, pos);
+  }
   if (mode_ == mode::shared) {
     const auto kind = cmd.spec.kind;
     if ((cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) ||
@@ -272,6 +279,13 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
   switch (cmd.spec.kind) {
     case resp::command_kind::plain:
     case resp::command_kind::quit:
+    case resp::command_kind::pget:
+      break;
+    case resp::command_kind::multi:
+      in_multi_ = true;
+      break;
+    case resp::command_kind::multi_end:
+      in_multi_ = false;
       break;
     case resp::command_kind::pubsub:
     case resp::command_kind::monitor:
@@ -292,6 +306,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
       break;
     }
     case resp::command_kind::reset:
+      in_multi_ = false;
       if (passthrough_at_) {
         reset_waiting_ = true;
         sent_since_reset_ = 0;
@@ -319,15 +334,22 @@ void session::flush_shared_range(std::size_t end) {
 }
 
 void session::forward_range(std::size_t begin, std::size_t end) {
-  if (end > begin && link_ == link::up) up_out_.emplace_back(in_.data() + begin, end - begin);
+  if (end > begin && link_ == link::up) {
+    if (!up_out_.empty() && up_out_.back().data != nullptr &&
+        up_out_.back().data + up_out_.back().len == in_.data() + begin) {
+      up_out_.back().len += end - begin;
+    } else {
+      up_out_.push_back({in_.data() + begin, 0, end - begin});
+    }
+  }
   fwd_begin_ = end;
 }
 
 void session::finish_request_round() {
+  if (!round_active_) return;
+  round_active_ = false;
   in_.consume(tail_);
   tail_ = 0;
-  up_out_.clear();
-  up_out_index_ = 0;
   if (in_.size() == 0) in_.shrink_to(buffer_size);
 }
 

@@ -65,6 +65,7 @@ void session::on_upstream_connected(const error_code& ec) {
     upstream_.non_blocking(true, ignored);
     upstream_rx_ = readiness{};
     link_ = link::up;
+    scripts_loaded_ = false;
   }
   if (mode_ == mode::pinning) {
     finish_pin_if_ready();
@@ -87,10 +88,17 @@ std::string session::unavailable_reply() const {
 // ---- requests out -------------------------------------------------------------------------------
 
 void session::flush_upstream() {
+  if (upstream_blocked_ || link_ != link::up) return;
   while (up_out_index_ < up_out_.size()) {
+    iov_.clear();
+    for (std::size_t i = up_out_index_; i < up_out_.size() && iov_.size() < 64; ++i) {
+      const piece& p = up_out_[i];
+      const char* bytes = p.data != nullptr ? p.data : up_owned_.data() + p.offset;
+      const std::size_t skip = i == up_out_index_ ? up_out_off_ : 0;
+      iov_.emplace_back(bytes + skip, p.len - skip);
+    }
     error_code ec;
-    std::size_t n = upstream_.write_some(
-        buffer_range{up_out_.data() + up_out_index_, up_out_.data() + up_out_.size()}, ec);
+    std::size_t n = upstream_.write_some(buffer_range{iov_.data(), iov_.data() + iov_.size()}, ec);
     if (would_block(ec)) {
       upstream_blocked_ = true;
       upstream_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
@@ -109,16 +117,26 @@ void session::flush_upstream() {
       return;
     }
     while (n > 0) {
-      auto& b = up_out_[up_out_index_];
-      if (n >= b.size()) {
-        n -= b.size();
+      const std::size_t left = up_out_[up_out_index_].len - up_out_off_;
+      if (n >= left) {
+        n -= left;
         ++up_out_index_;
+        up_out_off_ = 0;
       } else {
-        b += n;
+        up_out_off_ += n;
         n = 0;
       }
     }
   }
+  up_out_.clear();
+  up_owned_.clear();
+  up_out_index_ = up_out_off_ = 0;
+}
+
+void session::send_owned(const std::string& bytes) {
+  up_out_.push_back({nullptr, up_owned_.size(), bytes.size()});
+  up_owned_ += bytes;
+  if (!round_active_) flush_upstream();  // a round flushes once it has queued everything
 }
 
 // ---- replies in ---------------------------------------------------------------------------------
@@ -169,17 +187,32 @@ void session::relay_replies(std::size_t n) {
   std::size_t pos = 0;
   std::size_t seg = 0;
   while (pos < n && !(raw_ && !counting())) {
+    if (!capturing_ && scanner_.at_boundary() && counting() && next_reply_captured() &&
+        data[pos] != '>') {
+      queue_view(data + seg, pos - seg);  // what came before is relayed; this reply is ours
+      seg = pos;
+      capturing_ = true;
+    }
     const auto r = scanner_.scan(data + pos, n - pos);
     pos += r.consumed;
     if (r.status == resp::scan_status::need_more) break;
     if (r.status == resp::scan_status::error) {
       owner_.log().warn("upstream sent invalid RESP ({}); closing the client",
                         scanner_.error_message());
-      queue_view(data + seg, pos - seg);
+      if (!capturing_) queue_view(data + seg, pos - seg);
       on_upstream_gone("invalid reply");
       return;
     }
     if (scanner_.is_push()) continue;
+    if (capturing_) {
+      capture_buf_.append(data + seg, pos - seg);
+      seg = pos;
+      capturing_ = false;
+      ++received_;
+      on_captured();
+      after_reply();
+      continue;
+    }
     if (counting()) {
       if (received_ + 1 > sent_) {
         owner_.log().warn("reply accounting lost; relaying without counting from here on");
@@ -187,7 +220,7 @@ void session::relay_replies(std::size_t n) {
         passthrough_at_ = received_ = sent_;
         continue;
       }
-      if (pending_local_.empty()) {
+      if (pending_local_.empty() && captures_.empty() && mode_ != mode::pinning) {
         ++received_;
       } else {
         queue_view(data + seg, pos - seg);
@@ -200,11 +233,19 @@ void session::relay_replies(std::size_t n) {
       sent_ = received_ + sent_since_reset_;
     }
   }
-  queue_view(data + seg, n - seg);
+  if (capturing_) {
+    capture_buf_.append(data + seg, n - seg);
+  } else {
+    queue_view(data + seg, n - seg);
+  }
 }
 
 void session::reply_arrived() {
   ++received_;
+  after_reply();
+}
+
+void session::after_reply() {
   while (!pending_local_.empty() && pending_local_.front().after <= received_) {
     queue_local(pending_local_.front().bytes);
     pending_local_.pop_front();

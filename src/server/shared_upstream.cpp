@@ -81,6 +81,7 @@ void shared_upstream::on_connected(const error_code& ec) {
     socket_.set_option(tcp::no_delay(true), ignored);
     socket_.non_blocking(true, ignored);
     readable_ = true;
+    scripts_loaded_ = false;
     state_ = state::up;
     pump();
   }

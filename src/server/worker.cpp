@@ -1,15 +1,23 @@
 #include "puppy/server/worker.hpp"
 
+#include <sys/random.h>
 #include <unistd.h>
+#include <cmath>
 #include <vector>
 
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/wake_hub.hpp"
 
 namespace puppy::server {
 
 worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log)
-    : id_(id), config_(config), log_(std::move(log)), backoff_(config.retry_min, config.retry_max) {
+    : id_(id),
+      config_(config),
+      log_(std::move(log)),
+      backoff_(config.retry_min, config.retry_max),
+      wakes_(std::make_unique<wake_hub>(*this)),
+      rng_(std::random_device{}()) {
   for (unsigned i = 0; i < config.shared_connections; ++i) {
     shared_.push_back(std::make_unique<shared_upstream>(*this));
   }
@@ -43,6 +51,34 @@ void worker::close_all() {
     s->close();
   }
   for (auto& s : shared_) s->close();
+  wakes_->close();
+}
+
+std::string worker::new_token() {
+  constexpr std::size_t bytes = 16;
+  if (random_left_ < bytes) {
+    std::size_t filled = 0;
+    while (filled < sizeof random_pool_) {
+      const ssize_t n = getrandom(random_pool_ + filled, sizeof random_pool_ - filled, 0);
+      if (n > 0) filled += static_cast<std::size_t>(n);
+    }
+    random_left_ = sizeof random_pool_;
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string token(2 * bytes, '0');
+  const unsigned char* p = random_pool_ + sizeof random_pool_ - random_left_;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    token[2 * i] = digits[p[i] >> 4];
+    token[2 * i + 1] = digits[p[i] & 0xF];
+  }
+  random_left_ -= bytes;
+  return token;
+}
+
+double worker::xfetch_factor(double beta) {
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const double u = 1.0 - uniform(rng_);  // (0, 1]
+  return beta * -std::log(u);
 }
 
 }  // namespace puppy::server

@@ -24,6 +24,12 @@ struct options {
   std::uint64_t max_shared_request = 512 * 1024;
   std::uint64_t client_output_limit = 256ull * 1024 * 1024;
 
+  std::int64_t pget_timeout = 300;
+  std::int64_t pget_update_time = 30;
+  std::string pget_status_prefix = "puppy:";
+  bool pget_cluster_keys = false;
+  std::string pget_channel = "puppy:wake";
+
   unsigned upstream_connect_timeout_ms = 2000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;

@@ -12,7 +12,10 @@ enum class command_kind : std::uint8_t {
   client,      // CLIENT: arguments are captured so CLIENT REPLY OFF|SKIP can be seen
   reset,       // RESET: leaves pub/sub, MONITOR and CLIENT REPLY modes
   quit,        // QUIT: +OK, then the connection closes
-  replication  // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
+  replication, // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
+  multi,       // MULTI: later commands are queued until EXEC or DISCARD
+  multi_end,   // EXEC, DISCARD
+  pget         // PGET, PSET, PRELEASE, PINVALIDATE: answered by the proxy (via a script)
 };
 
 struct command_spec {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "puppy/pget/request.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
@@ -49,7 +50,9 @@ class session : public std::enable_shared_from_this<session> {
   void flush_delivered();
   void on_shared_gone();
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
-  bool touched = false;    // owned by shared_upstream: delivered to during the current read
+  // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
+  void on_wake();
+  bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:
   enum class mode : std::uint8_t { shared, pinning, pinned };
@@ -59,10 +62,16 @@ class session : public std::enable_shared_from_this<session> {
     bool wait_pending = false;  // an async_wait for readability is armed
   };
   struct piece {
-    const char* data;  // null: `len` bytes at `offset` of local_
+    const char* data;  // null: `len` bytes at `offset` of the owned string it is queued with
     std::size_t offset;
     std::size_t len;
   };
+  // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
+  struct capture {
+    enum class what : std::uint8_t { discard, get, integer } kind;
+    std::uint64_t seq;  // the counted reply it is (received_ once it arrived)
+  };
+  struct pget_wait;
 
   // Client -> upstream (session.cpp).
   void resume();
@@ -91,6 +100,20 @@ class session : public std::enable_shared_from_this<session> {
   bool counting() const { return !passthrough_at_ || received_ < *passthrough_at_; }
   void enter_passthrough(bool raw);
   void reply_arrived();
+  void after_reply();
+  bool next_reply_captured() const {
+    return !captures_.empty() && captures_.front().seq == received_ + 1;
+  }
+  void send_owned(const std::string& bytes);
+
+  // The PGET family (session_pget.cpp).
+  bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
+  void send_script_call(const std::string& call, capture::what kind);
+  void on_captured();
+  void on_get_reply(const std::string& bytes);
+  void send_wait_attempt();
+  void after_wait_miss(std::int64_t retry_after_ms);
+  void finish_wait(const std::string& reply);
 
   // Replies to the client (session_output.cpp).
   void reply_local(std::string bytes);
@@ -126,9 +149,14 @@ class session : public std::enable_shared_from_this<session> {
   boost::asio::steady_timer connect_timer_;
   link link_ = link::none;
   std::string connect_error_;
-  std::vector<boost::asio::const_buffer> up_out_;
+  std::vector<piece> up_out_;  // to write upstream: ranges of in_, or of up_owned_
+  std::string up_owned_;
   std::size_t up_out_index_ = 0;
+  std::size_t up_out_off_ = 0;
+  bool round_active_ = false;      // in_ is being processed: its ranges are queued upstream
   bool upstream_blocked_ = false;  // waiting for the upstream socket to take more bytes
+  bool scripts_loaded_ = false;    // the PGET script is known to the own upstream connection
+  bool in_multi_ = false;
   readiness upstream_rx_;
   resp::reply_scanner scanner_;
   buffer up_in_;
@@ -145,6 +173,11 @@ class session : public std::enable_shared_from_this<session> {
     std::string bytes;
   };
   std::deque<pending_local> pending_local_;
+  std::deque<capture> captures_;
+  std::string capture_buf_;
+  bool capturing_ = false;
+  bool mid_reply_ = false;  // a shared delivery ended inside a reply
+  std::unique_ptr<pget_wait> wait_;
 
   // Output to the client.
   std::vector<piece> pieces_;                   // to write at the next flush, in order
@@ -154,6 +187,18 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t backlog_off_ = 0;
   bool client_blocked_ = false;
   bool closed_ = false;
+};
+
+// A PGET ... WAIT waiting for its key; owns copies of what its attempts are built from.
+struct session::pget_wait {
+  explicit pget_wait(boost::asio::io_context& ioc) : timer(ioc) {}
+  std::string key;
+  std::string status_key;
+  pget::request request;  // its key views `key`
+  std::chrono::steady_clock::time_point deadline;
+  bool in_flight = false;  // an attempt's answer is awaited
+  bool woken = false;      // the key was published while an attempt was in flight
+  boost::asio::steady_timer timer;
 };
 
 }  // namespace puppy::server

@@ -37,6 +37,11 @@ class shared_upstream {
   // be delivered to `s` in order. Only while current() == state::up.
   void send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
             std::uint32_t count);
+  // Whether the PGET script was loaded on the current connection (a client loading it first sets
+  // this, so that the next one need not).
+  bool scripts_loaded() const { return scripts_loaded_; }
+  void set_scripts_loaded(bool loaded = true) { scripts_loaded_ = loaded; }
+
   // Whether so many bytes wait to be written that clients should stop adding more.
   bool congested() const;
   // Calls s->on_shared_ready() once the state changes or the congestion clears.
@@ -70,6 +75,7 @@ class shared_upstream {
   state state_ = state::idle;
   std::string connect_error_;
   std::uint64_t generation_ = 0;  // bumped per connection; stale handlers check it
+  bool scripts_loaded_ = false;
 
   std::string out_;
   std::size_t out_off_ = 0;

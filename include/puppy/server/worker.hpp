@@ -6,9 +6,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <memory>
+#include <random>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "puppy/pget/keys.hpp"
+#include "puppy/pget/request.hpp"
 #include "puppy/resp/limits.hpp"
 #include "puppy/upstream/address.hpp"
 #include "puppy/upstream/backoff.hpp"
@@ -17,6 +21,7 @@ namespace puppy::server {
 
 class session;
 class shared_upstream;
+class wake_hub;
 
 // What sessions need to know; the same for every worker, fixed at start-up.
 struct settings {
@@ -37,6 +42,9 @@ struct settings {
   // Output waiting for a client beyond which the client is disconnected (0: no limit). Only
   // replies from a shared connection, which cannot pause for one client, can grow this far.
   std::size_t client_output_limit = 256 * 1024 * 1024;
+  // The PGET family: default times, key naming, wake-up channel.
+  pget::defaults pget_defaults;
+  pget::key_rules pget_keys;
 };
 
 class worker {
@@ -51,6 +59,11 @@ class worker {
   const settings& config() const { return config_; }
   spdlog::logger& log() { return *log_; }
   upstream::backoff& upstream_backoff() { return backoff_; }
+  wake_hub& wakes() { return *wakes_; }
+  // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
+  std::string new_token();
+  // beta * -ln(u) for a uniform u in (0, 1]: XFetch's random early-refresh factor.
+  double xfetch_factor(double beta);
 
   // Starts a session for an accepted client socket (a native handle, so that it is registered
   // with this worker's reactor by this worker's thread). Must run on this worker's thread.
@@ -74,6 +87,10 @@ class worker {
   std::unordered_set<session*> sessions_;
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
+  std::unique_ptr<wake_hub> wakes_;
+  unsigned char random_pool_[4096];
+  std::size_t random_left_ = 0;
+  std::mt19937_64 rng_;
 };
 
 }  // namespace puppy::server

@@ -1,0 +1,22 @@
+#pragma once
+// Where a value's freshness status lives. By default the status key is "puppy:<key>", as
+// django-puppy-cache names it. In cluster mode the status key must hash to the same slot as the
+// data key; see status_key() for the rule.
+#include <string>
+#include <string_view>
+
+namespace puppy::pget {
+
+struct key_rules {
+  std::string status_prefix = "puppy:";
+  bool cluster = false;
+  std::string wake_channel = "puppy:wake";  // PSET/PRELEASE/PINVALIDATE publish the key here
+};
+
+// Builds the status key for `key` into *out. Without cluster mode: prefix + key. In cluster mode:
+// if the key has a hash tag ("{...}" with something inside, the first such pair), prefix + key
+// already hashes like the key; otherwise prefix + "{" + key + "}" does, unless the key contains
+// '}' (then no status key can share its slot, and the function fails with *error set).
+bool status_key(std::string_view key, const key_rules& rules, std::string* out, std::string* error);
+
+}  // namespace puppy::pget

@@ -1,0 +1,35 @@
+#pragma once
+// The Lua script that runs the PGET family inside Redis, atomically and in one round trip, and
+// the requests that call it. It implements decision.hpp's rules (keep the two in step).
+//
+// Calls: EVALSHA <sha> 2 <data key> <status key> <op> ARGV...
+//   get         timeout update_time new_token xfetch_factor(""=off)
+//               -> [state, has_value(0|1), value, token, retry_after_ms]
+//   set         token value timeout update_time channel      -> 1 stored | 0 refused
+//   release     token backoff_seconds(0=none) channel        -> 1 | 0
+//   invalidate  channel                                      -> 1 value existed | 0
+// Only bulk strings and integers are returned, so RESP2 and RESP3 connections read the same.
+#include <string>
+#include <string_view>
+
+#include "puppy/pget/request.hpp"
+
+namespace puppy::pget {
+
+const std::string& script_body();
+// Lower-case hex SHA1 of script_body(), as SCRIPT LOAD reports it.
+const std::string& script_sha1();
+
+// Lower-case hex SHA1 of any bytes (exposed for tests).
+std::string sha1_hex(std::string_view data);
+
+// Appends the RESP request that runs `r` through the script to *out: EVALSHA, or EVAL with the
+// whole body when `with_body` (after NOSCRIPT).
+void encode_call(const request& r, std::string_view status_key, std::string_view new_token,
+                 std::string_view xfetch_factor, std::string_view channel, bool with_body,
+                 std::string* out);
+
+// Appends "SCRIPT LOAD <body>".
+void encode_load(std::string* out);
+
+}  // namespace puppy::pget

@@ -1,0 +1,58 @@
+#pragma once
+// Wakes PGET ... WAIT requests when their key is published. PSET, PRELEASE and PINVALIDATE
+// PUBLISH the data key on the wake channel from inside their script, so every proxy instance
+// sharing the upstream hears of it. Each worker has one hub: one subscriber connection
+// (started on first use, reconnected with back-off) and the sessions waiting per key.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "puppy/resp/reply_scanner.hpp"
+#include "puppy/server/buffer.hpp"
+
+namespace puppy::server {
+
+class session;
+class worker;
+
+class wake_hub {
+ public:
+  explicit wake_hub(worker& owner);
+  wake_hub(const wake_hub&) = delete;
+  wake_hub& operator=(const wake_hub&) = delete;
+
+  // `s` hears on_wake() when `key` is published (or when the subscription was re-established,
+  // since messages may have been missed) until it calls remove().
+  void add(const std::string& key, const std::shared_ptr<session>& s);
+  void remove(const std::string& key, const session* s);
+  // Whether the subscription is established, so that waiters can trust to be woken.
+  bool listening() const { return state_ == state::subscribed; }
+  void close();
+
+ private:
+  enum class state : std::uint8_t { idle, connecting, subscribing, subscribed, backing_off };
+
+  void connect();
+  void on_connected(const boost::system::error_code& ec);
+  void read();
+  void on_message(std::string_view bytes);
+  void notify(const std::string& key);
+  void notify_all();
+  void lost(const std::string& why);
+
+  worker& owner_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  state state_ = state::idle;
+  unsigned failures_ = 0;
+  std::uint64_t generation_ = 0;
+  buffer in_;
+  std::string message_;  // the message being read
+  resp::reply_scanner scanner_;
+  std::unordered_map<std::string, std::vector<std::weak_ptr<session>>> waiters_;
+};
+
+}  // namespace puppy::server

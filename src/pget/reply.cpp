@@ -1,0 +1,114 @@
+#include "puppy/pget/reply.hpp"
+
+#include "puppy/resp/number.hpp"
+
+namespace puppy::pget {
+namespace {
+
+// A minimal reader for the shapes the script returns: an array of bulk strings and integers,
+// an integer, or an error (simple, or RESP3 blob error).
+struct reader {
+  std::string_view in;
+  std::size_t pos = 0;
+
+  bool line(std::string_view* out) {
+    const auto cr = in.find("\r\n", pos);
+    if (cr == std::string_view::npos) return false;
+    *out = in.substr(pos, cr - pos);
+    pos = cr + 2;
+    return true;
+  }
+  bool number_line(char type, long long* v) {
+    if (pos >= in.size() || in[pos] != type) return false;
+    ++pos;
+    std::string_view text;
+    return line(&text) && resp::string_to_ll(text.data(), text.size(), v);
+  }
+  bool integer(long long* v) { return number_line(':', v); }
+  bool blob(char type, std::string_view* out) {
+    long long len = 0;
+    if (!number_line(type, &len) || len < 0) return false;
+    const auto n = static_cast<std::size_t>(len);
+    if (pos + n + 2 > in.size() || in.compare(pos + n, 2, "\r\n") != 0) return false;
+    *out = in.substr(pos, n);
+    pos += n + 2;
+    return true;
+  }
+  bool bulk(std::string_view* out) { return blob('$', out); }
+};
+
+reply_kind check_error(std::string_view bytes, std::string* error) {
+  if (bytes.empty()) return reply_kind::malformed;
+  std::string_view text;
+  if (bytes[0] == '-') {
+    reader r{bytes, 1};
+    if (!r.line(&text)) return reply_kind::malformed;
+  } else if (bytes[0] == '!') {
+    reader r{bytes};
+    if (!r.blob('!', &text)) return reply_kind::malformed;
+  } else {
+    return reply_kind::ok;
+  }
+  *error = std::string(text);
+  return text.rfind("NOSCRIPT", 0) == 0 ? reply_kind::noscript : reply_kind::error;
+}
+
+}  // namespace
+
+reply_kind parse_get_reply(std::string_view bytes, get_reply* out, std::string* error) {
+  if (const auto k = check_error(bytes, error); k != reply_kind::ok) return k;
+  reader r{bytes};
+  long long count = 0, has = 0, retry = 0;
+  std::string_view name;
+  if (!r.number_line('*', &count) || count != 5 || !r.bulk(&name) || !r.integer(&has) ||
+      !r.bulk(&out->value) || !r.bulk(&out->token) || !r.integer(&retry) || r.pos != bytes.size() ||
+      (has != 0 && has != 1)) {
+    return reply_kind::malformed;
+  }
+  if (name == "fresh") {
+    out->answer = state::fresh;
+  } else if (name == "stale") {
+    out->answer = state::stale;
+  } else if (name == "lease") {
+    out->answer = state::lease;
+  } else if (name == "miss") {
+    out->answer = state::miss;
+  } else {
+    return reply_kind::malformed;
+  }
+  out->has_value = has == 1;
+  out->retry_after_ms = retry;
+  return reply_kind::ok;
+}
+
+reply_kind parse_int_reply(std::string_view bytes, std::int64_t* out, std::string* error) {
+  if (const auto k = check_error(bytes, error); k != reply_kind::ok) return k;
+  reader r{bytes};
+  long long v = 0;
+  if (!r.integer(&v) || r.pos != bytes.size()) return reply_kind::malformed;
+  *out = v;
+  return reply_kind::ok;
+}
+
+void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,
+                       std::string* out) {
+  const std::string_view name = state_name(s);
+  out->append("*3\r\n$");
+  out->append(std::to_string(name.size()));
+  out->append("\r\n");
+  out->append(name);
+  out->append("\r\n");
+  for (const std::string_view* part : {value, token}) {
+    if (part == nullptr) {
+      out->append("$-1\r\n");
+    } else {
+      out->push_back('$');
+      out->append(std::to_string(part->size()));
+      out->append("\r\n");
+      out->append(*part);
+      out->append("\r\n");
+    }
+  }
+}
+
+}  // namespace puppy::pget

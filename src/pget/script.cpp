@@ -1,0 +1,208 @@
+#include "puppy/pget/script.hpp"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace puppy::pget {
+namespace {
+
+// Mirrors decision.cpp. Status values: current:<compute_ms>,
+// lease:<token>:<granted_ms>:<compute_ms>:<fresh_until_ms>, backoff:<compute_ms>.
+constexpr const char* body = R"LUA(-- puppy-proxy PGET family (see docs/pget.md)
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function split(s)
+  local parts = {}
+  for part in string.gmatch(s, '[^:]+') do parts[#parts + 1] = part end
+  return parts
+end
+local function status_of(st)
+  if not st then return {'none'} end
+  local p = split(st)
+  if (p[1] == 'current' or p[1] == 'backoff') and #p == 2 then return p end
+  if p[1] == 'lease' and #p == 5 then return p end
+  return {'unknown'}
+end
+local op = ARGV[1]
+if op == 'get' then
+  local update, token, xf = tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  local st = status_of(redis.call('GET', KEYS[2]))
+  local value = redis.call('GET', KEYS[1])
+  local has = 1
+  if not value then has, value = 0, '' end
+  local now = now_ms()
+  local function lease(compute, fresh_until)
+    redis.call('SET', KEYS[2], 'lease:' .. token .. ':' .. now .. ':' .. compute .. ':' ..
+               fresh_until, 'EX', update)
+    return {'lease', has, value, token, -1}
+  end
+  if st[1] == 'none' then return lease(0, 0) end
+  if st[1] == 'current' then
+    if has == 0 then return lease(st[2], 0) end
+    if xf ~= '' then
+      local pttl = redis.call('PTTL', KEYS[2])
+      if pttl > 0 and tonumber(st[2]) * tonumber(xf) >= pttl then
+        return lease(st[2], now + pttl)
+      end
+    end
+    return {'fresh', 1, value, '', -1}
+  end
+  if st[1] == 'lease' and has == 1 and now < tonumber(st[5]) then
+    return {'fresh', 1, value, '', -1}
+  end
+  local pttl = redis.call('PTTL', KEYS[2])
+  if has == 1 then return {'stale', 1, value, '', pttl} end
+  return {'miss', 0, '', '', pttl}
+elseif op == 'set' or op == 'release' then
+  local st = status_of(redis.call('GET', KEYS[2]))
+  if st[1] ~= 'lease' or st[2] ~= ARGV[2] then return 0 end
+  if op == 'set' then
+    local compute = now_ms() - tonumber(st[3])
+    if compute < 0 then compute = 0 end
+    local timeout, update = tonumber(ARGV[4]), tonumber(ARGV[5])
+    redis.call('SET', KEYS[1], ARGV[3], 'EX', timeout + 2 * update)
+    redis.call('SET', KEYS[2], 'current:' .. compute, 'EX', timeout)
+    redis.call('PUBLISH', ARGV[6], KEYS[1])
+  else
+    local backoff = tonumber(ARGV[3])
+    if backoff > 0 then
+      redis.call('SET', KEYS[2], 'backoff:' .. st[4], 'EX', backoff)
+    else
+      redis.call('DEL', KEYS[2])
+    end
+    redis.call('PUBLISH', ARGV[4], KEYS[1])
+  end
+  return 1
+elseif op == 'invalidate' then
+  local existed = redis.call('EXISTS', KEYS[1])
+  if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], KEYS[1]) end
+  return existed
+end
+return redis.error_reply('ERR unknown puppy-proxy script operation')
+)LUA";
+
+// SHA-1 (FIPS 180-4), small and only for naming the script.
+std::array<std::uint32_t, 5> sha1(std::string_view data) {
+  std::array<std::uint32_t, 5> h = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  std::vector<unsigned char> msg(data.begin(), data.end());
+  const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
+  msg.push_back(0x80);
+  while (msg.size() % 64 != 56) msg.push_back(0);
+  for (int i = 7; i >= 0; --i) msg.push_back(static_cast<unsigned char>(bits >> (i * 8)));
+  const auto rol = [](std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  for (std::size_t chunk = 0; chunk < msg.size(); chunk += 64) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i) {
+      w[i] = static_cast<std::uint32_t>(msg[chunk + 4 * i]) << 24 |
+             static_cast<std::uint32_t>(msg[chunk + 4 * i + 1]) << 16 |
+             static_cast<std::uint32_t>(msg[chunk + 4 * i + 2]) << 8 |
+             static_cast<std::uint32_t>(msg[chunk + 4 * i + 3]);
+    }
+    for (int i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; ++i) {
+      std::uint32_t f, k;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6;
+      }
+      const std::uint32_t t = rol(a, 5) + f + e + k + w[i];
+      e = d;
+      d = c;
+      c = rol(b, 30);
+      b = a;
+      a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+  }
+  return h;
+}
+
+void append_bulk(std::string* out, std::string_view s) {
+  out->push_back('$');
+  out->append(std::to_string(s.size()));
+  out->append("\r\n");
+  out->append(s);
+  out->append("\r\n");
+}
+
+}  // namespace
+
+std::string sha1_hex(std::string_view data) {
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (std::uint32_t word : sha1(data)) {
+    for (int shift = 28; shift >= 0; shift -= 4) hex.push_back(digits[(word >> shift) & 0xF]);
+  }
+  return hex;
+}
+
+const std::string& script_body() {
+  static const std::string b = body;
+  return b;
+}
+
+const std::string& script_sha1() {
+  static const std::string s = sha1_hex(script_body());
+  return s;
+}
+
+void encode_load(std::string* out) {
+  out->append("*3\r\n");
+  append_bulk(out, "SCRIPT");
+  append_bulk(out, "LOAD");
+  append_bulk(out, script_body());
+}
+
+void encode_call(const request& r, std::string_view status_key, std::string_view new_token,
+                 std::string_view xfetch_factor, std::string_view channel, bool with_body,
+                 std::string* out) {
+  std::vector<std::string_view> argv;
+  std::string t1, t2, t3;
+  switch (r.kind) {
+    case op::get:
+      t1 = std::to_string(r.timeout);
+      t2 = std::to_string(r.update_time);
+      argv = {"get", t1, t2, new_token, xfetch_factor};
+      break;
+    case op::set:
+      t1 = std::to_string(r.timeout);
+      t2 = std::to_string(r.update_time);
+      argv = {"set", r.token, r.value, t1, t2, channel};
+      break;
+    case op::release:
+      t3 = std::to_string(r.backoff);
+      argv = {"release", r.token, t3, channel};
+      break;
+    case op::invalidate:
+      argv = {"invalidate", channel};
+      break;
+  }
+  out->push_back('*');
+  out->append(std::to_string(5 + argv.size()));
+  out->append("\r\n");
+  append_bulk(out, with_body ? "EVAL" : "EVALSHA");
+  append_bulk(out, with_body ? std::string_view(script_body()) : std::string_view(script_sha1()));
+  append_bulk(out, "2");
+  append_bulk(out, r.key);
+  append_bulk(out, status_key);
+  for (const auto& a : argv) append_bulk(out, a);
+}
+
+}  // namespace puppy::pget

@@ -1,0 +1,266 @@
+// The PGET family in a session: requests become one script call each, on whichever upstream
+// connection the client is on, in order with its other requests; the script's answer is read
+// here and turned into the reply. PGET ... WAIT on a miss holds the client's later requests back
+// (like a blocking command) and retries when the key is published, the lease may have expired,
+// or the wait runs out.
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "puppy/pget/keys.hpp"
+#include "puppy/pget/reply.hpp"
+#include "puppy/pget/request.hpp"
+#include "puppy/pget/script.hpp"
+#include "puppy/server/session.hpp"
+#include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/wake_hub.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+// While the wake-up subscription is down, a waiting PGET looks again this often.
+constexpr auto poll_without_subscription = std::chrono::milliseconds(50);
+
+std::string error_reply(const std::string& text) {
+  return "-ERR " + text + "\r\n";
+}
+
+std::string upper(std::string_view name) {
+  std::string out(name);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
+  const auto flush_before = [&] {
+    if (mode_ == mode::shared) {
+      flush_shared_range(start);
+    } else {
+      forward_range(fwd_begin_, start);
+    }
+    fwd_begin_ = pos;
+  };
+  flush_before();
+  const std::string name = upper(cmd.args.empty() ? std::string_view("PGET") : cmd.args[0]);
+  if (passthrough_at_) {
+    reply_local(error_reply(name + " is not allowed while subscribed, in MONITOR or with CLIENT "
+                                   "REPLY OFF|SKIP"));
+    return true;
+  }
+  if (in_multi_) {
+    reply_local(error_reply(name + " is not allowed inside MULTI"));
+    return true;
+  }
+  pget::request r;
+  if (std::string err = pget::parse(cmd.args, owner_.config().pget_defaults, &r); !err.empty()) {
+    reply_local(error_reply(err));
+    return true;
+  }
+  std::string status_key;
+  std::string err;
+  if (!pget::status_key(r.key, owner_.config().pget_keys, &status_key, &err)) {
+    reply_local(error_reply(err));
+    return true;
+  }
+  const bool up =
+      mode_ == mode::shared ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+  if (!up) {
+    reply_local(unavailable_reply());
+    return true;
+  }
+  const auto& keys = owner_.config().pget_keys;
+  std::string call;
+  const std::string token = r.kind == pget::op::get ? owner_.new_token() : std::string();
+  const std::string xfetch = r.beta > 0 ? std::to_string(owner_.xfetch_factor(r.beta)) : "";
+  pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, false, &call);
+  if (r.kind != pget::op::get || r.wait_ms == 0) {
+    send_script_call(call, r.kind == pget::op::get ? capture::what::get : capture::what::integer);
+    return true;
+  }
+  // PGET ... WAIT: later requests wait until this one is answered.
+  wait_ = std::make_unique<pget_wait>(owner_.context());
+  wait_->key = std::string(r.key);
+  wait_->status_key = status_key;
+  wait_->request = r;
+  wait_->request.key = wait_->key;
+  wait_->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
+  // Listen before asking, so that a publish between the answer and the wait is not missed.
+  owner_.wakes().add(wait_->key, shared_from_this());
+  wait_->in_flight = true;
+  send_script_call(call, capture::what::get);
+  tail_ = pos;
+  held_ = 0;
+  return false;
+}
+
+void session::send_script_call(const std::string& call, capture::what kind) {
+  std::string bytes;
+  unsigned count = 1;
+  const bool loaded = mode_ == mode::shared ? shared_->scripts_loaded() : scripts_loaded_;
+  if (!loaded) {
+    // Load the script first, on the same connection and in the same write: EVALSHA then works.
+    pget::encode_load(&bytes);
+    captures_.push_back({capture::what::discard, sent_ + 1});
+    ++sent_;
+    ++count;
+    if (mode_ == mode::shared) {
+      shared_->set_scripts_loaded();
+    } else {
+      scripts_loaded_ = true;
+    }
+  }
+  bytes += call;
+  captures_.push_back({kind, sent_ + 1});
+  ++sent_;
+  if (mode_ == mode::shared) {
+    shared_->send(shared_from_this(), bytes.data(), bytes.size(), count);
+  } else {
+    send_owned(bytes);
+  }
+}
+
+void session::on_captured() {
+  const capture c = captures_.front();
+  captures_.pop_front();
+  std::string bytes;
+  bytes.swap(capture_buf_);
+  std::string error;
+  switch (c.kind) {
+    case capture::what::discard:
+      if (!bytes.empty() && bytes[0] == '-') {
+        owner_.log().warn("loading the PGET script failed: {}", bytes.substr(1, bytes.size() - 3));
+      }
+      return;
+    case capture::what::integer: {
+      std::int64_t value = 0;
+      switch (pget::parse_int_reply(bytes, &value, &error)) {
+        case pget::reply_kind::ok:
+          queue_local(":" + std::to_string(value) + "\r\n");
+          return;
+        case pget::reply_kind::noscript:
+          if (mode_ == mode::shared) {
+            shared_->set_scripts_loaded(false);
+          } else {
+            scripts_loaded_ = false;
+          }
+          queue_local(error_reply("the PGET script was flushed from the upstream; try again"));
+          return;
+        case pget::reply_kind::error:
+          queue_local("-" + error + "\r\n");
+          return;
+        case pget::reply_kind::malformed:
+          queue_local(error_reply("unexpected reply from the PGET script"));
+          return;
+      }
+      return;
+    }
+    case capture::what::get:
+      on_get_reply(bytes);
+      return;
+  }
+}
+
+void session::on_get_reply(const std::string& bytes) {
+  pget::get_reply r;
+  std::string error;
+  const auto kind = pget::parse_get_reply(bytes, &r, &error);
+  std::string reply;
+  if (kind == pget::reply_kind::ok) {
+    if (wait_ && r.answer == pget::state::miss) {
+      wait_->in_flight = false;
+      after_wait_miss(r.retry_after_ms);
+      return;
+    }
+    pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
+                            r.answer == pget::state::lease ? &r.token : nullptr, &reply);
+  } else if (kind == pget::reply_kind::noscript) {
+    if (mode_ == mode::shared) {
+      shared_->set_scripts_loaded(false);
+    } else {
+      scripts_loaded_ = false;
+    }
+    reply = error_reply("the PGET script was flushed from the upstream; try again");
+  } else if (kind == pget::reply_kind::error) {
+    reply = "-" + error + "\r\n";
+  } else {
+    reply = error_reply("unexpected reply from the PGET script");
+  }
+  if (wait_) {
+    finish_wait(reply);
+  } else {
+    queue_local(reply);
+  }
+}
+
+void session::after_wait_miss(std::int64_t retry_after_ms) {
+  const auto now = clock::now();
+  if (now >= wait_->deadline) {
+    std::string reply;
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
+    finish_wait(reply);
+    return;
+  }
+  if (wait_->woken) {
+    send_wait_attempt();
+    return;
+  }
+  auto next = wait_->deadline;
+  if (retry_after_ms >= 0) {
+    // The lease (or back-off) ends then: if nobody published by then, look again.
+    next = std::min(next, now + std::chrono::milliseconds(retry_after_ms + 1));
+  }
+  if (!owner_.wakes().listening()) next = std::min(next, now + poll_without_subscription);
+  wait_->timer.expires_at(next);
+  wait_->timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || !self->wait_ || self->wait_->in_flight) return;
+    self->send_wait_attempt();
+    self->flush_client();
+  });
+}
+
+void session::on_wake() {
+  if (!wait_ || closed_) return;
+  if (wait_->in_flight) {
+    wait_->woken = true;
+    return;
+  }
+  wait_->timer.cancel();
+  send_wait_attempt();
+}
+
+void session::send_wait_attempt() {
+  const bool up =
+      mode_ == mode::shared ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+  if (!up) {
+    finish_wait(unavailable_reply());
+    return;
+  }
+  wait_->woken = false;
+  wait_->in_flight = true;
+  std::string call;
+  pget::encode_call(wait_->request, wait_->status_key, owner_.new_token(), "",
+                    owner_.config().pget_keys.wake_channel, false, &call);
+  send_script_call(call, capture::what::get);
+}
+
+void session::finish_wait(const std::string& reply) {
+  owner_.wakes().remove(wait_->key, this);
+  wait_->timer.cancel();
+  wait_.reset();
+  queue_local(reply);
+  flush_client();
+  // Go on with the requests that came after the PGET.
+  asio::post(owner_.context(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->process_requests();
+    self->resume();
+  });
+}
+
+}  // namespace puppy::server

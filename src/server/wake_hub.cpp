@@ -1,0 +1,195 @@
+#include "puppy/server/wake_hub.hpp"
+
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/write.hpp>
+
+#include "puppy/server/session.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t buffer_size = 16 * 1024;
+
+// Reads the bulk strings of a RESP2/RESP3 array or push of bulk strings; false if it is not one.
+bool bulk_strings(std::string_view in, std::vector<std::string_view>* out) {
+  std::size_t pos = 0;
+  const auto number = [&](long long* v) {
+    const auto cr = in.find("\r\n", pos);
+    if (cr == std::string_view::npos) return false;
+    *v = std::atoll(std::string(in.substr(pos, cr - pos)).c_str());
+    pos = cr + 2;
+    return true;
+  };
+  if (in.empty() || (in[0] != '*' && in[0] != '>')) return false;
+  ++pos;
+  long long count = 0;
+  if (!number(&count)) return false;
+  for (long long i = 0; i < count; ++i) {
+    if (pos >= in.size()) return false;
+    const char t = in[pos++];
+    long long len = 0;
+    if (!number(&len)) return false;
+    if (t != '$') continue;  // the subscription count
+    if (len < 0 || pos + static_cast<std::size_t>(len) + 2 > in.size()) return false;
+    out->push_back(in.substr(pos, static_cast<std::size_t>(len)));
+    pos += static_cast<std::size_t>(len) + 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+wake_hub::wake_hub(worker& owner)
+    : owner_(owner), socket_(owner.context()), timer_(owner.context()), in_(buffer_size) {}
+
+void wake_hub::add(const std::string& key, const std::shared_ptr<session>& s) {
+  waiters_[key].push_back(s);
+  if (state_ == state::idle) connect();
+}
+
+void wake_hub::remove(const std::string& key, const session* s) {
+  const auto it = waiters_.find(key);
+  if (it == waiters_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [s](const std::weak_ptr<session>& w) {
+                              const auto p = w.lock();
+                              return !p || p.get() == s;
+                            }),
+             list.end());
+  if (list.empty()) waiters_.erase(it);
+}
+
+void wake_hub::connect() {
+  state_ = state::connecting;
+  const auto gen = ++generation_;
+  const auto& target = owner_.config().upstream;
+  error_code ec;
+  const auto ip = asio::ip::make_address(target.host, ec);
+  socket_.async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+    if (gen == generation_) on_connected(e);
+  });
+  timer_.expires_after(owner_.config().connect_timeout);
+  timer_.async_wait([this, gen](const error_code& e) {
+    if (!e && gen == generation_ && state_ == state::connecting) lost("connect timed out");
+  });
+}
+
+void wake_hub::on_connected(const error_code& ec) {
+  timer_.cancel();
+  if (ec) {
+    lost("connect failed: " + ec.message());
+    return;
+  }
+  state_ = state::subscribing;
+  scanner_.reset();
+  message_.clear();
+  const std::string& channel = owner_.config().pget_keys.wake_channel;
+  auto request = std::make_shared<std::string>(
+      "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(channel.size()) + "\r\n" + channel + "\r\n");
+  asio::async_write(socket_, asio::buffer(*request),
+                    [this, request, gen = generation_](const error_code& e, std::size_t) {
+                      if (gen == generation_ && e) lost("write failed: " + e.message());
+                    });
+  read();
+}
+
+void wake_hub::read() {
+  socket_.async_read_some(
+      asio::buffer(in_.data(), in_.capacity()),
+      [this, gen = generation_](const error_code& ec, std::size_t n) {
+        if (gen != generation_) return;
+        if (ec) {
+          lost(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+          return;
+        }
+        std::size_t pos = 0;
+        while (pos < n) {
+          const auto r = scanner_.scan(in_.data() + pos, n - pos);
+          message_.append(in_.data() + pos, r.consumed);
+          pos += r.consumed;
+          if (r.status == resp::scan_status::error) {
+            lost("invalid reply");
+            return;
+          }
+          if (r.status == resp::scan_status::reply) {
+            on_message(message_);
+            message_.clear();
+          }
+        }
+        read();
+      });
+}
+
+void wake_hub::on_message(std::string_view bytes) {
+  std::vector<std::string_view> parts;
+  if (!bulk_strings(bytes, &parts) || parts.empty()) {
+    if (state_ == state::subscribing) lost("SUBSCRIBE refused");
+    return;
+  }
+  if (parts[0] == "subscribe") {
+    state_ = state::subscribed;
+    failures_ = 0;
+    owner_.log().debug("listening for PGET wake-ups on '{}'",
+                       owner_.config().pget_keys.wake_channel);
+    notify_all();  // anything published before now may have been missed
+  } else if (parts[0] == "message" && parts.size() == 3) {
+    notify(std::string(parts[2]));
+  }
+}
+
+void wake_hub::notify(const std::string& key) {
+  const auto it = waiters_.find(key);
+  if (it == waiters_.end()) return;
+  const auto list = it->second;  // on_wake() may remove entries
+  for (const auto& w : list) {
+    if (auto s = w.lock()) s->on_wake();
+  }
+}
+
+void wake_hub::notify_all() {
+  std::vector<std::shared_ptr<session>> all;
+  for (const auto& [key, list] : waiters_) {
+    for (const auto& w : list) {
+      if (auto s = w.lock()) all.push_back(s);
+    }
+  }
+  for (auto& s : all) s->on_wake();
+}
+
+void wake_hub::lost(const std::string& why) {
+  owner_.log().debug("PGET wake-up subscription lost ({}); waiting requests poll meanwhile", why);
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  state_ = state::backing_off;
+  const auto delay = std::chrono::milliseconds(std::min(2000u, 50u << std::min(failures_, 6u)));
+  ++failures_;
+  timer_.expires_after(delay);
+  timer_.async_wait([this, gen = generation_](const error_code& e) {
+    if (e || gen != generation_) return;
+    if (waiters_.empty()) {
+      state_ = state::idle;  // nobody waits: reconnect on the next add()
+    } else {
+      connect();
+    }
+  });
+}
+
+void wake_hub::close() {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+  state_ = state::idle;
+  waiters_.clear();
+}
+
+}  // namespace puppy::server
