@@ -1,0 +1,49 @@
+#include "pget_support.hpp"
+
+#include <stdexcept>
+
+namespace puppy::test {
+namespace {
+
+std::optional<std::string> bulk(const std::string& r, std::size_t* pos) {
+  if (r.compare(*pos, 5, "$-1\r\n") == 0) {
+    *pos += 5;
+    return std::nullopt;
+  }
+  if (r[*pos] != '$') throw std::runtime_error("not a bulk string: " + r);
+  const auto cr = r.find("\r\n", *pos);
+  const auto len = std::stoul(r.substr(*pos + 1, cr - *pos - 1));
+  std::string value = r.substr(cr + 2, len);
+  *pos = cr + 2 + len + 2;
+  return value;
+}
+
+}  // namespace
+
+pget_answer parse_pget(const std::string& reply) {
+  if (reply.rfind("*3\r\n", 0) != 0) throw std::runtime_error("not a PGET reply: " + reply);
+  std::size_t pos = 4;
+  pget_answer a;
+  const auto state = bulk(reply, &pos);
+  if (!state) throw std::runtime_error("PGET reply without a state: " + reply);
+  a.state = *state;
+  a.value = bulk(reply, &pos);
+  a.token = bulk(reply, &pos);
+  if (pos != reply.size()) throw std::runtime_error("trailing bytes in PGET reply: " + reply);
+  return a;
+}
+
+pget_answer pget(raw_client& c, const std::vector<std::string>& args,
+                 std::chrono::milliseconds timeout) {
+  std::vector<std::string> full = {"PGET"};
+  full.insert(full.end(), args.begin(), args.end());
+  return parse_pget(c.call(full, timeout));
+}
+
+bool ms_between(const std::string& reply, long long lo, long long hi) {
+  if (reply.empty() || reply[0] != ':') return false;
+  const long long v = std::stoll(reply.substr(1));
+  return v >= lo && v <= hi;
+}
+
+}  // namespace puppy::test

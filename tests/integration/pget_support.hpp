@@ -1,0 +1,27 @@
+#pragma once
+// Helpers for PGET tests: calling PGET and reading its 3-element reply.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client.hpp"
+
+namespace puppy::test {
+
+struct pget_answer {
+  std::string state;
+  std::optional<std::string> value;
+  std::optional<std::string> token;
+};
+
+// Parses PGET's reply bytes (*3 of bulk-or-nil); throws on anything else.
+pget_answer parse_pget(const std::string& reply);
+
+// Sends PGET with `args` (key first) and returns the parsed answer.
+pget_answer pget(raw_client& c, const std::vector<std::string>& args,
+                 std::chrono::milliseconds timeout = 30s);
+
+// Whether an integer reply ":N\r\n" has lo <= N <= hi.
+bool ms_between(const std::string& reply, long long lo, long long hi);
+
+}  // namespace puppy::test
