@@ -38,8 +38,7 @@ TEST_CASE("WAIT: requests after a waiting PGET wait for it, and replies stay in 
   CHECK(c.read_reply() == "+OK\r\n");
   CHECK_FALSE(c.has_data(300ms));
   CHECK(winner.call({"PSET", "k", *lease.token, "v", "100", "30"}) == ":1\r\n");
-  CHECK(c.read_replies(3) ==
-        "*3\r\n$5\r\nfresh\r\n$1\r\nv\r\n$-1\r\n$1\r\nv\r\n$5\r\nafter\r\n");
+  CHECK(c.read_replies(3) == "*3\r\n$5\r\nfresh\r\n$1\r\nv\r\n$-1\r\n$1\r\nv\r\n$5\r\nafter\r\n");
 }
 
 TEST_CASE("WAIT: when the lease holder gives up, the first waiter to notice takes the lease") {
@@ -106,12 +105,9 @@ TEST_CASE("PGET family errors: arity, arguments, MULTI, subscribed; nothing is w
   CHECK(c.call({"PGET"}) == "-ERR wrong number of arguments for 'pget' command\r\n");
   CHECK(c.call({"PSET", "k", "t"}) == "-ERR wrong number of arguments for 'pset' command\r\n");
   CHECK(c.call({"PRELEASE", "k"}) == "-ERR wrong number of arguments for 'prelease' command\r\n");
-  CHECK(c.call({"PINVALIDATE"}) ==
-        "-ERR wrong number of arguments for 'pinvalidate' command\r\n");
-  CHECK(c.call({"PGET", "k", "0"}) ==
-        "-ERR invalid timeout '0': whole seconds, at least 1\r\n");
-  CHECK(c.call({"PGET", "k", "-5"}) ==
-        "-ERR invalid timeout '-5': whole seconds, at least 1\r\n");
+  CHECK(c.call({"PINVALIDATE"}) == "-ERR wrong number of arguments for 'pinvalidate' command\r\n");
+  CHECK(c.call({"PGET", "k", "0"}) == "-ERR invalid timeout '0': whole seconds, at least 1\r\n");
+  CHECK(c.call({"PGET", "k", "-5"}) == "-ERR invalid timeout '-5': whole seconds, at least 1\r\n");
   CHECK(c.call({"PGET", "k", "10", "x1"}) ==
         "-ERR unknown PGET argument 'x1' (expected: key [timeout] [update_time] [WAIT ms] [BETA "
         "b])\r\n");
