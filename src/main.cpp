@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "puppy/config/options.hpp"
+#include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
 #include "puppy/server/server.hpp"
 #include "puppy/upstream/address.hpp"
@@ -105,6 +106,13 @@ int main(int argc, char** argv) {
   settings.pget_keys.status_prefix = opt.pget_status_prefix;
   settings.pget_keys.cluster = opt.pget_cluster_keys;
   settings.pget_keys.wake_channel = opt.pget_channel;
+  {
+    std::string key, why;
+    if (!puppy::pget::status_key("x", settings.pget_keys, &key, &why)) {
+      log->critical("--pget-status-prefix '{}': {}", opt.pget_status_prefix, why);
+      return 2;
+    }
+  }
   settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
   settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);
   settings.retry_max = std::chrono::milliseconds(opt.upstream_retry_max_ms);

@@ -20,9 +20,12 @@ std::vector<std::string_view> split(std::string_view s) {
   return parts;
 }
 
-std::int64_t number(std::string_view s) {
+// A non-negative integer of at most 18 digits, written plainly (as the script also requires).
+bool number(std::string_view s, std::int64_t* out) {
   long long v = 0;
-  return resp::string_to_ll(s.data(), s.size(), &v) ? v : 0;
+  if (s.size() > 18 || !resp::string_to_ll(s.data(), s.size(), &v) || v < 0) return false;
+  *out = v;
+  return true;
 }
 
 }  // namespace
@@ -44,21 +47,22 @@ const char* state_name(state s) {
 status parse_status(std::optional<std::string_view> text) {
   status st;
   if (!text) return st;
+  // Anything not exactly one of our forms (numbers included) is unknown: a lease held by
+  // someone else, e.g. another writer's marker.
   const auto p = split(*text);
-  if (p.size() == 2 && p[0] == "current") {
+  st.what = status::kind::unknown;
+  if (p.size() == 2 && p[0] == "current" && number(p[1], &st.compute_ms)) {
     st.what = status::kind::current;
-    st.compute_ms = number(p[1]);
-  } else if (p.size() == 5 && p[0] == "lease") {
+  } else if (p.size() == 5 && p[0] == "lease" && number(p[2], &st.granted_ms) &&
+             number(p[3], &st.compute_ms) && number(p[4], &st.fresh_until_ms)) {
     st.what = status::kind::lease;
     st.token = std::string(p[1]);
-    st.granted_ms = number(p[2]);
-    st.compute_ms = number(p[3]);
-    st.fresh_until_ms = number(p[4]);
-  } else if (p.size() == 2 && p[0] == "backoff") {
+  } else if (p.size() == 2 && p[0] == "backoff" && number(p[1], &st.compute_ms)) {
     st.what = status::kind::backoff;
-    st.compute_ms = number(p[1]);
-  } else {
-    st.what = status::kind::unknown;  // e.g. another writer's marker: treated as a lease held
+  }
+  if (st.what == status::kind::unknown) {
+    st = status{};
+    st.what = status::kind::unknown;
   }
   return st;
 }

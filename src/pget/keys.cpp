@@ -15,6 +15,18 @@ bool has_hash_tag(std::string_view key) {
 
 bool status_key(std::string_view key, const key_rules& rules, std::string* out,
                 std::string* error) {
+  if (rules.status_prefix.empty()) {
+    *error = "the status key prefix must not be empty (the status would overwrite the value)";
+    return false;
+  }
+  if (rules.cluster && rules.status_prefix.find('{') != std::string::npos) {
+    *error = "in cluster mode the status key prefix must not contain '{'";
+    return false;
+  }
+  if (rules.cluster && key.empty()) {
+    *error = "in cluster mode the key must not be empty";
+    return false;
+  }
   out->assign(rules.status_prefix);
   if (!rules.cluster || has_hash_tag(key)) {
     out->append(key);

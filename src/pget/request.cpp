@@ -1,6 +1,7 @@
 #include "puppy/pget/request.hpp"
 
 #include <strings.h>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,7 +85,8 @@ std::string parse_get(const std::vector<std::string_view>& args, const defaults&
       const std::string text(args[i + 1]);
       char* end = nullptr;
       const double b = std::strtod(text.c_str(), &end);
-      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(b) || b <= 0) {
+      if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) ||
+          end != text.c_str() + text.size() || !std::isfinite(b) || b <= 0) {
         return "invalid BETA " + quoted(args[i + 1]) + ": a positive decimal number";
       }
       r->beta = b;

@@ -19,11 +19,21 @@ local function split(s)
   for part in string.gmatch(s, '[^:]+') do parts[#parts + 1] = part end
   return parts
 end
+local function count(s)  -- a non-negative integer written plainly, or nil
+  if s and #s <= 18 and string.match(s, '^%d+$') and (#s == 1 or string.sub(s, 1, 1) ~= '0') then
+    return tonumber(s)
+  end
+  return nil
+end
 local function status_of(st)
   if not st then return {'none'} end
   local p = split(st)
-  if (p[1] == 'current' or p[1] == 'backoff') and #p == 2 then return p end
-  if p[1] == 'lease' and #p == 5 then return p end
+  if (p[1] == 'current' or p[1] == 'backoff') and #p == 2 and count(p[2]) then
+    return {p[1], count(p[2])}
+  end
+  if p[1] == 'lease' and #p == 5 and count(p[3]) and count(p[4]) and count(p[5]) then
+    return {p[1], p[2], count(p[3]), count(p[4]), count(p[5])}
+  end
   return {'unknown'}
 end
 local op = ARGV[1]
@@ -44,13 +54,13 @@ if op == 'get' then
     if has == 0 then return lease(st[2], 0) end
     if xf ~= '' then
       local pttl = redis.call('PTTL', KEYS[2])
-      if pttl > 0 and tonumber(st[2]) * tonumber(xf) >= pttl then
+      if pttl > 0 and st[2] * tonumber(xf) >= pttl then
         return lease(st[2], now + pttl)
       end
     end
     return {'fresh', 1, value, '', -1}
   end
-  if st[1] == 'lease' and has == 1 and now < tonumber(st[5]) then
+  if st[1] == 'lease' and has == 1 and now < st[5] then
     return {'fresh', 1, value, '', -1}
   end
   local pttl = redis.call('PTTL', KEYS[2])
@@ -60,7 +70,7 @@ elseif op == 'set' or op == 'release' then
   local st = status_of(redis.call('GET', KEYS[2]))
   if st[1] ~= 'lease' or st[2] ~= ARGV[2] then return 0 end
   if op == 'set' then
-    local compute = now_ms() - tonumber(st[3])
+    local compute = now_ms() - st[3]
     if compute < 0 then compute = 0 end
     local timeout, update = tonumber(ARGV[4]), tonumber(ARGV[5])
     redis.call('SET', KEYS[1], ARGV[3], 'EX', timeout + 2 * update)

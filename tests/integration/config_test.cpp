@@ -90,3 +90,27 @@ TEST_CASE("--help and --version") {
   CHECK(code == 0);
   CHECK(out.rfind("puppy-proxy ", 0) == 0);
 }
+
+TEST_CASE("the shipped config file names every option and loads") {
+  const auto [code, help] = run_proxy({"--help"});
+  REQUIRE(code == 0);
+  const std::string toml = read_file(std::string(PUPPY_SOURCE_DIR) + "/config/puppy-proxy.toml");
+  std::size_t pos = 0;
+  int options = 0;
+  while ((pos = help.find("--", pos)) != std::string::npos) {
+    const auto end = help.find_first_of(" ,=\n", pos);
+    const std::string name = help.substr(pos + 2, end - pos - 2);
+    pos = end;
+    if (name.empty() || name == "help" || name == "version" || name == "config") continue;
+    ++options;
+    INFO(name);
+    CHECK((toml.find("\n" + name + " = ") != std::string::npos ||
+           toml.find("\n# " + name + " = ") != std::string::npos));
+  }
+  CHECK(options >= 20);
+  redis_server redis;
+  proxy_server proxy(redis.url(),
+                     {"--config", std::string(PUPPY_SOURCE_DIR) + "/config/puppy-proxy.toml"});
+  raw_client c(proxy.port());
+  CHECK(c.call({"PING"}) == "+PONG\r\n");
+}

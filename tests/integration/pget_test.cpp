@@ -1,6 +1,7 @@
 // The PGET family end to end against a real Redis: states, tokens, TTLs, leases, back-off,
 // invalidation, waiting, errors, and ordering with a client's other requests.
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "client.hpp"
 #include "pget_support.hpp"
@@ -197,4 +198,31 @@ TEST_CASE("a winner that disconnects without PSET loses the lease after update_t
   // After update_time the status key is gone and the next reader wins; nothing sticks.
   CHECK(wait_until([&] { return direct.call({"EXISTS", "puppy:k"}) == ":0\r\n"; }, 10s));
   CHECK(pget(b, {"k", "100", "1"}).state == "lease");
+}
+
+TEST_CASE("BETA: early refresh gives one reader the lease while the others still get fresh") {
+  redis_server redis;
+  proxy_server proxy(redis.url());
+  raw_client a(proxy.port());
+  raw_client b(proxy.port());
+  const auto lease = pget(a, {"k", "100", "10"});
+  REQUIRE(lease.token);
+  std::this_thread::sleep_for(50ms);  // the regeneration takes a while: compute_ms > 0
+  CHECK(a.call({"PSET", "k", *lease.token, "v", "100", "10"}) == ":1\r\n");
+  raw_client direct(redis.port());
+  const std::string status = direct.call({"GET", "puppy:k"});
+  CHECK(status.find("current:") != std::string::npos);
+  CHECK(status.find("current:0\r\n") == std::string::npos);
+  // A tiny beta never refreshes early; a huge one (compute_ms * beta * -ln(u) >= 100 s) does.
+  for (int i = 0; i < 5; ++i)
+    CHECK(pget(b, {"k", "100", "10", "BETA", "0.000001"}).state == "fresh");
+  const auto early = pget(b, {"k", "100", "10", "BETA", "1000000000"});
+  CHECK(early.state == "lease");
+  CHECK(early.value == std::optional<std::string>("v"));
+  // Everyone else keeps getting fresh until the original freshness ends.
+  CHECK(pget(a, {"k", "100", "10"}).state == "fresh");
+  CHECK(pget(a, {"k", "100", "10", "BETA", "1000000000"}).state == "fresh");
+  REQUIRE(early.token);
+  CHECK(b.call({"PSET", "k", *early.token, "v2", "100", "10"}) == ":1\r\n");
+  CHECK(pget(a, {"k"}).value == std::optional<std::string>("v2"));
 }

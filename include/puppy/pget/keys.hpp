@@ -16,7 +16,8 @@ struct key_rules {
 // Builds the status key for `key` into *out. Without cluster mode: prefix + key. In cluster mode:
 // if the key has a hash tag ("{...}" with something inside, the first such pair), prefix + key
 // already hashes like the key; otherwise prefix + "{" + key + "}" does, unless the key contains
-// '}' (then no status key can share its slot, and the function fails with *error set).
+// '}' (then no status key can share its slot, and the function fails with *error set). It also
+// fails for an empty prefix, and in cluster mode for a prefix with '{' or an empty key.
 bool status_key(std::string_view key, const key_rules& rules, std::string* out, std::string* error);
 
 }  // namespace puppy::pget
