@@ -43,9 +43,8 @@ if op == 'get' then
   local value = redis.call('GET', KEYS[1])
   local has = 1
   if not value then has, value = 0, '' end
-  local now = now_ms()
   local function lease(compute, fresh_until)
-    redis.call('SET', KEYS[2], 'lease:' .. token .. ':' .. now .. ':' .. compute .. ':' ..
+    redis.call('SET', KEYS[2], 'lease:' .. token .. ':' .. now_ms() .. ':' .. compute .. ':' ..
                fresh_until, 'EX', update)
     return {'lease', has, value, token, -1}
   end
@@ -55,12 +54,12 @@ if op == 'get' then
     if xf ~= '' then
       local pttl = redis.call('PTTL', KEYS[2])
       if pttl > 0 and st[2] * tonumber(xf) >= pttl then
-        return lease(st[2], now + pttl)
+        return lease(st[2], now_ms() + pttl)
       end
     end
     return {'fresh', 1, value, '', -1}
   end
-  if st[1] == 'lease' and has == 1 and now < st[5] then
+  if st[1] == 'lease' and has == 1 and now_ms() < st[5] then
     return {'fresh', 1, value, '', -1}
   end
   local pttl = redis.call('PTTL', KEYS[2])
