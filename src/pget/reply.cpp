@@ -90,6 +90,20 @@ reply_kind parse_int_reply(std::string_view bytes, std::int64_t* out, std::strin
   return reply_kind::ok;
 }
 
+reply_kind parse_bulk_reply(std::string_view bytes, std::optional<std::string_view>* out,
+                            std::string* error) {
+  if (const auto k = check_error(bytes, error); k != reply_kind::ok) return k;
+  if (bytes == "$-1\r\n" || bytes == "_\r\n") {
+    *out = std::nullopt;
+    return reply_kind::ok;
+  }
+  reader r{bytes};
+  std::string_view s;
+  if (!r.bulk(&s) || r.pos != bytes.size()) return reply_kind::malformed;
+  *out = s;
+  return reply_kind::ok;
+}
+
 void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,
                        std::string* out) {
   const std::string_view name = state_name(s);

@@ -10,10 +10,6 @@ namespace {
 // Mirrors decision.cpp. Status values: current:<compute_ms>,
 // lease:<token>:<granted_ms>:<compute_ms>:<fresh_until_ms>, backoff:<compute_ms>.
 constexpr const char* body = R"LUA(-- puppy-proxy PGET family (see docs/pget.md)
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function split(s)
   local parts = {}
   for part in string.gmatch(s, '[^:]+') do parts[#parts + 1] = part end
@@ -38,13 +34,13 @@ local function status_of(st)
 end
 local op = ARGV[1]
 if op == 'get' then
-  local update, token, xf = tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  local update, token, xf, now = tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6])
   local st = status_of(redis.call('GET', KEYS[2]))
   local value = redis.call('GET', KEYS[1])
   local has = 1
   if not value then has, value = 0, '' end
   local function lease(compute, fresh_until)
-    redis.call('SET', KEYS[2], 'lease:' .. token .. ':' .. now_ms() .. ':' .. compute .. ':' ..
+    redis.call('SET', KEYS[2], 'lease:' .. token .. ':' .. now .. ':' .. compute .. ':' ..
                fresh_until, 'EX', update)
     return {'lease', has, value, token, -1}
   end
@@ -54,12 +50,12 @@ if op == 'get' then
     if xf ~= '' then
       local pttl = redis.call('PTTL', KEYS[2])
       if pttl > 0 and st[2] * tonumber(xf) >= pttl then
-        return lease(st[2], now_ms() + pttl)
+        return lease(st[2], now + pttl)
       end
     end
     return {'fresh', 1, value, '', -1}
   end
-  if st[1] == 'lease' and has == 1 and now_ms() < st[5] then
+  if st[1] == 'lease' and has == 1 and now < st[5] then
     return {'fresh', 1, value, '', -1}
   end
   local pttl = redis.call('PTTL', KEYS[2])
@@ -69,7 +65,7 @@ elseif op == 'set' or op == 'release' then
   local st = status_of(redis.call('GET', KEYS[2]))
   if st[1] ~= 'lease' or st[2] ~= ARGV[2] then return 0 end
   if op == 'set' then
-    local compute = now_ms() - st[3]
+    local compute = tonumber(ARGV[7]) - st[3]
     if compute < 0 then compute = 0 end
     local timeout, update = tonumber(ARGV[4]), tonumber(ARGV[5])
     redis.call('SET', KEYS[1], ARGV[3], 'EX', timeout + 2 * update)
@@ -85,6 +81,15 @@ elseif op == 'set' or op == 'release' then
     redis.call('PUBLISH', ARGV[4], KEYS[1])
   end
   return 1
+elseif op == 'heal' then
+  -- The fast path found a current status without its value (evicted): drop the status, so that
+  -- the next reader gets the lease instead of a miss until the status expires.
+  local st = status_of(redis.call('GET', KEYS[2]))
+  if st[1] == 'current' and redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[2])
+    return 1
+  end
+  return 0
 elseif op == 'invalidate' then
   local existed = redis.call('EXISTS', KEYS[1])
   if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], KEYS[1]) end
@@ -172,6 +177,32 @@ const std::string& script_sha1() {
   return s;
 }
 
+void encode_fast_get(const request& r, std::string_view status_key, std::string_view lease_status,
+                     std::string* out) {
+  const std::string update = std::to_string(r.update_time);
+  out->append("*7\r\n");
+  append_bulk(out, "SET");
+  append_bulk(out, status_key);
+  append_bulk(out, lease_status);
+  append_bulk(out, "NX");
+  append_bulk(out, "GET");
+  append_bulk(out, "EX");
+  append_bulk(out, update);
+  out->append("*2\r\n");
+  append_bulk(out, "GET");
+  append_bulk(out, r.key);
+}
+
+void encode_heal(std::string_view key, std::string_view status_key, std::string* out) {
+  out->append("*6\r\n");
+  append_bulk(out, "EVALSHA");
+  append_bulk(out, script_sha1());
+  append_bulk(out, "2");
+  append_bulk(out, key);
+  append_bulk(out, status_key);
+  append_bulk(out, "heal");
+}
+
 void encode_load(std::string* out) {
   out->append("*3\r\n");
   append_bulk(out, "SCRIPT");
@@ -180,20 +211,21 @@ void encode_load(std::string* out) {
 }
 
 void encode_call(const request& r, std::string_view status_key, std::string_view new_token,
-                 std::string_view xfetch_factor, std::string_view channel, bool with_body,
-                 std::string* out) {
+                 std::string_view xfetch_factor, std::string_view channel, std::int64_t now_ms,
+                 bool with_body, std::string* out) {
   std::vector<std::string_view> argv;
   std::string t1, t2, t3;
+  const std::string now = std::to_string(now_ms);
   switch (r.kind) {
     case op::get:
       t1 = std::to_string(r.timeout);
       t2 = std::to_string(r.update_time);
-      argv = {"get", t1, t2, new_token, xfetch_factor};
+      argv = {"get", t1, t2, new_token, xfetch_factor, now};
       break;
     case op::set:
       t1 = std::to_string(r.timeout);
       t2 = std::to_string(r.update_time);
-      argv = {"set", r.token, r.value, t1, t2, channel};
+      argv = {"set", r.token, r.value, t1, t2, channel, now};
       break;
     case op::release:
       t3 = std::to_string(r.backoff);

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "puppy/pget/decision.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/reply.hpp"
 #include "puppy/pget/request.hpp"
@@ -27,6 +28,13 @@ constexpr auto poll_without_subscription = std::chrono::milliseconds(50);
 
 std::string error_reply(const std::string& text) {
   return "-ERR " + text + "\r\n";
+}
+
+// The proxies' shared time base for lease and freshness timestamps (they should run NTP).
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string upper(std::string_view name) {
@@ -77,10 +85,24 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   const auto& keys = owner_.config().pget_keys;
   std::string call;
   const std::string token = r.kind == pget::op::get ? owner_.new_token() : std::string();
+  const std::int64_t now = wall_clock_ms();
+  if (r.kind == pget::op::get && r.wait_ms == 0 && r.beta == 0 && fast_ok_) {
+    // The common case needs no script: SET status NX GET takes the lease atomically if there is
+    // no status and otherwise tells what it is; the decision is made here on its answer.
+    fast_pget f;
+    f.key = std::string(r.key);
+    f.status_key = status_key;
+    f.token = token;
+    f.now_ms = now;
+    pget::encode_fast_get(r, status_key, pget::format_lease(token, now, 0, 0), &call);
+    fast_.push_back(std::move(f));
+    send_calls(call, {capture::what::fast_status, capture::what::fast_value}, false);
+    return true;
+  }
   const std::string xfetch = r.beta > 0 ? std::to_string(owner_.xfetch_factor(r.beta)) : "";
-  pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, false, &call);
+  pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, now, false, &call);
   if (r.kind != pget::op::get || r.wait_ms == 0) {
-    send_script_call(call, r.kind == pget::op::get ? capture::what::get : capture::what::integer);
+    send_calls(call, {r.kind == pget::op::get ? capture::what::get : capture::what::integer}, true);
     return true;
   }
   // PGET ... WAIT: later requests wait until this one is answered.
@@ -93,17 +115,18 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   // Listen before asking, so that a publish between the answer and the wait is not missed.
   owner_.wakes().add(wait_->key, shared_from_this());
   wait_->in_flight = true;
-  send_script_call(call, capture::what::get);
+  send_calls(call, {capture::what::get}, true);
   tail_ = pos;
   held_ = 0;
   return false;
 }
 
-void session::send_script_call(const std::string& call, capture::what kind) {
+void session::send_calls(const std::string& call, std::initializer_list<capture::what> kinds,
+                         bool needs_script) {
   std::string bytes;
-  unsigned count = 1;
+  unsigned count = 0;
   const bool loaded = mode_ == mode::shared ? shared_->scripts_loaded() : scripts_loaded_;
-  if (!loaded) {
+  if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
     pget::encode_load(&bytes);
     captures_.push_back({capture::what::discard, sent_ + 1});
@@ -116,8 +139,11 @@ void session::send_script_call(const std::string& call, capture::what kind) {
     }
   }
   bytes += call;
-  captures_.push_back({kind, sent_ + 1});
-  ++sent_;
+  for (const auto kind : kinds) {
+    captures_.push_back({kind, sent_ + 1});
+    ++sent_;
+    ++count;
+  }
   if (mode_ == mode::shared) {
     shared_->send(shared_from_this(), bytes.data(), bytes.size(), count);
   } else {
@@ -163,7 +189,77 @@ void session::on_captured() {
     case capture::what::get:
       on_get_reply(bytes);
       return;
+    case capture::what::fast_status: {
+      fast_pget& f = fast_.front();
+      std::optional<std::string_view> status;
+      switch (pget::parse_bulk_reply(bytes, &status, &error)) {
+        case pget::reply_kind::ok:
+          if (status) f.status = std::string(*status);
+          return;
+        case pget::reply_kind::error:
+        case pget::reply_kind::noscript:
+          f.error = error;
+          return;
+        case pget::reply_kind::malformed:
+          f.error = "ERR unexpected reply to SET NX GET";
+          return;
+      }
+      return;
+    }
+    case capture::what::fast_value:
+      on_fast_reply(bytes);
+      return;
   }
+}
+
+void session::on_fast_reply(const std::string& value_bytes) {
+  const fast_pget f = std::move(fast_.front());
+  fast_.pop_front();
+  if (!f.error.empty()) {
+    if (f.error.rfind("ERR syntax error", 0) == 0) {
+      fast_ok_ = false;  // Redis before 7.0: no SET NX GET; scripts from now on
+      owner_.log().warn("the upstream refused SET NX GET (Redis < 7.0?); PGET uses a script now");
+      queue_local(error_reply("PGET needs Redis 7.0 or later for its fast path; retry"));
+      return;
+    }
+    queue_local("-" + f.error + "\r\n");
+    return;
+  }
+  std::optional<std::string_view> value;
+  std::string error;
+  switch (pget::parse_bulk_reply(value_bytes, &value, &error)) {
+    case pget::reply_kind::ok:
+      break;
+    case pget::reply_kind::error:
+    case pget::reply_kind::noscript:
+      queue_local("-" + error + "\r\n");
+      return;
+    case pget::reply_kind::malformed:
+      queue_local(error_reply("unexpected reply to GET"));
+      return;
+  }
+  std::string reply;
+  if (!f.status) {  // SET NX set our lease: we regenerate
+    const std::string_view token = f.token;
+    pget::encode_pget_reply(pget::state::lease, value ? &*value : nullptr, &token, &reply);
+    queue_local(reply);
+    return;
+  }
+  const auto d =
+      pget::decide_get(pget::parse_status(*f.status), -1, value.has_value(), f.now_ms, f.token, 0);
+  if (d.take_lease) {
+    // A current status without its value (evicted): this reader gets a miss, and the status is
+    // dropped so that the next reader gets the lease (no busy loop until the status expires).
+    std::string heal;
+    pget::encode_heal(f.key, f.status_key, &heal);
+    send_calls(heal, {capture::what::discard}, true);
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
+    queue_local(reply);
+    return;
+  }
+  const bool with_value = value && d.answer != pget::state::miss;
+  pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
+  queue_local(reply);
 }
 
 void session::on_get_reply(const std::string& bytes) {
@@ -245,8 +341,8 @@ void session::send_wait_attempt() {
   wait_->in_flight = true;
   std::string call;
   pget::encode_call(wait_->request, wait_->status_key, owner_.new_token(), "",
-                    owner_.config().pget_keys.wake_channel, false, &call);
-  send_script_call(call, capture::what::get);
+                    owner_.config().pget_keys.wake_channel, wall_clock_ms(), false, &call);
+  send_calls(call, {capture::what::get}, true);
 }
 
 void session::finish_wait(const std::string& reply) {

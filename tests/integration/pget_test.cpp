@@ -176,6 +176,10 @@ TEST_CASE("data gone but status not: the next reader gets the lease, no busy loo
   REQUIRE(lease.token);
   CHECK(a.call({"PSET", "k", *lease.token, "v", "100", "10"}) == ":1\r\n");
   CHECK(direct.call({"DEL", "k"}) == ":1\r\n");  // evicted
+  // This reader finds the status without its value: it gets a miss and the status is dropped...
+  CHECK(pget(a, {"k", "100", "10"}).state == "miss");
+  CHECK(wait_until([&] { return direct.call({"EXISTS", "puppy:k"}) == ":0\r\n"; }, 10s));
+  // ...so the next reader gets the lease, at once rather than when the status expires.
   const auto next = pget(a, {"k", "100", "10"});
   CHECK(next.state == "lease");
   CHECK_FALSE(next.value);

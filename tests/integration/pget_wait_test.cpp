@@ -177,9 +177,12 @@ TEST_CASE("after SCRIPT FLUSH the PGET family says so, then recovers") {
   redis_server redis;
   proxy_server proxy(redis.url(), {"--shared-connections", "0"});
   raw_client c(proxy.port());
-  CHECK(pget(c, {"k"}).state == "lease");
+  const auto lease = pget(c, {"k"});
+  REQUIRE(lease.token);
+  CHECK(c.call({"PINVALIDATE", "other"}) == ":0\r\n");  // the script is loaded now
   CHECK(c.call({"SCRIPT", "FLUSH"}) == "+OK\r\n");
-  CHECK(c.call({"PGET", "k"}) ==
+  CHECK(c.call({"PSET", "k", *lease.token, "v"}) ==
         "-ERR the PGET script was flushed from the upstream; try again\r\n");
-  CHECK(pget(c, {"k"}).state == "miss");
+  CHECK(c.call({"PSET", "k", *lease.token, "v"}) == ":1\r\n");  // loaded again
+  CHECK(pget(c, {"k"}).state == "fresh");
 }

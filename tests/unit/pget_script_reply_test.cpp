@@ -27,9 +27,12 @@ request parsed(std::vector<std::string_view> args) {
   return r;
 }
 
+constexpr std::int64_t now_ms = 1'700'000'000'000;
+const std::string now_bulk = "$13\r\n1700000000000\r\n";
+
 std::string call(const request& r, bool with_body, std::string_view xfetch = "") {
   std::string out;
-  encode_call(r, "puppy:k", "tok-9", xfetch, "puppy:wake", with_body, &out);
+  encode_call(r, "puppy:k", "tok-9", xfetch, "puppy:wake", now_ms, with_body, &out);
   return out;
 }
 
@@ -85,26 +88,30 @@ TEST_CASE("pget script: encode_call for get, EVALSHA and EVAL") {
   const request r = parsed({"PGET", "k", "10", "20", "WAIT", "5", "BETA", "1"});
   const std::string tail = bulk("2") + bulk("k") + bulk("puppy:k") + bulk("get") + bulk("10") +
                            bulk("20") + bulk("tok-9");
-  CHECK(call(r, false) == "*10\r\n$7\r\nEVALSHA\r\n" + bulk(script_sha1()) + tail + "$0\r\n\r\n");
+  CHECK(call(r, false) ==
+        "*11\r\n$7\r\nEVALSHA\r\n" + bulk(script_sha1()) + tail + "$0\r\n\r\n" + now_bulk);
   CHECK(call(r, false, "0.6931") ==
-        "*10\r\n$7\r\nEVALSHA\r\n" + bulk(script_sha1()) + tail + "$6\r\n0.6931\r\n");
-  CHECK(call(r, true) == "*10\r\n$4\r\nEVAL\r\n" + bulk(script_body()) + tail + "$0\r\n\r\n");
+        "*11\r\n$7\r\nEVALSHA\r\n" + bulk(script_sha1()) + tail + "$6\r\n0.6931\r\n" + now_bulk);
+  CHECK(call(r, true) ==
+        "*11\r\n$4\r\nEVAL\r\n" + bulk(script_body()) + tail + "$0\r\n\r\n" + now_bulk);
   CHECK(call(parsed({"PGET", "k"}), false) ==
-        "*10\r\n$7\r\nEVALSHA\r\n$40\r\n" + script_sha1() +
+        "*11\r\n$7\r\nEVALSHA\r\n$40\r\n" + script_sha1() +
             "\r\n$1\r\n2\r\n$1\r\nk\r\n$7\r\npuppy:k\r\n$3\r\nget\r\n$3\r\n300\r\n$2\r\n30\r\n"
-            "$5\r\ntok-9\r\n$0\r\n\r\n");
+            "$5\r\ntok-9\r\n$0\r\n\r\n" +
+            now_bulk);
 }
 
 TEST_CASE("pget script: encode_call for set, release, invalidate") {
   const std::string value = "line1\r\nline2\0end"s;
   const std::vector<std::string_view> pset = {"PSET", "k", "tok-1", value, "60", "7"};
-  CHECK(call(parsed(pset), false) == "*11\r\n" + bulk("EVALSHA") + bulk(script_sha1()) + bulk("2") +
+  CHECK(call(parsed(pset), false) == "*12\r\n" + bulk("EVALSHA") + bulk(script_sha1()) + bulk("2") +
                                          bulk("k") + bulk("puppy:k") + bulk("set") + bulk("tok-1") +
-                                         bulk(value) + bulk("60") + bulk("7") + bulk("puppy:wake"));
+                                         bulk(value) + bulk("60") + bulk("7") + bulk("puppy:wake") +
+                                         now_bulk);
   CHECK(call(parsed({"PSET", "k", "tok-1", ""}), true) ==
-        "*11\r\n" + bulk("EVAL") + bulk(script_body()) + bulk("2") + bulk("k") + bulk("puppy:k") +
+        "*12\r\n" + bulk("EVAL") + bulk(script_body()) + bulk("2") + bulk("k") + bulk("puppy:k") +
             bulk("set") + bulk("tok-1") + "$0\r\n\r\n" + bulk("300") + bulk("30") +
-            bulk("puppy:wake"));
+            bulk("puppy:wake") + now_bulk);
 
   CHECK(call(parsed({"PRELEASE", "k", "tok-1"}), false) ==
         "*9\r\n" + bulk("EVALSHA") + bulk(script_sha1()) + bulk("2") + bulk("k") + bulk("puppy:k") +
@@ -127,10 +134,10 @@ TEST_CASE("pget script: encode_call and encode_load agree with hiredis and appen
   const std::vector<std::string_view> pset = {"PSET", "k", "tok-1", value};
   CHECK(call(parsed(pset), true) ==
         resp_test::hiredis_format({"EVAL", script_body(), "2", "k", "puppy:k", "set", "tok-1",
-                                   value, "300", "30", "puppy:wake"}));
+                                   value, "300", "30", "puppy:wake", "1700000000000"}));
   CHECK(read_back(call(parsed({"PGET", "k"}), false, "1.5")) ==
         std::vector<std::string>{"EVALSHA", script_sha1(), "2", "k", "puppy:k", "get", "300", "30",
-                                 "tok-9", "1.5"});
+                                 "tok-9", "1.5", "1700000000000"});
 
   std::string out = "PREVIOUS";
   encode_load(&out);
@@ -138,7 +145,7 @@ TEST_CASE("pget script: encode_call and encode_load agree with hiredis and appen
   CHECK(out.substr(8) == resp_test::hiredis_format({"SCRIPT", "LOAD", script_body()}));
 
   out = "X";
-  encode_call(parsed({"PINVALIDATE", "k"}), "s", "", "", "c", false, &out);
+  encode_call(parsed({"PINVALIDATE", "k"}), "s", "", "", "c", now_ms, false, &out);
   CHECK(out.substr(0, 5) == "X*7\r\n");
 }
 

@@ -2,6 +2,7 @@
 // Reading the script's replies and writing the PGET family's replies (RESP2 only, so a generic
 // execute_command in any client can read them).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,11 @@ enum class reply_kind : std::uint8_t {
 reply_kind parse_get_reply(std::string_view bytes, get_reply* out, std::string* error);
 // Parses the reply to a set/release/invalidate call: an integer.
 reply_kind parse_int_reply(std::string_view bytes, std::int64_t* out, std::string* error);
+
+// Parses a bulk string or nil reply (RESP2 $-1 or RESP3 _), as GET and SET ... GET answer.
+// On ok, *out holds the string or nullopt for nil; views point into `bytes`.
+reply_kind parse_bulk_reply(std::string_view bytes, std::optional<std::string_view>* out,
+                            std::string* error);
 
 // Appends PGET's reply: *3 [state, value or nil, token or nil].
 void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,

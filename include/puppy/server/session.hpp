@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,8 +69,17 @@ class session : public std::enable_shared_from_this<session> {
   };
   // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
   struct capture {
-    enum class what : std::uint8_t { discard, get, integer } kind;
+    enum class what : std::uint8_t { discard, get, integer, fast_status, fast_value } kind;
     std::uint64_t seq;  // the counted reply it is (received_ once it arrived)
+  };
+  // A PGET on the fast path (SET status NX GET + GET key) waiting for its two replies.
+  struct fast_pget {
+    std::string key;
+    std::string status_key;
+    std::string token;
+    std::int64_t now_ms = 0;
+    std::optional<std::string> status;  // what SET ... GET found (nullopt: it took the lease)
+    std::string error;                  // an error reply to SET ... GET
   };
   struct pget_wait;
 
@@ -108,9 +118,11 @@ class session : public std::enable_shared_from_this<session> {
 
   // The PGET family (session_pget.cpp).
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
-  void send_script_call(const std::string& call, capture::what kind);
+  void send_calls(const std::string& bytes, std::initializer_list<capture::what> kinds,
+                  bool needs_script);
   void on_captured();
   void on_get_reply(const std::string& bytes);
+  void on_fast_reply(const std::string& value_bytes);
   void send_wait_attempt();
   void after_wait_miss(std::int64_t retry_after_ms);
   void finish_wait(const std::string& reply);
@@ -178,6 +190,8 @@ class session : public std::enable_shared_from_this<session> {
   bool capturing_ = false;
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
+  std::deque<fast_pget> fast_;
+  bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.
   std::vector<piece> pieces_;                   // to write at the next flush, in order
