@@ -1,6 +1,7 @@
 #include "puppy/pget/script.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <vector>
 
@@ -149,11 +150,14 @@ std::array<std::uint32_t, 5> sha1(std::string_view data) {
 }
 
 void append_bulk(std::string* out, std::string_view s) {
-  out->push_back('$');
-  out->append(std::to_string(s.size()));
-  out->append("\r\n");
+  char head[24];
+  head[0] = '$';
+  char* end = std::to_chars(head + 1, head + sizeof head - 2, s.size()).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(head, static_cast<std::size_t>(end - head));
   out->append(s);
-  out->append("\r\n");
+  out->append("\r\n", 2);
 }
 
 }  // namespace
@@ -177,19 +181,28 @@ const std::string& script_sha1() {
   return s;
 }
 
-void encode_fast_get(const request& r, std::string_view status_key, std::string_view lease_status,
-                     std::string* out) {
-  const std::string update = std::to_string(r.update_time);
-  out->append("*7\r\n");
-  append_bulk(out, "SET");
+void encode_fast_get(const request& r, std::string_view status_key, std::string_view token,
+                     std::int64_t now_ms, std::string* out) {
+  // Built with as few appends as possible: this runs for every PGET.
+  char num[24];
+  const auto text = [&num](std::int64_t v) {
+    const auto end = std::to_chars(num, num + sizeof num, v).ptr;
+    return std::string_view(num, static_cast<std::size_t>(end - num));
+  };
+  const std::string now(text(now_ms));
+  const std::size_t lease_len = 6 + token.size() + 1 + now.size() + 4;  // lease:T:N:0:0
+  out->reserve(out->size() + 96 + status_key.size() + lease_len + r.key.size());
+  out->append("*7\r\n$3\r\nSET\r\n");
   append_bulk(out, status_key);
-  append_bulk(out, lease_status);
-  append_bulk(out, "NX");
-  append_bulk(out, "GET");
-  append_bulk(out, "EX");
-  append_bulk(out, update);
-  out->append("*2\r\n");
-  append_bulk(out, "GET");
+  out->push_back('$');
+  out->append(text(static_cast<std::int64_t>(lease_len)));
+  out->append("\r\nlease:");
+  out->append(token);
+  out->push_back(':');
+  out->append(now);
+  out->append(":0:0\r\n$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nEX\r\n");
+  append_bulk(out, text(r.update_time));
+  out->append("*2\r\n$3\r\nGET\r\n");
   append_bulk(out, r.key);
 }
 

@@ -83,22 +83,23 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     return true;
   }
   const auto& keys = owner_.config().pget_keys;
-  std::string call;
-  const std::string token = r.kind == pget::op::get ? owner_.new_token() : std::string();
+  std::string& call = send_buf_;
+  call.clear();
   const std::int64_t now = wall_clock_ms();
   if (r.kind == pget::op::get && r.wait_ms == 0 && r.beta == 0 && fast_ok_) {
     // The common case needs no script: SET status NX GET takes the lease atomically if there is
     // no status and otherwise tells what it is; the decision is made here on its answer.
-    fast_pget f;
-    f.key = std::string(r.key);
-    f.status_key = status_key;
-    f.token = token;
+    fast_.emplace_back();
+    fast_pget& f = fast_.back();
+    f.key.assign(r.key);
+    owner_.new_token(f.token);
     f.now_ms = now;
-    pget::encode_fast_get(r, status_key, pget::format_lease(token, now, 0, 0), &call);
-    fast_.push_back(std::move(f));
+    const std::string_view token(f.token, sizeof f.token);
+    pget::encode_fast_get(r, status_key, token, now, &call);
     send_calls(call, {capture::what::fast_status, capture::what::fast_value}, false);
     return true;
   }
+  const std::string token = r.kind == pget::op::get ? owner_.new_token() : std::string();
   const std::string xfetch = r.beta > 0 ? std::to_string(owner_.xfetch_factor(r.beta)) : "";
   pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, now, false, &call);
   if (r.kind != pget::op::get || r.wait_ms == 0) {
@@ -123,12 +124,12 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
 
 void session::send_calls(const std::string& call, std::initializer_list<capture::what> kinds,
                          bool needs_script) {
-  std::string bytes;
+  std::string load;
   unsigned count = 0;
   const bool loaded = mode_ == mode::shared ? shared_->scripts_loaded() : scripts_loaded_;
   if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
-    pget::encode_load(&bytes);
+    pget::encode_load(&load);
     captures_.push_back({capture::what::discard, sent_ + 1});
     ++sent_;
     ++count;
@@ -138,12 +139,20 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
       scripts_loaded_ = true;
     }
   }
-  bytes += call;
   for (const auto kind : kinds) {
     captures_.push_back({kind, sent_ + 1});
     ++sent_;
     ++count;
   }
+  if (!load.empty()) {
+    load += call;
+    send_raw(load, count);
+  } else {
+    send_raw(call, count);
+  }
+}
+
+void session::send_raw(const std::string& bytes, unsigned count) {
   if (mode_ == mode::shared) {
     shared_->send(shared_from_this(), bytes.data(), bytes.size(), count);
   } else {
@@ -154,8 +163,9 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
 void session::on_captured() {
   const capture c = captures_.front();
   captures_.pop_front();
-  std::string bytes;
-  bytes.swap(capture_buf_);
+  capture_done_.swap(capture_buf_);
+  capture_buf_.clear();
+  const std::string& bytes = capture_done_;
   std::string error;
   switch (c.kind) {
     case capture::what::discard:
@@ -240,18 +250,19 @@ void session::on_fast_reply(const std::string& value_bytes) {
   }
   std::string reply;
   if (!f.status) {  // SET NX set our lease: we regenerate
-    const std::string_view token = f.token;
+    const std::string_view token(f.token, sizeof f.token);
     pget::encode_pget_reply(pget::state::lease, value ? &*value : nullptr, &token, &reply);
     queue_local(reply);
     return;
   }
-  const auto d =
-      pget::decide_get(pget::parse_status(*f.status), -1, value.has_value(), f.now_ms, f.token, 0);
+  const auto d = pget::decide_get(pget::parse_status(*f.status), -1, value.has_value(), f.now_ms,
+                                  std::string_view(f.token, sizeof f.token), 0);
   if (d.take_lease) {
     // A current status without its value (evicted): this reader gets a miss, and the status is
     // dropped so that the next reader gets the lease (no busy loop until the status expires).
-    std::string heal;
-    pget::encode_heal(f.key, f.status_key, &heal);
+    std::string heal, status_key, ignored;
+    pget::status_key(f.key, owner_.config().pget_keys, &status_key, &ignored);
+    pget::encode_heal(f.key, status_key, &heal);
     send_calls(heal, {capture::what::discard}, true);
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
     queue_local(reply);

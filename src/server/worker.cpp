@@ -55,7 +55,13 @@ void worker::close_all() {
 }
 
 std::string worker::new_token() {
-  constexpr std::size_t bytes = 16;
+  std::string token(token_size, '0');
+  new_token(token.data());
+  return token;
+}
+
+void worker::new_token(char* out) {
+  constexpr std::size_t bytes = token_size / 2;
   if (random_left_ < bytes) {
     std::size_t filled = 0;
     while (filled < sizeof random_pool_) {
@@ -65,14 +71,12 @@ std::string worker::new_token() {
     random_left_ = sizeof random_pool_;
   }
   static const char* digits = "0123456789abcdef";
-  std::string token(2 * bytes, '0');
   const unsigned char* p = random_pool_ + sizeof random_pool_ - random_left_;
   for (std::size_t i = 0; i < bytes; ++i) {
-    token[2 * i] = digits[p[i] >> 4];
-    token[2 * i + 1] = digits[p[i] & 0xF];
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 0xF];
   }
   random_left_ -= bytes;
-  return token;
 }
 
 double worker::xfetch_factor(double beta) {

@@ -37,8 +37,9 @@ void encode_call(const request& r, std::string_view status_key, std::string_view
 //                                                             status, else returns the status
 //   GET <key>
 // The decision is then made by decide_get() on (status, value). Needs Redis 7.0 (SET NX GET).
-void encode_fast_get(const request& r, std::string_view status_key, std::string_view lease_status,
-                     std::string* out);
+// The lease status it sets is format_lease(token, now_ms, 0, 0).
+void encode_fast_get(const request& r, std::string_view status_key, std::string_view token,
+                     std::int64_t now_ms, std::string* out);
 
 // Appends the heal call (see above) for a key whose status is current but whose value is gone.
 void encode_heal(std::string_view key, std::string_view status_key, std::string* out);

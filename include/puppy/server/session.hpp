@@ -75,8 +75,7 @@ class session : public std::enable_shared_from_this<session> {
   // A PGET on the fast path (SET status NX GET + GET key) waiting for its two replies.
   struct fast_pget {
     std::string key;
-    std::string status_key;
-    std::string token;
+    char token[32];
     std::int64_t now_ms = 0;
     std::optional<std::string> status;  // what SET ... GET found (nullopt: it took the lease)
     std::string error;                  // an error reply to SET ... GET
@@ -120,6 +119,7 @@ class session : public std::enable_shared_from_this<session> {
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
   void send_calls(const std::string& bytes, std::initializer_list<capture::what> kinds,
                   bool needs_script);
+  void send_raw(const std::string& bytes, unsigned count);
   void on_captured();
   void on_get_reply(const std::string& bytes);
   void on_fast_reply(const std::string& value_bytes);
@@ -186,7 +186,9 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::deque<pending_local> pending_local_;
   std::deque<capture> captures_;
-  std::string capture_buf_;
+  std::string capture_buf_;   // the captured reply being read
+  std::string capture_done_;  // the captured reply being handled (buffers swap, keep capacity)
+  std::string send_buf_;      // scratch for building script calls
   bool capturing_ = false;
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;

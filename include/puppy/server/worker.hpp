@@ -61,6 +61,8 @@ class worker {
   upstream::backoff& upstream_backoff() { return backoff_; }
   wake_hub& wakes() { return *wakes_; }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
+  static constexpr std::size_t token_size = 32;
+  void new_token(char* out);
   std::string new_token();
   // beta * -ln(u) for a uniform u in (0, 1]: XFetch's random early-refresh factor.
   double xfetch_factor(double beta);
