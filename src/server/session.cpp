@@ -84,8 +84,8 @@ void session::resume() {
 
 bool session::may_read_client() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
-         backlog_size() <= owner_.config().max_pending_output &&
+         !reframe_pending_ && !upstream_blocked_ && mode_ != mode::pinning &&
+         link_ != link::closed && backlog_size() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
 
@@ -177,7 +177,8 @@ void session::on_shared_ready() {
 // ---- framing and forwarding ---------------------------------------------------------------------
 
 void session::process_requests() {
-  if (wait_ || closed_) return;  // a PGET ... WAIT holds back what follows it
+  // A PGET ... WAIT holds back what follows it; a round in flight owns in_.
+  if (wait_ || closed_ || round_active_ || upstream_blocked_ || reframe_pending_) return;
   round_active_ = true;
   const char* base = in_.data();
   const std::size_t len = in_.size();
@@ -209,6 +210,7 @@ void session::process_requests() {
         break;
       }
       held_ = framer_.name_known() ? 0 : partial;  // a request's name decides where it goes
+      if (framer_.name_known() && partial > 0 && link_ != link::up) dropping_ = true;
       forward_range(fwd_begin_, pos - held_);
       tail_ = pos - held_;
       break;
@@ -222,7 +224,15 @@ void session::process_requests() {
       forward_range(fwd_begin_, pos - partial);
     }
     owner_.log().debug("client protocol error: {}", framer_.error_message());
-    reply_local("-ERR " + framer_.error_message() + "\r\n");
+    if (mode_ == mode::pinned && passthrough_at_ && link_ == link::up) {
+      // Replies are not counted now: end the upstream's input, relay all it still sends, then
+      // the error (on_upstream_gone), as Redis would have answered before closing.
+      // (The upstream's input is ended once this round's bytes are written: see
+      // finish_request_round.)
+      error_after_eof_ = "-ERR " + framer_.error_message() + "\r\n";
+    } else {
+      reply_local("-ERR " + framer_.error_message() + "\r\n");
+    }
     close_after_replies_ = true;
     held_ = 0;
     tail_ = len;
@@ -241,8 +251,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
   }
   if (mode_ == mode::shared) {
     const auto kind = cmd.spec.kind;
-    if ((cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) ||
-        kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
+    if (cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) {
       if (shared_->current() != shared_upstream::state::up) {
         flush_shared_range(start);
         fwd_begin_ = pos;
@@ -270,7 +279,9 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     begin_pin(start);
     return false;
   }
-  if (link_ != link::up) {
+  if (link_ != link::up || dropping_) {
+    // No upstream, or none when this request's head went by: it is answered here, whole.
+    dropping_ = false;
     forward_range(fwd_begin_, start);
     fwd_begin_ = pos;
     reply_local(unavailable_reply());
@@ -351,6 +362,10 @@ void session::finish_request_round() {
   in_.consume(tail_);
   tail_ = 0;
   if (in_.size() == 0) in_.shrink_to(buffer_size);
+  if (!error_after_eof_.empty() && link_ == link::up) {
+    error_code ignored;
+    upstream_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
 }
 
 // ---- pinning ------------------------------------------------------------------------------------
@@ -380,7 +395,14 @@ void session::finish_pin_if_ready() {
   }
   // Frame the waiting requests again, now for the client's own connection (in a handler of its
   // own: this may be called from inside a round or a shared connection's dispatch).
+  reprocess_later();
+}
+
+void session::reprocess_later() {
+  // Nothing reads the client until the posted round has run, so no byte is framed twice.
+  reframe_pending_ = true;
   asio::post(owner_.context(), [self = shared_from_this()] {
+    self->reframe_pending_ = false;
     if (self->closed_) return;
     self->process_requests();
     self->resume();

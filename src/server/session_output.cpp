@@ -124,7 +124,7 @@ void session::flush_client() {
   local_.clear();
   if (backlog_size() == 0) return;
   const std::size_t limit = owner_.config().client_output_limit;
-  if (limit > 0 && backlog_size() > limit) {
+  if (limit > 0 && backlog_size() > limit && mode_ != mode::pinned) {
     owner_.log().warn("client output buffer over {} bytes; closing the client", limit);
     close("output limit");
     return;
@@ -146,6 +146,10 @@ void session::write_backlog() {
       return;
     }
     backlog_off_ += n;
+    if (backlog_off_ > backlog_keep && backlog_off_ * 2 > backlog_.size()) {
+      backlog_.erase(0, backlog_off_);  // do not keep what was written
+      backlog_off_ = 0;
+    }
   }
   backlog_off_ = 0;
   if (backlog_.capacity() > backlog_keep) {
@@ -170,7 +174,8 @@ void session::maybe_finish() {
   if (link_ != link::closed && !close_after_replies_ && !client_eof_) return;  // the common case
   if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
   const bool upstream_done = link_ == link::closed;
-  const bool error_sent = close_after_replies_ && pending_local_.empty();
+  const bool error_sent =
+      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty();
   const bool client_done =
       client_eof_ && link_ != link::up && link_ != link::connecting && received_ >= sent_;
   if (upstream_done) close("upstream connection ended");

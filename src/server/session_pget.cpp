@@ -363,11 +363,7 @@ void session::finish_wait(const std::string& reply) {
   queue_local(reply);
   flush_client();
   // Go on with the requests that came after the PGET.
-  asio::post(owner_.context(), [self = shared_from_this()] {
-    if (self->closed_) return;
-    self->process_requests();
-    self->resume();
-  });
+  reprocess_later();
 }
 
 }  // namespace puppy::server

@@ -43,6 +43,12 @@ void session::connect_upstream() {
 void session::on_upstream_connected(const error_code& ec) {
   if (closed_) return;
   connect_timer_.cancel();
+  if (link_ == link::closed) {  // the shared connection went away meanwhile: we are closing
+    error_code ignored;
+    upstream_.close(ignored);
+    maybe_finish();
+    return;
+  }
   auto& backoff = owner_.upstream_backoff();
   if (ec) {
     const auto& target = owner_.config().upstream;
@@ -266,6 +272,7 @@ void session::on_upstream_gone(const std::string& why) {
   error_code ignored;
   upstream_.close(ignored);
   pending_local_.clear();
+  if (!error_after_eof_.empty()) queue_local(error_after_eof_);
   flush_client();
   maybe_finish();
 }

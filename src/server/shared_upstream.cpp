@@ -116,7 +116,6 @@ void shared_upstream::schedule_flush() {
 
 void shared_upstream::flush() {
   if (state_ != state::up) return;
-  const bool was_congested = congested();
   while (out_off_ < out_.size()) {
     error_code ec;
     const std::size_t n =
@@ -128,6 +127,7 @@ void shared_upstream::flush() {
         write_blocked_ = false;
         flush();
       });
+      if (!congested()) wake_soon();
       return;
     }
     if (ec) {
@@ -138,7 +138,17 @@ void shared_upstream::flush() {
   }
   out_.clear();
   out_off_ = 0;
-  if (was_congested) wake_all();
+  wake_soon();
+}
+
+void shared_upstream::wake_soon() {
+  // In a handler of its own: flush() may run inside a session's round (via send()).
+  if (waiters_.empty() || wake_posted_) return;
+  wake_posted_ = true;
+  asio::post(owner_.context(), [this] {
+    wake_posted_ = false;
+    wake_all();
+  });
 }
 
 void shared_upstream::pump() {
@@ -216,6 +226,12 @@ void shared_upstream::dispatch(std::size_t n) {
 
 void shared_upstream::fail(const std::string& why) {
   owner_.log().warn("shared upstream connection ended ({}); closing its clients", why);
+  // Clients delivered to in a read that failed half-way copy what they got before in_ goes.
+  for (auto& s : touched_) {
+    s->touched = false;
+    s->flush_delivered();
+  }
+  touched_.clear();
   ++generation_;
   error_code ignored;
   socket_.close(ignored);
@@ -240,6 +256,9 @@ void shared_upstream::wake_all() {
 }
 
 void shared_upstream::wake_me(const std::shared_ptr<session>& s) {
+  for (const auto& w : waiters_) {
+    if (w == s) return;
+  }
   waiters_.push_back(s);
 }
 

@@ -93,6 +93,7 @@ class session : public std::enable_shared_from_this<session> {
   void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
   void begin_pin(std::size_t cmd_start);
+  void reprocess_later();
   void finish_pin_if_ready();
   void finish_request_round();
   void on_client_eof();
@@ -152,7 +153,10 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t shared_begin_ = 0;  // start of the shareable requests collected for shared_
   std::uint32_t shared_count_ = 0;
   readiness client_rx_;
-  bool round_pending_ = false;  // bytes wait for an upstream connection or the pin to finish
+  bool round_pending_ = false;    // bytes wait for an upstream connection or the pin to finish
+  bool reframe_pending_ = false;  // a posted round will frame in_ again: do not read meanwhile
+  bool dropping_ = false;         // the head of the current request was dropped (no upstream then)
+  std::string error_after_eof_;   // pass-through: a protocol error sent once the upstream closed
   bool client_eof_ = false;
   bool close_after_replies_ = false;
 

@@ -68,6 +68,7 @@ class shared_upstream {
   void dispatch(std::size_t n);
   void fail(const std::string& why);
   void wake_all();
+  void wake_soon();
 
   worker& owner_;
   boost::asio::ip::tcp::socket socket_;
@@ -81,6 +82,7 @@ class shared_upstream {
   std::size_t out_off_ = 0;
   bool flush_scheduled_ = false;
   bool write_blocked_ = false;
+  bool wake_posted_ = false;
 
   buffer in_;
   resp::reply_scanner scanner_;
