@@ -2,6 +2,8 @@
 // Small helpers for the reactor-style I/O of sessions and shared upstream connections.
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <cstddef>
+#include <vector>
 
 namespace puppy::server::detail {
 
@@ -17,5 +19,41 @@ struct buffer_range {
   const boost::asio::const_buffer* begin() const { return first; }
   const boost::asio::const_buffer* end() const { return last; }
 };
+
+// Writes pieces[*index...] (starting *off bytes into the first) to a non-blocking socket as far
+// as it takes them, up to 64 pieces per call. A piece is {data, offset, len}: `len` bytes at
+// `data`, or, when data is null, at `owned + offset`. Advances *index and *off past what was
+// written. Returns success when everything was written, else the error that stopped it
+// (would_block included). `iov` is scratch space.
+template <class Socket, class Piece>
+boost::system::error_code write_pieces(Socket& socket, const std::vector<Piece>& pieces,
+                                       const char* owned, std::size_t* index, std::size_t* off,
+                                       std::vector<boost::asio::const_buffer>& iov) {
+  constexpr std::size_t max_iov = 64;
+  while (*index < pieces.size()) {
+    iov.clear();
+    for (std::size_t i = *index; i < pieces.size() && iov.size() < max_iov; ++i) {
+      const Piece& p = pieces[i];
+      const char* bytes = p.data != nullptr ? p.data : owned + p.offset;
+      const std::size_t skip = i == *index ? *off : 0;
+      iov.emplace_back(bytes + skip, p.len - skip);
+    }
+    boost::system::error_code ec;
+    std::size_t n = socket.write_some(buffer_range{iov.data(), iov.data() + iov.size()}, ec);
+    if (ec) return ec;
+    while (n > 0) {
+      const std::size_t left = pieces[*index].len - *off;
+      if (n >= left) {
+        n -= left;
+        ++*index;
+        *off = 0;
+      } else {
+        *off += n;
+        n = 0;
+      }
+    }
+  }
+  return {};
+}
 
 }  // namespace puppy::server::detail

@@ -89,30 +89,10 @@ void session::flush_client() {
   std::size_t first = 0;      // first piece not wholly written
   std::size_t first_off = 0;  // bytes of it already written
   if (!client_blocked_ && backlog_size() == 0) {
-    while (first < pieces_.size()) {
-      iov_.clear();
-      for (std::size_t i = first; i < pieces_.size() && iov_.size() < max_iov; ++i) {
-        const std::size_t skip = i == first ? first_off : 0;
-        iov_.emplace_back(bytes_of(pieces_[i]) + skip, pieces_[i].len - skip);
-      }
-      error_code ec;
-      std::size_t n = client_.write_some(buffer_range{iov_.data(), iov_.data() + iov_.size()}, ec);
-      if (would_block(ec)) break;
-      if (ec) {
-        close("client write failed");
-        return;
-      }
-      while (n > 0) {
-        const std::size_t left = pieces_[first].len - first_off;
-        if (n >= left) {
-          n -= left;
-          ++first;
-          first_off = 0;
-        } else {
-          first_off += n;
-          n = 0;
-        }
-      }
+    const auto ec = detail::write_pieces(client_, pieces_, local_.data(), &first, &first_off, iov_);
+    if (ec && !would_block(ec)) {
+      close("client write failed");
+      return;
     }
   }
   // What the socket did not take is copied, in order, so the buffers it points into are free.

@@ -49,26 +49,9 @@ void session::on_upstream_connected(const error_code& ec) {
     maybe_finish();
     return;
   }
-  auto& backoff = owner_.upstream_backoff();
-  if (ec) {
-    const auto& target = owner_.config().upstream;
-    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
-                            " failed: " + (connect_error_.empty() ? ec.message() : connect_error_);
-    backoff.failed(std::chrono::steady_clock::now(), why);
-    if (backoff.failures() == 1) {
-      owner_.log().warn("upstream unavailable: {}", why);
-    } else {
-      owner_.log().debug("upstream unavailable: {}", why);
-    }
-    error_code ignored;
-    upstream_.close(ignored);
+  if (!owner_.upstream_connected(ec, connect_error_, upstream_)) {
     link_ = link::down;
   } else {
-    if (backoff.failures() > 0) owner_.log().info("upstream reachable again");
-    backoff.succeeded();
-    error_code ignored;
-    upstream_.set_option(tcp::no_delay(true), ignored);
-    upstream_.non_blocking(true, ignored);
     upstream_rx_ = readiness{};
     link_ = link::up;
     scripts_loaded_ = false;
@@ -95,44 +78,24 @@ std::string session::unavailable_reply() const {
 
 void session::flush_upstream() {
   if (upstream_blocked_ || link_ != link::up) return;
-  while (up_out_index_ < up_out_.size()) {
-    iov_.clear();
-    for (std::size_t i = up_out_index_; i < up_out_.size() && iov_.size() < 64; ++i) {
-      const piece& p = up_out_[i];
-      const char* bytes = p.data != nullptr ? p.data : up_owned_.data() + p.offset;
-      const std::size_t skip = i == up_out_index_ ? up_out_off_ : 0;
-      iov_.emplace_back(bytes + skip, p.len - skip);
-    }
-    error_code ec;
-    std::size_t n = upstream_.write_some(buffer_range{iov_.data(), iov_.data() + iov_.size()}, ec);
-    if (would_block(ec)) {
-      upstream_blocked_ = true;
-      upstream_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
-        self->upstream_blocked_ = false;
-        if (self->closed_) return;
-        self->flush_upstream();
-        if (self->upstream_blocked_ || self->closed_) return;
-        self->finish_request_round();
-        if (self->client_eof_) self->on_client_eof();
-        self->resume();
-      });
-      return;
-    }
-    if (ec) {
-      on_upstream_gone(ec.message());
-      return;
-    }
-    while (n > 0) {
-      const std::size_t left = up_out_[up_out_index_].len - up_out_off_;
-      if (n >= left) {
-        n -= left;
-        ++up_out_index_;
-        up_out_off_ = 0;
-      } else {
-        up_out_off_ += n;
-        n = 0;
-      }
-    }
+  const auto ec = detail::write_pieces(upstream_, up_out_, up_owned_.data(), &up_out_index_,
+                                       &up_out_off_, iov_);
+  if (would_block(ec)) {
+    upstream_blocked_ = true;
+    upstream_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+      self->upstream_blocked_ = false;
+      if (self->closed_) return;
+      self->flush_upstream();
+      if (self->upstream_blocked_ || self->closed_) return;
+      self->finish_request_round();
+      if (self->client_eof_) self->on_client_eof();
+      self->resume();
+    });
+    return;
+  }
+  if (ec) {
+    on_upstream_gone(ec.message());
+    return;
   }
   up_out_.clear();
   up_owned_.clear();

@@ -60,26 +60,9 @@ void shared_upstream::connect() {
 
 void shared_upstream::on_connected(const error_code& ec) {
   connect_timer_.cancel();
-  auto& backoff = owner_.upstream_backoff();
-  if (ec) {
-    const auto& target = owner_.config().upstream;
-    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
-                            " failed: " + (connect_error_.empty() ? ec.message() : connect_error_);
-    backoff.failed(std::chrono::steady_clock::now(), why);
-    if (backoff.failures() == 1) {
-      owner_.log().warn("upstream unavailable: {}", why);
-    } else {
-      owner_.log().debug("upstream unavailable: {}", why);
-    }
-    error_code ignored;
-    socket_.close(ignored);
+  if (!owner_.upstream_connected(ec, connect_error_, socket_)) {
     state_ = state::down;
   } else {
-    if (backoff.failures() > 0) owner_.log().info("upstream reachable again");
-    backoff.succeeded();
-    error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    socket_.non_blocking(true, ignored);
     readable_ = true;
     scripts_loaded_ = false;
     state_ = state::up;

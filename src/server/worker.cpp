@@ -43,6 +43,29 @@ void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
   std::make_shared<session>(*this, std::move(client), shared)->start();
 }
 
+bool worker::upstream_connected(const boost::system::error_code& ec, const std::string& detail,
+                                boost::asio::ip::tcp::socket& socket) {
+  boost::system::error_code ignored;
+  if (ec) {
+    const auto& target = config_.upstream;
+    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
+                            " failed: " + (detail.empty() ? ec.message() : detail);
+    backoff_.failed(std::chrono::steady_clock::now(), why);
+    if (backoff_.failures() == 1) {
+      log_->warn("upstream unavailable: {}", why);
+    } else {
+      log_->debug("upstream unavailable: {}", why);
+    }
+    socket.close(ignored);
+    return false;
+  }
+  if (backoff_.failures() > 0) log_->info("upstream reachable again");
+  backoff_.succeeded();
+  socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);
+  return true;
+}
+
 void worker::close_all() {
   // close() may detach sessions; iterate over a copy.
   std::vector<session*> all(sessions_.begin(), sessions_.end());

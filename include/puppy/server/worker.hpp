@@ -59,6 +59,11 @@ class worker {
   const settings& config() const { return config_; }
   spdlog::logger& log() { return *log_; }
   upstream::backoff& upstream_backoff() { return backoff_; }
+  // Records the outcome of a connection attempt to the upstream (back-off, one log line per
+  // outage), and prepares a connected socket (non-blocking, no Nagle). `detail` overrides the
+  // error's text (e.g. "timed out"). Returns whether the socket is usable.
+  bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
+                          boost::asio::ip::tcp::socket& socket);
   wake_hub& wakes() { return *wakes_; }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
   static constexpr std::size_t token_size = 32;
