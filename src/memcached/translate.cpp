@@ -1,0 +1,273 @@
+// Translation of Redis commands for a memcached upstream: helpers, the commands answered without
+// a server, and the dispatch table. The commands themselves: translate_data.cpp (one round),
+// translate_rmw.cpp (read-modify-write with CAS), translate_pget.cpp (the PGET family).
+#include "puppy/memcached/translate.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <unordered_map>
+
+#include "translate_commands.hpp"
+
+namespace puppy::memcached {
+
+namespace resp_out {
+std::string simple(std::string_view s) {
+  return "+" + std::string(s) + "\r\n";
+}
+std::string error(std::string_view s) {
+  return "-" + std::string(s) + "\r\n";
+}
+std::string integer(std::int64_t v) {
+  return ":" + std::to_string(v) + "\r\n";
+}
+std::string bulk(std::string_view s) {
+  std::string out = "$" + std::to_string(s.size()) + "\r\n";
+  out.append(s);
+  out.append("\r\n");
+  return out;
+}
+std::string nil(bool resp3) {
+  return resp3 ? "_\r\n" : "$-1\r\n";
+}
+std::string array_header(std::size_t n) {
+  return "*" + std::to_string(n) + "\r\n";
+}
+}  // namespace resp_out
+
+namespace {
+
+std::string base64(std::string_view in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16 |
+                       static_cast<unsigned char>(in[i + 1]) << 8 |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += {t[v >> 18], t[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const unsigned v =
+        static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8;
+    out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+bool encode_key(std::string_view key, std::string* out, std::string* error_reply) {
+  if (key.empty()) {
+    *error_reply = resp_out::error("ERR empty keys are not supported by the memcached upstream");
+    return false;
+  }
+  if (key.size() > max_key_len) {
+    *error_reply = resp_out::error(
+        "ERR keys longer than 250 bytes are not supported by the memcached upstream");
+    return false;
+  }
+  const bool plain = std::all_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (plain) {
+    out->assign(key);
+  } else {
+    *out = base64(key) + " b";  // the meta protocol's binary keys
+  }
+  return true;
+}
+
+std::int64_t ttl_seconds(std::int64_t ms_from_now, std::int64_t now_ms) {
+  const std::int64_t seconds = (ms_from_now + 999) / 1000;
+  if (seconds <= max_relative_ttl) return seconds;
+  return (now_ms + 999) / 1000 + seconds;
+}
+
+bool is_error(const response& r) {
+  return r.what == code::error || r.what == code::client_error || r.what == code::server_error ||
+         r.what == code::unavailable;
+}
+
+std::string error_for(const response& r) {
+  switch (r.what) {
+    case code::unavailable:
+      return resp_out::error("ERR upstream unavailable (memcached " + std::string(r.flags) + ")");
+    case code::server_error:
+      if (r.flags.find("too large") != std::string_view::npos) {
+        return resp_out::error(
+            "ERR value too large for the memcached upstream (its item size limit)");
+      }
+      if (r.flags.find("out of memory") != std::string_view::npos) {
+        return resp_out::error("OOM the memcached upstream is out of memory");
+      }
+      return resp_out::error("ERR memcached: " + std::string(r.flags));
+    case code::client_error:
+      return resp_out::error("ERR memcached refused the request: " + std::string(r.flags));
+    case code::error:
+      return resp_out::error("ERR memcached refused the request");
+    default:
+      return resp_out::error("ERR unexpected memcached response");
+  }
+}
+
+std::string wrong_arity(std::string_view name) {
+  return resp_out::error("ERR wrong number of arguments for '" + lower(name) + "' command");
+}
+
+namespace {
+
+std::string hello(const std::vector<std::string_view>& args, client_state& st) {
+  bool resp3 = st.resp3;
+  std::size_t i = 1;
+  if (i < args.size()) {
+    if (args[i] == "3") {
+      resp3 = true;
+    } else if (args[i] == "2") {
+      resp3 = false;
+    } else {
+      return resp_out::error("NOPROTO unsupported protocol version");
+    }
+    ++i;
+  }
+  for (; i < args.size(); ++i) {
+    const std::string opt = lower(args[i]);
+    if (opt == "setname" && i + 1 < args.size()) {
+      st.name = std::string(args[++i]);
+    } else if (opt == "auth" && i + 2 < args.size()) {
+      return resp_out::error("ERR AUTH is not supported by the memcached upstream");
+    } else {
+      return resp_out::error("ERR Syntax error in HELLO option '" + std::string(args[i]) + "'");
+    }
+  }
+  st.resp3 = resp3;
+  const auto field = [](std::string_view k) { return resp_out::bulk(k); };
+  std::string out = resp3 ? "%7\r\n" : "*14\r\n";
+  out += field("server") + resp_out::bulk("redis");
+  out += field("version") + resp_out::bulk("7.0.0");
+  out += field("proto") + resp_out::integer(resp3 ? 3 : 2);
+  out += field("id") + resp_out::integer(st.id);
+  out += field("mode") + resp_out::bulk("standalone");
+  out += field("role") + resp_out::bulk("master");
+  out += field("modules") + resp_out::array_header(0);
+  return out;
+}
+
+std::string client(const std::vector<std::string_view>& args, client_state& st) {
+  if (args.size() < 2) return wrong_arity(args[0]);
+  const std::string sub = lower(args[1]);
+  if (sub == "setname" && args.size() == 3) {
+    st.name = std::string(args[2]);
+    return resp_out::simple("OK");
+  }
+  if (sub == "getname" && args.size() == 2) {
+    return st.name.empty() ? resp_out::nil(st.resp3) : resp_out::bulk(st.name);
+  }
+  if (sub == "setinfo" && args.size() == 4) return resp_out::simple("OK");
+  if (sub == "id" && args.size() == 2) return resp_out::integer(st.id);
+  if ((sub == "info" && args.size() == 2) || (sub == "list" && args.size() == 2)) {
+    return resp_out::bulk("id=" + std::to_string(st.id) + " name=" + st.name + " db=0\n");
+  }
+  return resp_out::error("ERR unsupported command 'CLIENT " + std::string(args[1]) +
+                         "' for a memcached upstream");
+}
+
+std::string info(const settings& cfg) {
+  std::string text =
+      "# "
+      "Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\npuppy_proxy_version:" PUPPY_VERSION
+      "\r\nupstream:memcached\r\nmemcached_servers:" +
+      std::to_string(cfg.servers) +
+      "\r\n\r\n# Persistence\r\nloading:0\r\n\r\n# Replication\r\n"
+      "role:master\r\n";
+  return resp_out::bulk(text);
+}
+
+std::string command_cmd(const std::vector<std::string_view>& args, const client_state& st) {
+  if (args.size() == 1) return resp_out::array_header(0);
+  const std::string sub = lower(args[1]);
+  if (sub == "count") return resp_out::integer(static_cast<std::int64_t>(command_names().size()));
+  if (sub == "docs") return st.resp3 ? "%0\r\n" : resp_out::array_header(0);
+  if (sub == "info") {
+    std::string out = resp_out::array_header(args.size() - 2);
+    for (std::size_t i = 2; i < args.size(); ++i) out += resp_out::nil(st.resp3);
+    return out;
+  }
+  if (sub == "list") {
+    std::string out = resp_out::array_header(command_names().size());
+    for (const auto& n : command_names()) out += resp_out::bulk(n);
+    return out;
+  }
+  return resp_out::error("ERR unsupported command 'COMMAND " + std::string(args[1]) +
+                         "' for a memcached upstream");
+}
+
+}  // namespace
+
+std::unique_ptr<command> translate(const std::vector<std::string_view>& args, client_state& st,
+                                   const settings& cfg, std::int64_t now_ms, std::string* reply) {
+  const std::string name = lower(args[0]);
+  if (name == "ping") {
+    if (args.size() > 2) {
+      *reply = wrong_arity(args[0]);
+    } else {
+      *reply = args.size() == 2 ? resp_out::bulk(args[1]) : resp_out::simple("PONG");
+    }
+    return nullptr;
+  }
+  if (name == "echo") {
+    *reply = args.size() == 2 ? resp_out::bulk(args[1]) : wrong_arity(args[0]);
+    return nullptr;
+  }
+  if (name == "select") {
+    if (args.size() != 2) {
+      *reply = wrong_arity(args[0]);
+    } else if (args[1] == "0") {
+      *reply = resp_out::simple("OK");
+    } else if (std::all_of(args[1].begin(), args[1].end(), ::isdigit) && !args[1].empty()) {
+      *reply = resp_out::error("ERR DB index is out of range");
+    } else {
+      *reply = resp_out::error("ERR value is not an integer or out of range");
+    }
+    return nullptr;
+  }
+  if (name == "quit") {
+    st.quit = true;
+    *reply = resp_out::simple("OK");
+    return nullptr;
+  }
+  if (name == "hello") {
+    *reply = hello(args, st);
+    return nullptr;
+  }
+  if (name == "client") {
+    *reply = client(args, st);
+    return nullptr;
+  }
+  if (name == "info") {
+    *reply = info(cfg);
+    return nullptr;
+  }
+  if (name == "command") {
+    *reply = command_cmd(args, st);
+    return nullptr;
+  }
+  auto made = make_command(name, args, st, cfg, now_ms, reply);
+  if (!made && reply->empty()) {
+    *reply = resp_out::error("ERR unsupported command '" + std::string(args[0]) +
+                             "' for a memcached upstream");
+  }
+  return made;
+}
+
+}  // namespace puppy::memcached
