@@ -59,11 +59,12 @@ int main(int argc, char** argv) {
     log->critical("{}", error);
     return 2;
   }
-  if (address->kind != puppy::upstream::scheme::redis) {
-    log->critical("upstream {}: only redis:// upstreams are supported by this build",
+  if (address->kind == puppy::upstream::scheme::rediss) {
+    log->critical("upstream {}: TLS upstreams (rediss://) are not supported by this build",
                   address->text());
     return 2;
   }
+  const bool memcached = address->kind == puppy::upstream::scheme::memcached;
   auto listen = puppy::upstream::parse_host_port(opt.listen, 6380, &error);
   if (!listen) {
     log->critical("--listen {}", error);
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<puppy::runtime::embedded_redis> embedded;
   auto& target = address->servers.front();
-  if (!upstream_given && opt.embedded_upstream == "auto" &&
+  if (!upstream_given && !memcached && opt.embedded_upstream == "auto" &&
       !puppy::runtime::tcp_answers(target.host, target.port, 500)) {
     try {
       embedded = puppy::runtime::embedded_redis::start(opt.redis_server);
@@ -87,9 +88,11 @@ int main(int argc, char** argv) {
         "its data is not kept, and it stops with the proxy",
         puppy::config::default_upstream, embedded->pid(), embedded->port());
   }
-  if (!resolve_host(&target, &error)) {
-    log->critical("upstream {}", error);
-    return 2;
+  for (auto& server : address->servers) {
+    if (!resolve_host(&server, &error)) {
+      log->critical("upstream {}", error);
+      return 2;
+    }
   }
 
   puppy::server::settings settings;
@@ -98,6 +101,12 @@ int main(int argc, char** argv) {
   settings.limits.max_inline_len = opt.max_inline_len;
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
+  settings.memcached = memcached;
+  for (const auto& server : address->servers) {
+    settings.memcached_servers.push_back({server.host, server.port, 1});
+  }
+  settings.memcached_hash = opt.memcached_hash == "fnv1a_64" ? puppy::memcached::key_hash::fnv1a_64
+                                                             : puppy::memcached::key_hash::md5;
   settings.shared_connections = opt.shared_connections;
   settings.max_shared_request = opt.max_shared_request;
   settings.client_output_limit = opt.client_output_limit;
@@ -133,10 +142,10 @@ int main(int argc, char** argv) {
   }
   const auto bound = srv->local_endpoint();
   log->info(
-      "puppy-proxy {} listening on {}:{}, upstream redis://{}:{}, {} thread{}, {} shared upstream "
+      "puppy-proxy {} listening on {}:{}, upstream {}, {} thread{}, {} shared upstream "
       "connection{} per thread",
-      PUPPY_VERSION, bound.address().to_string(), bound.port(), target.host, target.port,
-      opt.threads, opt.threads == 1 ? "" : "s", opt.shared_connections,
+      PUPPY_VERSION, bound.address().to_string(), bound.port(), address->text(), opt.threads,
+      opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
   if (!opt.ready_file.empty()) write_ready_file(opt.ready_file, bound);
   srv->run();

@@ -57,6 +57,12 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->check(CLI::Range(0u, 64u))
       ->group("Server");
+  app.add_option("--memcached-hash", out->memcached_hash,
+                 "Key hash for ketama placement on a memcached upstream: md5 (libmemcached's "
+                 "ketama) or fnv1a_64 (twemproxy's default)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"md5", "fnv1a_64"}))
+      ->group("Network");
   app.add_option("--max-shared-request", out->max_shared_request,
                  "A request bigger than this gives its client its own upstream connection")
       ->capture_default_str()

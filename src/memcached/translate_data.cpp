@@ -74,10 +74,16 @@ std::unique_ptr<command> single(std::vector<request> requests, reducer reduce) {
 }
 
 std::string ms(std::string_view key_token, std::string_view value, std::string_view flags) {
+  // A binary key's token is "<base64> b": its "b" flag goes after the data length.
+  const auto space = key_token.find(' ');
   std::string out = "ms ";
-  out.append(key_token);
+  out.append(key_token.substr(0, space));
   out.push_back(' ');
   out.append(std::to_string(value.size()));
+  if (space != std::string_view::npos) {
+    out.push_back(' ');
+    out.append(key_token.substr(space + 1));
+  }
   if (!flags.empty()) {
     out.push_back(' ');
     out.append(flags);

@@ -103,6 +103,7 @@ void request_framer::take_name(const char* p, std::size_t len) {
   for (std::size_t i = 0; i < len; ++i) name_buf_[i] = to_lower(p[i]);
   cmd_.name = std::string_view(name_buf_, len);
   cmd_.spec = lookup_command(cmd_.name);
+  if (capture_all_) cmd_.spec.capture_args = true;
   name_known_ = true;
   if (cmd_.spec.capture_args) {
     spans_.emplace_back(arena_.size(), len);
@@ -225,6 +226,7 @@ frame_result request_framer::parse(const char* data, std::size_t size) {
           // Too long to be a command we know: a plain request, forwarded as it streams.
           name_known_ = true;
           cmd_.spec = {};
+          cmd_.spec.capture_args = capture_all_;
           begin_arg(static_cast<std::uint64_t>(len));
           state_ = state::arg_data;
         }

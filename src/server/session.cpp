@@ -28,7 +28,9 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared)
     : owner_(owner),
       client_(std::move(client)),
       shared_(shared),
-      mode_(shared != nullptr ? mode::shared : mode::pinned),
+      mode_(owner.memcached() != nullptr ? mode::memcached
+            : shared != nullptr          ? mode::shared
+                                         : mode::pinned),
       framer_(owner.config().limits),
       in_(buffer_size),
       upstream_(owner.context()),
@@ -48,7 +50,11 @@ void session::start() {
   error_code ec;
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
-  if (mode_ == mode::shared) {
+  if (mode_ == mode::memcached) {
+    framer_.set_capture_all(true);
+    static std::int64_t next_id = 0;  // CLIENT ID for the clients of a memcached upstream
+    mc_state_.id = ++next_id;
+  } else if (mode_ == mode::shared) {
     shared_->attach(this);
     attached_ = true;
   } else if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
@@ -84,8 +90,9 @@ void session::resume() {
 
 bool session::may_read_client() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !reframe_pending_ && !upstream_blocked_ && mode_ != mode::pinning &&
-         link_ != link::closed && backlog_size() <= owner_.config().max_pending_output &&
+         !reframe_pending_ && (mode_ != mode::memcached || mc_next_ - mc_first_ < 1024) &&
+         !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
+         backlog_size() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
 
@@ -143,6 +150,10 @@ void session::arm_client_wait() {
 void session::on_client_bytes() {
   if (link_ == link::closed) {
     maybe_finish();  // the upstream went away: its client is closed, not answered
+    return;
+  }
+  if (mode_ == mode::memcached) {
+    process_requests();
     return;
   }
   if (mode_ == mode::shared) {
@@ -210,7 +221,9 @@ void session::process_requests() {
         break;
       }
       held_ = framer_.name_known() ? 0 : partial;  // a request's name decides where it goes
-      if (framer_.name_known() && partial > 0 && link_ != link::up) dropping_ = true;
+      if (framer_.name_known() && partial > 0 && link_ != link::up && mode_ != mode::memcached) {
+        dropping_ = true;
+      }
       forward_range(fwd_begin_, pos - held_);
       tail_ = pos - held_;
       break;
@@ -245,6 +258,13 @@ void session::process_requests() {
 }
 
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
+  if (mode_ == mode::memcached) {
+    mc_request(cmd);
+    if (!mc_state_.quit) return true;
+    close_after_replies_ = true;  // QUIT: nothing after it is read
+    tail_ = in_.size();
+    return false;
+  }
   if (cmd.spec.kind == resp::command_kind::pget &&
       (mode_ == mode::pinned || cmd.wire_size <= owner_.config().max_shared_request)) {
     return on_pget(cmd, start, pos);

@@ -57,6 +57,11 @@ void session::on_shared_gone() {
 // ---- queueing -----------------------------------------------------------------------------------
 
 void session::reply_local(std::string bytes) {
+  if (mode_ == mode::memcached) {
+    mc_slots_.emplace_back();
+    mc_fill(mc_next_++, std::move(bytes));
+    return;
+  }
   if (received_ >= sent_ && pending_local_.empty()) {
     queue_local(bytes);
   } else {
@@ -155,9 +160,9 @@ void session::maybe_finish() {
   if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
   const bool upstream_done = link_ == link::closed;
   const bool error_sent =
-      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty();
-  const bool client_done =
-      client_eof_ && link_ != link::up && link_ != link::connecting && received_ >= sent_;
+      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty() && mc_idle();
+  const bool client_done = client_eof_ && link_ != link::up && link_ != link::connecting &&
+                           received_ >= sent_ && mc_idle();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/wake_hub.hpp"
@@ -18,8 +19,12 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
       backoff_(config.retry_min, config.retry_max),
       wakes_(std::make_unique<wake_hub>(*this)),
       rng_(std::random_device{}()) {
-  for (unsigned i = 0; i < config.shared_connections; ++i) {
-    shared_.push_back(std::make_unique<shared_upstream>(*this));
+  if (config.memcached) {
+    mc_ = std::make_unique<mc_pool>(*this, config.memcached_servers, config.memcached_hash);
+  } else {
+    for (unsigned i = 0; i < config.shared_connections; ++i) {
+      shared_.push_back(std::make_unique<shared_upstream>(*this));
+    }
   }
 }
 
@@ -75,6 +80,7 @@ void worker::close_all() {
   }
   for (auto& s : shared_) s->close();
   wakes_->close();
+  if (mc_) mc_->close();
 }
 
 std::string worker::new_token() {

@@ -72,7 +72,7 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   CHECK(out.find("must start with redis://, rediss:// or memcached://") != std::string::npos);
   std::tie(code, out) = run_proxy({"--upstream", "rediss://127.0.0.1:6379"});
   CHECK(code == 2);
-  CHECK(out.find("only redis:// upstreams are supported by this build") != std::string::npos);
+  CHECK(out.find("TLS upstreams (rediss://) are not supported by this build") != std::string::npos);
   std::tie(code, out) = run_proxy({"--listen", "127.0.0.1:99999"});
   CHECK(code == 2);
   CHECK(out.find("port must be a number from 0 to 65535") != std::string::npos);

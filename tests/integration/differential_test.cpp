@@ -14,192 +14,19 @@
 //   @mask CMD...          compare with every run of digits replaced by 0
 //   @sorted CMD...        compare the elements of an array/set reply as sorted lists
 //   @type CMD...          compare only the reply's type byte
-#include <dirent.h>
-#include <algorithm>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <sstream>
 
-#include "client.hpp"
-#include "puppy/resp/inline_split.hpp"
+#include "corpus.hpp"
 #include "servers.hpp"
 
 using namespace puppy::test;
-
-namespace {
-
-enum class compare { bytes, mask, sorted, type };
-
-std::string mask_digits(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] >= '0' && s[i] <= '9') {
-      out += '0';
-      while (i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '9') ++i;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// The elements of a top-level aggregate reply, each as its own bytes, sorted.
-std::string sorted_elements(const std::string& reply) {
-  const auto header_end = reply.find("\r\n");
-  if (header_end == std::string::npos || std::string("*~%>").find(reply[0]) == std::string::npos) {
-    return reply;
-  }
-  std::vector<std::string> elements;
-  std::size_t pos = header_end + 2;
-  while (pos < reply.size()) {
-    puppy::resp::reply_scanner scanner;
-    const auto r = scanner.scan(reply.data() + pos, reply.size() - pos);
-    if (r.status != puppy::resp::scan_status::reply) return reply;
-    elements.push_back(reply.substr(pos, r.consumed));
-    pos += r.consumed;
-  }
-  std::sort(elements.begin(), elements.end());
-  std::string out = reply.substr(0, header_end + 2);
-  for (const auto& e : elements) out += e;
-  return out;
-}
-
-std::string normalise(const std::string& reply, compare how) {
-  switch (how) {
-    case compare::bytes:
-      return reply;
-    case compare::mask:
-      return mask_digits(reply);
-    case compare::sorted:
-      return sorted_elements(reply);
-    case compare::type:
-      return reply.substr(0, 1);
-  }
-  return reply;
-}
-
-struct connection_pair {
-  std::unique_ptr<raw_client> direct;
-  std::unique_ptr<raw_client> proxied;
-};
-
-class runner {
- public:
-  runner(std::uint16_t direct_port, std::uint16_t proxy_port)
-      : direct_port_(direct_port), proxy_port_(proxy_port) {}
-
-  void run_file(const std::string& path) {
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    std::string line;
-    int number = 0;
-    while (std::getline(in, line)) {
-      ++number;
-      if (line.empty() || line[0] == '#') continue;
-      where_ = path.substr(path.rfind('/') + 1) + ":" + std::to_string(number) + ": " + line;
-      run_line(line);
-    }
-    conns_.clear();
-    current_ = 1;
-  }
-
- private:
-  connection_pair& conn() {
-    auto& c = conns_[current_];
-    if (!c.direct) {
-      c.direct = std::make_unique<raw_client>(direct_port_);
-      c.proxied = std::make_unique<raw_client>(proxy_port_);
-    }
-    return c;
-  }
-
-  void check_replies(std::size_t n, compare how) {
-    auto& c = conn();
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::string direct = c.direct->read_reply();
-      const std::string proxied = c.proxied->read_reply();
-      INFO(where_);
-      REQUIRE(normalise(proxied, how) == normalise(direct, how));
-    }
-  }
-
-  void send_both(const std::string& bytes) {
-    auto& c = conn();
-    c.direct->send(bytes);
-    c.proxied->send(bytes);
-  }
-
-  static std::vector<std::string> split(const std::string& text) {
-    std::vector<std::string> args;
-    REQUIRE(puppy::resp::split_inline_args(text, &args));
-    return args;
-  }
-
-  void run_line(const std::string& line) {
-    if (line[0] != '@') {
-      send_both(encode(split(line)));
-      check_replies(1, compare::bytes);
-      return;
-    }
-    const auto space = line.find(' ');
-    const std::string directive = line.substr(0, space);
-    const std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
-    if (directive == "@conn") {
-      current_ = std::stoi(rest);
-    } else if (directive == "@send") {
-      send_both(encode(split(rest)));
-    } else if (directive == "@recv") {
-      check_replies(1, compare::bytes);
-    } else if (directive == "@replies") {
-      const auto sp = rest.find(' ');
-      send_both(encode(split(rest.substr(sp + 1))));
-      check_replies(std::stoul(rest.substr(0, sp)), compare::bytes);
-    } else if (directive == "@inline") {
-      send_both(rest + "\r\n");
-      check_replies(1, compare::bytes);
-    } else if (directive == "@mask" || directive == "@sorted" || directive == "@type") {
-      send_both(encode(split(rest)));
-      check_replies(1, directive == "@mask"     ? compare::mask
-                       : directive == "@sorted" ? compare::sorted
-                                                : compare::type);
-    } else {
-      FAIL("unknown directive " << directive);
-    }
-  }
-
-  std::uint16_t direct_port_;
-  std::uint16_t proxy_port_;
-  std::map<int, connection_pair> conns_;
-  int current_ = 1;
-  std::string where_;  // file:line: text of the corpus line being run
-};
-
-std::vector<std::string> corpus_files() {
-  std::vector<std::string> files;
-  const std::string dir = PUPPY_CORPUS_DIR;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 6 && name.compare(name.size() - 6, 6, ".redis") == 0) {
-        files.push_back(dir + "/" + name);
-      }
-    }
-    closedir(d);
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-}  // namespace
 
 TEST_CASE("differential: every corpus reply through the proxy equals Redis's own") {
   redis_server direct;
   redis_server behind;
   proxy_server proxy(behind.url());
-  runner r(direct.port(), proxy.port());
-  const auto files = corpus_files();
+  corpus_runner r(direct.port(), proxy.port());
+  const auto files = corpus_files(PUPPY_CORPUS_DIR);
   REQUIRE(files.size() >= 15);
   for (const auto& f : files) {
     SECTION(f.substr(f.rfind('/') + 1)) {

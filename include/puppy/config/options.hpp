@@ -21,6 +21,7 @@ struct options {
   std::uint64_t max_reply_depth = 0;
 
   unsigned shared_connections = 1;
+  std::string memcached_hash = "md5";
   std::uint64_t max_shared_request = 512 * 1024;
   std::uint64_t client_output_limit = 256ull * 1024 * 1024;
 

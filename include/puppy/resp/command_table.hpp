@@ -6,16 +6,16 @@ namespace puppy::resp {
 
 // What the proxy has to know about a command to forward it and keep replies in order.
 enum class command_kind : std::uint8_t {
-  plain,       // forwarded; exactly one reply
-  pubsub,      // (un)subscribe family: replies are not one per command; relay without counting
-  monitor,     // MONITOR: an endless stream of replies follows
-  client,      // CLIENT: arguments are captured so CLIENT REPLY OFF|SKIP can be seen
-  reset,       // RESET: leaves pub/sub, MONITOR and CLIENT REPLY modes
-  quit,        // QUIT: +OK, then the connection closes
-  replication, // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
-  multi,       // MULTI: later commands are queued until EXEC or DISCARD
-  multi_end,   // EXEC, DISCARD
-  pget         // PGET, PSET, PRELEASE, PINVALIDATE: answered by the proxy (via a script)
+  plain,        // forwarded; exactly one reply
+  pubsub,       // (un)subscribe family: replies are not one per command; relay without counting
+  monitor,      // MONITOR: an endless stream of replies follows
+  client,       // CLIENT: arguments are captured so CLIENT REPLY OFF|SKIP can be seen
+  reset,        // RESET: leaves pub/sub, MONITOR and CLIENT REPLY modes
+  quit,         // QUIT: +OK, then the connection closes
+  replication,  // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
+  multi,        // MULTI: later commands are queued until EXEC or DISCARD
+  multi_end,    // EXEC, DISCARD
+  pget          // PGET, PSET, PRELEASE, PINVALIDATE: answered by the proxy (via a script)
 };
 
 struct command_spec {

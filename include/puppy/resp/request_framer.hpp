@@ -73,6 +73,8 @@ class request_framer {
 
   // Forgets any request in progress.
   void reset();
+  // Copy every request's arguments (for an upstream that needs them all translated).
+  void set_capture_all(bool on) { capture_all_ = on; }
 
  private:
   enum class state : std::uint8_t { start, bulk_header, name_data, arg_data };
@@ -96,6 +98,7 @@ class request_framer {
   std::size_t line_searched_ = 0;
   bool line_blocked_ = false;  // a NUL byte was seen in the current line before its end
   bool name_known_ = false;
+  bool capture_all_ = false;
   frame_error error_ = frame_error::none;
   char error_char_ = 0;
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "puppy/memcached/translate.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
@@ -56,7 +57,7 @@ class session : public std::enable_shared_from_this<session> {
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:
-  enum class mode : std::uint8_t { shared, pinning, pinned };
+  enum class mode : std::uint8_t { shared, pinning, pinned, memcached };
   enum class link : std::uint8_t { none, connecting, up, down, closed };
   struct readiness {
     bool readable = true;       // the kernel may have bytes for us
@@ -115,6 +116,14 @@ class session : public std::enable_shared_from_this<session> {
     return !captures_.empty() && captures_.front().seq == received_ + 1;
   }
   void send_owned(const std::string& bytes);
+
+  // A memcached upstream (session_memcached.cpp): every request is translated, and the
+  // replies, which can complete out of order, are released in request order.
+  struct mc_job;
+  void mc_request(const resp::framed_command& cmd);
+  void mc_run(const std::shared_ptr<mc_job>& job, memcached::step s);
+  void mc_fill(std::uint64_t slot, std::string reply);
+  bool mc_idle() const { return mc_first_ == mc_next_; }
 
   // The PGET family (session_pget.cpp).
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
@@ -197,6 +206,10 @@ class session : public std::enable_shared_from_this<session> {
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
   std::deque<fast_pget> fast_;
+  std::deque<std::optional<std::string>> mc_slots_;  // replies not yet released, in order
+  std::uint64_t mc_first_ = 0;                       // request number of mc_slots_.front()
+  std::uint64_t mc_next_ = 0;                        // request number of the next request
+  memcached::client_state mc_state_;
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "puppy/memcached/ketama.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/limits.hpp"
@@ -22,6 +23,7 @@ namespace puppy::server {
 class session;
 class shared_upstream;
 class wake_hub;
+class mc_pool;
 
 // What sessions need to know; the same for every worker, fixed at start-up.
 struct settings {
@@ -45,6 +47,10 @@ struct settings {
   // The PGET family: default times, key naming, wake-up channel.
   pget::defaults pget_defaults;
   pget::key_rules pget_keys;
+  // A memcached upstream (memcached://...) instead of Redis: its servers and key placement.
+  bool memcached = false;
+  std::vector<memcached::ketama_server> memcached_servers;
+  memcached::key_hash memcached_hash = memcached::key_hash::md5;
 };
 
 class worker {
@@ -65,6 +71,8 @@ class worker {
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           boost::asio::ip::tcp::socket& socket);
   wake_hub& wakes() { return *wakes_; }
+  // The memcached servers, when the upstream is memcached (else null).
+  mc_pool* memcached() { return mc_.get(); }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
   static constexpr std::size_t token_size = 32;
   void new_token(char* out);
@@ -95,6 +103,7 @@ class worker {
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
   std::unique_ptr<wake_hub> wakes_;
+  std::unique_ptr<mc_pool> mc_;
   unsigned char random_pool_[4096];
   std::size_t random_left_ = 0;
   std::mt19937_64 rng_;

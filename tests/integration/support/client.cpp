@@ -113,6 +113,19 @@ std::string raw_client::call(const std::vector<std::string>& args,
   return read_reply(timeout);
 }
 
+std::string raw_client::read_line(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto end = buf_.find("\r\n");
+    if (end != std::string::npos) {
+      std::string line = buf_.substr(0, end + 2);
+      buf_.erase(0, end + 2);
+      return line;
+    }
+    if (!fill(deadline)) throw std::runtime_error("connection closed before a whole line");
+  }
+}
+
 std::string raw_client::read_until_closed(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (fill(deadline)) {

@@ -30,6 +30,8 @@ class raw_client {
   std::string read_replies(std::size_t n, std::chrono::milliseconds timeout = 30s);
   // Sends a request and returns its reply.
   std::string call(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+  // One line, CRLF included (for memcached's text protocol). Throws on close or timeout.
+  std::string read_line(std::chrono::milliseconds timeout = 10s);
   // Everything until the peer closes (throws on timeout).
   std::string read_until_closed(std::chrono::milliseconds timeout = 10s);
   // Whether a reply (or any byte) arrives within `timeout`; does not consume it.

@@ -76,6 +76,55 @@ void redis_server::kill() {
   proc_.stop(9, 10s);
 }
 
+memcached_server::memcached_server(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)), dir_(make_temp_dir("puppy-test-memcached")) {
+  for (int attempt = 0;; ++attempt) {
+    port_ = free_port();
+    try {
+      start();
+      return;
+    } catch (const std::exception&) {
+      if (attempt == 4) throw;
+    }
+  }
+}
+
+memcached_server::~memcached_server() {
+  proc_.stop(9, 10s);
+  remove_temp_dir(dir_);
+}
+
+void memcached_server::start() {
+  std::vector<std::string> argv = {
+      "memcached", "-p", std::to_string(port_), "-l", "127.0.0.1", "-U", "0", "-m", "64"};
+  if (getuid() == 0) {  // memcached refuses to run as root unless told to
+    argv.push_back("-u");
+    argv.push_back("root");
+  }
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  proc_ = process(argv, dir_ + "/memcached.log");
+  const bool up = wait_until(
+      [&] {
+        if (!proc_.running()) return true;
+        try {
+          raw_client c(port_);
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s);
+  if (!up || !proc_.running()) {
+    proc_.stop(9, 5s);
+    throw std::runtime_error("memcached did not start on port " + std::to_string(port_) + ": " +
+                             read_file(dir_ + "/memcached.log"));
+  }
+}
+
+void memcached_server::stop() {
+  proc_.stop(15, 10s);
+}
+
 std::string proxy_server::binary() {
   return PUPPY_PROXY_BINARY;
 }

@@ -27,6 +27,24 @@ class redis_server {
   process proc_;
 };
 
+// A memcached server (64 MB, default 1 MB item size limit).
+class memcached_server {
+ public:
+  explicit memcached_server(std::vector<std::string> extra_args = {});
+  ~memcached_server();
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void stop();   // SIGTERM and wait
+  void start();  // again, on the same port (empty)
+  bool running() { return proc_.running(); }
+
+ private:
+  std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  process proc_;
+};
+
 // The puppy-proxy binary under test.
 class proxy_server {
  public:

@@ -1,0 +1,197 @@
+#include "puppy/server/mc_pool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr std::size_t buffer_size = 64 * 1024;
+constexpr std::size_t max_value = 1024 * 1024 * 1024;  // memcached's largest item size (-I)
+}  // namespace
+
+mc_connection::mc_connection(worker& owner, memcached::ketama_server server)
+    : owner_(owner),
+      server_(std::move(server)),
+      socket_(owner.context()),
+      timer_(owner.context()),
+      backoff_(owner.config().retry_min, owner.config().retry_max),
+      in_(buffer_size) {}
+
+std::string mc_connection::name() const {
+  return server_.host + ":" + std::to_string(server_.port);
+}
+
+void mc_connection::answer_unavailable(done_fn done) {
+  std::string why = backoff_.last_error();
+  const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
+  if (wait.count() > 0) why += "; next attempt in " + std::to_string(wait.count()) + " ms";
+  asio::post(owner_.context(), [done = std::move(done), why = std::move(why)] {
+    memcached::response r;
+    r.what = memcached::code::unavailable;
+    r.flags = why;
+    done(r);
+  });
+}
+
+void mc_connection::send(std::string_view bytes, done_fn done) {
+  if (state_ == state::down && backoff_.may_attempt(std::chrono::steady_clock::now())) {
+    state_ = state::idle;
+  }
+  if (state_ == state::down) {
+    answer_unavailable(std::move(done));
+    return;
+  }
+  out_.append(bytes);
+  if (state_ == state::up) {
+    waiting_.push_back(std::move(done));
+    if (!write_scheduled_) {
+      write_scheduled_ = true;  // one write per turn for everything queued meanwhile
+      asio::post(owner_.context(), [this, gen = generation_] {
+        write_scheduled_ = false;
+        if (gen == generation_) flush();
+      });
+    }
+    return;
+  }
+  queued_.push_back(std::move(done));
+  if (state_ == state::idle) connect();
+}
+
+void mc_connection::connect() {
+  state_ = state::connecting;
+  connect_error_.clear();
+  const auto gen = ++generation_;
+  error_code ec;
+  const auto ip = asio::ip::make_address(server_.host, ec);
+  timer_.expires_after(owner_.config().connect_timeout);
+  timer_.async_wait([this, gen](const error_code& e) {
+    if (!e && gen == generation_ && state_ == state::connecting) {
+      connect_error_ = "timed out";
+      error_code ignored;
+      socket_.close(ignored);
+    }
+  });
+  socket_.async_connect(tcp::endpoint(ip, server_.port), [this, gen](const error_code& e) {
+    if (gen == generation_) on_connected(e);
+  });
+}
+
+void mc_connection::on_connected(const error_code& ec) {
+  timer_.cancel();
+  if (ec) {
+    fail("connect to " + name() +
+         " failed: " + (connect_error_.empty() ? ec.message() : connect_error_));
+    return;
+  }
+  if (backoff_.failures() > 0) owner_.log().info("memcached {} reachable again", name());
+  backoff_.succeeded();
+  error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  state_ = state::up;
+  while (!queued_.empty()) {
+    waiting_.push_back(std::move(queued_.front()));
+    queued_.pop_front();
+  }
+  flush();
+  read();
+}
+
+void mc_connection::flush() {
+  if (state_ != state::up || !writing_.empty() || out_.empty()) return;
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [this, gen = generation_](const error_code& ec, std::size_t) {
+                      if (gen != generation_) return;
+                      writing_.clear();
+                      if (ec) {
+                        fail("write to " + name() + " failed: " + ec.message());
+                        return;
+                      }
+                      flush();
+                    });
+}
+
+void mc_connection::read() {
+  in_.reserve(buffer_size / 4);
+  socket_.async_read_some(
+      asio::buffer(in_.end(), in_.free()),
+      [this, gen = generation_](const error_code& ec, std::size_t n) {
+        if (gen != generation_) return;
+        if (ec) {
+          fail(name() + (ec == asio::error::eof ? " closed the connection" : ": " + ec.message()));
+          return;
+        }
+        in_.commit(n);
+        std::size_t pos = 0;
+        for (;;) {
+          memcached::response r;
+          const auto res =
+              memcached::parse_response(in_.data() + pos, in_.size() - pos, max_value, &r);
+          if (res.status == memcached::parse_status::need_more) break;
+          if (res.status == memcached::parse_status::invalid || waiting_.empty()) {
+            fail(name() + " sent an invalid response");
+            return;
+          }
+          pos += res.consumed;
+          done_fn done = std::move(waiting_.front());
+          waiting_.pop_front();
+          done(r);  // may send more: appends to out_, never touches in_
+          if (gen != generation_) return;
+        }
+        in_.consume(pos);
+        read();
+      });
+}
+
+void mc_connection::fail(const std::string& why) {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+  backoff_.failed(std::chrono::steady_clock::now(), why);
+  if (backoff_.failures() == 1) {
+    owner_.log().warn("memcached unavailable: {}", why);
+  } else {
+    owner_.log().debug("memcached unavailable: {}", why);
+  }
+  state_ = state::down;
+  out_.clear();
+  writing_.clear();
+  write_scheduled_ = false;
+  in_.consume(in_.size());
+  std::deque<done_fn> lost;
+  lost.swap(waiting_);
+  for (auto& d : queued_) lost.push_back(std::move(d));
+  queued_.clear();
+  for (auto& d : lost) answer_unavailable(std::move(d));
+}
+
+void mc_connection::close() {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+  waiting_.clear();
+  queued_.clear();
+  state_ = state::idle;
+}
+
+mc_pool::mc_pool(worker& owner, const std::vector<memcached::ketama_server>& servers,
+                 memcached::key_hash hash)
+    : ring_(servers, hash) {
+  for (const auto& s : servers) servers_.push_back(std::make_unique<mc_connection>(owner, s));
+}
+
+void mc_pool::close() {
+  for (auto& s : servers_) s->close();
+}
+
+}  // namespace puppy::server

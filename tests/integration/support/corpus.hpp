@@ -1,0 +1,30 @@
+#pragma once
+// Running corpus files: each line is sent to two servers (two connections), and the replies are
+// compared. See differential_test.cpp for the syntax.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client.hpp"
+
+namespace puppy::test {
+
+// Sends every line of corpus files to two servers in lockstep (`first_port` is the reference)
+// and requires equal replies (after the normalisation a line asks for).
+class corpus_runner {
+ public:
+  corpus_runner(std::uint16_t first_port, std::uint16_t second_port);
+  ~corpus_runner();
+  void run_file(const std::string& path);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// The *.redis files of a folder, sorted.
+std::vector<std::string> corpus_files(const std::string& dir);
+
+}  // namespace puppy::test
