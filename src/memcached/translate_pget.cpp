@@ -89,6 +89,7 @@ class pget_command : public command {
       status_present_ = st.what == code::va;
       const std::int64_t t = st.number('t').value_or(-1);
       const auto status = pget::parse_status(status_text(st));
+      lease_held_ = status.what == pget::status::kind::lease;
       token_ = token128();
       now_ = wall_ms();
       decision_ = pget::decide_get(status, status_present_ && t >= 0 ? t * 1000 : -1, has_value_,
@@ -125,14 +126,20 @@ class pget_command : public command {
   }
 
   step answer(pget::state state, std::int64_t retry_after_ms) {
-    if (state == pget::state::miss && r_.wait_ms > 0) {
+    // A waiter that finds a value under a lease caught a PSET half-way (value written, status
+    // not yet): look again in a moment, to answer fresh as over Redis.
+    const bool publishing = waited_ && state == pget::state::stale && lease_held_;
+    if ((state == pget::state::miss || publishing) && r_.wait_ms > 0) {
       const std::int64_t left = deadline_ - steady_ms();
       if (left > 0) {
         // No wake-ups over memcached: look again soon (or when the lease ends, if sooner).
         stage_ = stage::wait;
+        waited_ = true;
         step s;
         s.wake_after_ms =
-            std::min(left, retry_after_ms >= 0 ? std::min(poll_ms, retry_after_ms + 1) : poll_ms);
+            publishing ? 1
+                       : std::min(left, retry_after_ms >= 0 ? std::min(poll_ms, retry_after_ms + 1)
+                                                            : poll_ms);
         return s;
       }
     }
@@ -153,13 +160,19 @@ class pget_command : public command {
   std::int64_t now_ = 0;
   bool has_value_ = false;
   bool status_present_ = false;
+  bool lease_held_ = false;
+  bool waited_ = false;
   std::string value_;
   std::string token_;
   pget::get_decision decision_;
   int attempts_ = 0;
 };
 
-// PSET and PRELEASE: read the status, then replace it with CAS if `token` holds the lease.
+// PSET and PRELEASE: read the status, and act only if `token` holds the lease. PSET writes the
+// value first and then replaces the lease with a current status (CAS): a reader never finds a
+// current status without its value (it would take that for an eviction and start a lease).
+// The price: if the lease is lost between the check and the CAS, the value was written anyway
+// (the reply is then 0, and the new lease holder's PSET overwrites it).
 class lease_command : public command {
  public:
   lease_command(keys k, pget::request r, std::string value)
@@ -178,61 +191,55 @@ class lease_command : public command {
     if (is_error(r)) return finish(error_for(r));
     const std::int64_t now = wall_ms();
     switch (stage_) {
-      case 0: {
+      case stage::check: {
         const auto status = pget::parse_status(status_text(r));
-        const std::string cas = "C" + std::to_string(r.number('c').value_or(0));
-        step s;
-        stage_ = 1;
+        cas_ = "C" + std::to_string(r.number('c').value_or(0));
         if (r_.kind == pget::op::set) {
           const auto compute = pget::decide_set(status, token_, now);
           if (!compute) return finish(resp_out::integer(0));
-          s.requests.push_back(
-              k_.to_status(ms(k_.status_token, pget::format_current(*compute),
-                              cas + " T" + std::to_string(ttl_seconds(r_.timeout * 1000, now)))));
-          return s;
+          compute_ms_ = *compute;
+          stage_ = stage::value;
+          const std::int64_t life = (r_.timeout + 2 * r_.update_time) * 1000;
+          return one(
+              k_.to_data(ms(k_.key_token, value_, "T" + std::to_string(ttl_seconds(life, now)))));
         }
         if (!pget::decide_release(status, token_)) return finish(resp_out::integer(0));
+        stage_ = stage::status;
         if (r_.backoff > 0) {
-          s.requests.push_back(
+          return one(
               k_.to_status(ms(k_.status_token, pget::format_backoff(status.compute_ms),
-                              cas + " T" + std::to_string(ttl_seconds(r_.backoff * 1000, now)))));
-        } else {
-          s.requests.push_back(k_.to_status("md " + k_.status_token + " " + cas + "\r\n"));
+                              cas_ + " T" + std::to_string(ttl_seconds(r_.backoff * 1000, now)))));
         }
-        return s;
+        return one(k_.to_status("md " + k_.status_token + " " + cas_ + "\r\n"));
       }
-      case 1: {
-        if (r.what != code::hd) return finish(resp_out::integer(0));  // the lease moved on
-        if (r_.kind == pget::op::release) return finish(resp_out::integer(1));
-        stage_ = 2;
-        const std::int64_t life = (r_.timeout + 2 * r_.update_time) * 1000;
-        step s;
-        s.requests.push_back(
-            k_.to_data(ms(k_.key_token, value_, "T" + std::to_string(ttl_seconds(life, now)))));
-        return s;
-      }
-      case 2:
-        if (r.what == code::hd) return finish(resp_out::integer(1));
-        // The value could not be stored: drop the status too, so the next reader regenerates.
-        stage_ = 3;
-        error_ = r.what == code::ns ? resp_out::integer(0) : error_for(r);
-        {
-          step s;
-          s.requests.push_back(k_.to_status("md " + k_.status_token + "\r\n"));
-          return s;
-        }
-      default:
-        return finish(error_);
+      case stage::value:
+        if (r.what != code::hd) return finish(error_for(r));
+        stage_ = stage::status;
+        return one(
+            k_.to_status(ms(k_.status_token, pget::format_current(compute_ms_),
+                            cas_ + " T" + std::to_string(ttl_seconds(r_.timeout * 1000, now)))));
+      case stage::status:
+        return finish(resp_out::integer(r.what == code::hd ? 1 : 0));  // 0: the lease moved on
     }
+    return finish(resp_out::integer(0));
   }
 
  private:
+  enum class stage : std::uint8_t { check, value, status };
+
+  static step one(request req) {
+    step s;
+    s.requests.push_back(std::move(req));
+    return s;
+  }
+
   keys k_;
   pget::request r_;
   std::string value_;
   std::string token_;
-  int stage_ = 0;
-  std::string error_;
+  std::string cas_;
+  std::int64_t compute_ms_ = 0;
+  stage stage_ = stage::check;
 };
 
 }  // namespace
