@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config git
   libboost-dev libhiredis-dev libspdlog-dev libcli11-dev catch2 libssl-dev
-  redis-server redis-tools memcached nutcracker
+  redis-server redis-tools memcached nutcracker libmemcached-tools
   python3 python3-redis nodejs npm
   valgrind procps iproute2
 )
