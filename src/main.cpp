@@ -9,6 +9,7 @@
 #include "puppy/config/options.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
+#include "puppy/runtime/fd_limit.hpp"
 #include "puppy/server/server.hpp"
 #include "puppy/upstream/address.hpp"
 
@@ -110,6 +111,17 @@ int main(int argc, char** argv) {
   settings.shared_connections = opt.shared_connections;
   settings.max_shared_request = opt.max_shared_request;
   settings.client_output_limit = opt.client_output_limit;
+  {
+    const auto budget = puppy::runtime::fit_open_files(opt.max_clients);
+    if (budget.max_clients != opt.max_clients) {
+      log->warn("{}", budget.note);
+    } else if (!budget.note.empty()) {
+      log->info("{}", budget.note);
+    }
+    settings.max_clients = budget.max_clients;
+  }
+  settings.idle_timeout = std::chrono::seconds(opt.timeout);
+  settings.drain_timeout = std::chrono::milliseconds(opt.drain_timeout_ms);
   settings.pget_defaults.timeout = opt.pget_timeout;
   settings.pget_defaults.update_time = opt.pget_update_time;
   settings.pget_keys.status_prefix = opt.pget_status_prefix;

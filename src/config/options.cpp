@@ -73,6 +73,24 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->transform(CLI::AsSizeValue(false))
       ->group("Limits");
+  app.add_option("--max-clients", out->max_clients,
+                 "Most client connections at once (Redis's maxclients); more get "
+                 "'-ERR max number of clients reached' and are closed. 0: no limit")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 10000000u))
+      ->group("Limits");
+  app.add_option("--timeout", out->timeout,
+                 "Close a client idle this many seconds (Redis's timeout; 0: never). Subscribed "
+                 "clients and clients waiting for a reply are not idle")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 100000000u))
+      ->group("Limits");
+  app.add_option("--drain-timeout-ms", out->drain_timeout_ms,
+                 "On SIGTERM/SIGINT, stop accepting and give in-flight requests this long to be "
+                 "answered before the remaining clients are closed")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 3600000u))
+      ->group("Server");
 
   app.add_option("--max-args", out->max_args, "Most arguments in one request (Redis: 2147483647)")
       ->capture_default_str()

@@ -20,12 +20,13 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
       workers_([&] {
         std::vector<std::unique_ptr<worker>> w;
         for (unsigned i = 0; i < threads; ++i)
-          w.push_back(std::make_unique<worker>(i, config_, log_));
+          w.push_back(std::make_unique<worker>(i, config_, log_, clients_));
         return w;
       }()),
       acceptor_(workers_.front()->context()),
       signals_(workers_.front()->context(), SIGINT, SIGTERM),
-      accept_retry_(workers_.front()->context()) {
+      accept_retry_(workers_.front()->context()),
+      drain_timer_(workers_.front()->context()) {
   acceptor_.open(listen.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(listen);
@@ -72,7 +73,43 @@ void server::do_stop() {
   acceptor_.close(ignored);
   signals_.cancel(ignored);
   accept_retry_.cancel();
+  // Sessions stop reading and close once their in-flight replies are out; whatever is left at
+  // the deadline (a blocked BLPOP, a subscriber) is closed then.
+  for (auto& w : workers_) {
+    worker* target = w.get();
+    asio::post(target->context(), [target] { target->drain(); });
+  }
+  drain_deadline_ = std::chrono::steady_clock::now() + config_.drain_timeout;
+  watch_drain();
+}
+
+void server::watch_drain() {
+  if (clients_.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+    if (clients_.load() > 0) log_->info("drain timeout: closing {} clients", clients_.load());
+    close_everything();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(10));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) watch_drain();
+  });
+}
+
+void server::close_everything() {
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    worker* target = workers_[i].get();
+    asio::post(target->context(), [target] { target->close_all(); });
+  }
   workers_.front()->close_all();
+}
+
+void server::refuse(tcp::socket& client) {
+  // As Redis does at maxclients: say why, then close (a best-effort write, never blocking).
+  static constexpr char reply[] = "-ERR max number of clients reached\r\n";
+  boost::system::error_code ignored;
+  client.non_blocking(true, ignored);
+  client.write_some(asio::buffer(reply, sizeof reply - 1), ignored);
+  client.close(ignored);
 }
 
 void server::accept() {
@@ -88,6 +125,14 @@ void server::accept() {
       });
       return;
     }
+    if (config_.max_clients > 0 && clients_.load() >= config_.max_clients) {
+      ++refused_;
+      log_->debug("max number of clients reached ({}); connection refused", config_.max_clients);
+      refuse(client);
+      accept();
+      return;
+    }
+    ++clients_;
     worker& target = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     boost::system::error_code ignored;

@@ -156,7 +156,7 @@ void session::arm_client_write_wait() {
 }
 
 void session::maybe_finish() {
-  if (link_ != link::closed && !close_after_replies_ && !client_eof_) return;  // the common case
+  if (link_ != link::closed && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
   const bool upstream_done = link_ == link::closed;
   const bool error_sent =
@@ -166,6 +166,10 @@ void session::maybe_finish() {
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
+  if (draining_ && received_ >= sent_ && mc_idle() && !wait_ && pending_local_.empty() &&
+      mode_ != mode::pinning) {
+    close_lingering("shutting down");
+  }
 }
 
 }  // namespace puppy::server

@@ -12,13 +12,17 @@
 
 namespace puppy::server {
 
-worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log)
+worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log,
+               std::atomic<std::size_t>& clients)
     : id_(id),
       config_(config),
       log_(std::move(log)),
       backoff_(config.retry_min, config.retry_max),
+      clients_(clients),
+      idle_sweep_(ioc_),
       wakes_(std::make_unique<wake_hub>(*this)),
       rng_(std::random_device{}()) {
+  if (config.idle_timeout.count() > 0) sweep_idle();
   if (config.memcached) {
     mc_ = std::make_unique<mc_pool>(*this, config.memcached_servers, config.memcached_hash);
   } else {
@@ -37,6 +41,7 @@ void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
   client.assign(protocol, fd, ec);
   if (ec) {
     ::close(fd);
+    --clients_;
     log_->warn("cannot take an accepted connection: {}", ec.message());
     return;
   }
@@ -71,7 +76,33 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
   return true;
 }
 
+void worker::sweep_idle() {
+  idle_sweep_.expires_after(std::chrono::seconds(1));
+  idle_sweep_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<session*> all(sessions_.begin(), sessions_.end());
+    for (session* s : all) {
+      if (s->idle_for(now) >= config_.idle_timeout) {
+        const auto keep = s->shared_from_this();
+        s->close("idle timeout");
+      }
+    }
+    sweep_idle();
+  });
+}
+
+void worker::drain() {
+  draining_ = true;
+  std::vector<session*> all(sessions_.begin(), sessions_.end());
+  for (session* s : all) {
+    const auto keep = s->shared_from_this();
+    s->drain();
+  }
+}
+
 void worker::close_all() {
+  idle_sweep_.cancel();
   // close() may detach sessions; iterate over a copy.
   std::vector<session*> all(sessions_.begin(), sessions_.end());
   for (session* s : all) {

@@ -24,6 +24,9 @@ struct options {
   std::string memcached_hash = "md5";
   std::uint64_t max_shared_request = 512 * 1024;
   std::uint64_t client_output_limit = 256ull * 1024 * 1024;
+  unsigned max_clients = 10000;
+  unsigned timeout = 0;  // idle client timeout in seconds, 0: never
+  unsigned drain_timeout_ms = 5000;
 
   std::int64_t pget_timeout = 300;
   std::int64_t pget_update_time = 30;

@@ -2,9 +2,11 @@
 // The listening side: N workers (one io_context and thread each), an acceptor that hands each new
 // client to the next worker in turn, and SIGINT/SIGTERM handling.
 #include <spdlog/logger.h>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -23,20 +25,28 @@ class server {
 
   // Serves until stop() or a SIGINT/SIGTERM, then returns once every worker has finished.
   void run();
-  // Stops accepting and closes every session. Safe from any thread.
+  // Stops accepting, lets every session finish its in-flight requests (at most drain_timeout),
+  // then closes what is left. Safe from any thread.
   void stop();
 
  private:
   void accept();
   void do_stop();
+  void watch_drain();
+  void close_everything();
+  static void refuse(boost::asio::ip::tcp::socket& client);
 
   settings config_;
   std::shared_ptr<spdlog::logger> log_;
+  std::atomic<std::size_t> clients_{0};  // counted in on accept, out when a session ends
   std::vector<std::unique_ptr<worker>> workers_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer accept_retry_;
+  boost::asio::steady_timer drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
   std::size_t next_worker_ = 0;
+  std::size_t refused_ = 0;  // connections turned away at max_clients
   bool stopping_ = false;
 };
 

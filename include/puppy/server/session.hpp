@@ -44,8 +44,18 @@ class session : public std::enable_shared_from_this<session> {
   session& operator=(const session&) = delete;
 
   void start();
+  // Graceful shutdown: no more requests are read; the session closes once its in-flight
+  // requests are answered.
+  void drain();
+  // How long the client has been idle (zero if it waits for replies, is subscribed or blocked).
+  std::chrono::steady_clock::duration idle_for(std::chrono::steady_clock::time_point now) const;
   // Closes both connections at once; pending replies are dropped. `why` is logged at debug.
   void close(const char* why = "proxy shutting down");
+  // Like close(), but the client first gets a FIN after its last reply, and the socket is only
+  // closed once the client has acknowledged every byte or has closed too (or close() is called,
+  // as at the drain deadline); until then, what the client still sends is read and dropped.
+  // Closing a socket with unread input sends a RST, which destroys replies still unsent.
+  void close_lingering(const char* why);
 
   // For the shared upstream connection. `data` stays valid until flush_delivered() returns.
   void deliver(const char* data, std::size_t len, bool reply_ends);
@@ -167,6 +177,8 @@ class session : public std::enable_shared_from_this<session> {
   bool dropping_ = false;         // the head of the current request was dropped (no upstream then)
   std::string error_after_eof_;   // pass-through: a protocol error sent once the upstream closed
   bool client_eof_ = false;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point last_read_ = std::chrono::steady_clock::now();
   bool close_after_replies_ = false;
 
   // The client's own upstream connection.
@@ -220,6 +232,10 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t backlog_off_ = 0;
   bool client_blocked_ = false;
   bool closed_ = false;
+  bool lingering_ = false;        // closed, but the client socket waits for the client's FIN
+  void release(const char* why);  // close() but for the client socket
+  void discard_until_eof();
+  void watch_unsent();
 };
 
 // A PGET ... WAIT waiting for its key; owns copies of what its attempts are built from.

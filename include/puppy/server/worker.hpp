@@ -2,8 +2,10 @@
 // One worker thread: an io_context that owns its client sessions and their upstream connections,
 // the upstream back-off shared by those sessions, and a registry used to close them at shutdown.
 #include <spdlog/logger.h>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <random>
@@ -44,6 +46,13 @@ struct settings {
   // Output waiting for a client beyond which the client is disconnected (0: no limit). Only
   // replies from a shared connection, which cannot pause for one client, can grow this far.
   std::size_t client_output_limit = 256 * 1024 * 1024;
+  // Most client connections at once (Redis's maxclients); more are told so and closed.
+  std::size_t max_clients = 10000;
+  // Close a client idle this long (0: never), as Redis's `timeout` (not subscribed or blocked
+  // ones).
+  std::chrono::seconds idle_timeout{0};
+  // On SIGTERM/SIGINT, how long in-flight requests may take to be answered before clients close.
+  std::chrono::milliseconds drain_timeout{5000};
   // The PGET family: default times, key naming, wake-up channel.
   pget::defaults pget_defaults;
   pget::key_rules pget_keys;
@@ -55,7 +64,9 @@ struct settings {
 
 class worker {
  public:
-  worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log);
+  // `clients` counts the client connections of all workers.
+  worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logger> log,
+         std::atomic<std::size_t>& clients);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -86,13 +97,22 @@ class worker {
                      boost::asio::ip::tcp protocol);
   // Closes every session of this worker. Must run on this worker's thread.
   void close_all();
+  // Stops reading new requests; each session closes once its in-flight replies are out.
+  void drain();
+  bool draining() const { return draining_; }
   std::size_t session_count() const { return sessions_.size(); }
 
   // Called by sessions on this worker's thread.
   void attach(session* s) { sessions_.insert(s); }
-  void detach(session* s) { sessions_.erase(s); }
+  // The acceptor counted the client in before handing it over; it is counted out here.
+  void detach(session* s) {
+    sessions_.erase(s);
+    --clients_;
+  }
 
  private:
+  void sweep_idle();
+
   unsigned id_;
   const settings& config_;
   std::shared_ptr<spdlog::logger> log_;
@@ -100,6 +120,9 @@ class worker {
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::backoff backoff_;
   std::unordered_set<session*> sessions_;
+  std::atomic<std::size_t>& clients_;
+  bool draining_ = false;
+  boost::asio::steady_timer idle_sweep_;  // closes idle clients once a second (idle_timeout)
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
   std::unique_ptr<wake_hub> wakes_;

@@ -53,6 +53,10 @@ class proxy_server {
   std::uint16_t port() const { return port_; }
   // SIGTERM; returns the exit status.
   int stop();
+  void signal(int sig) { proc_.signal(sig); }
+  // Waits for the proxy to exit on its own; returns as process::wait() does.
+  int wait(std::chrono::milliseconds timeout) { return proc_.wait(timeout); }
+  pid_t pid() const { return proc_.pid(); }
   bool running() { return proc_.running(); }
   std::string log() const { return read_file(dir_ + "/proxy.log"); }
   static std::string binary();
