@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "entries.hpp"
@@ -102,32 +103,21 @@ void check_all_ways(std::string_view in, std::size_t max_depth, outcome* result)
   *result = whole;
 }
 
-// What hiredis's reply corresponds to in the scanner's terms.
+// What hiredis's reply corresponds to in the scanner's terms. hiredis does not say whether a
+// REDIS_REPLY_NIL was $-1 or *-1: the reply's first byte does.
 reply from_hiredis(const resp_test::oracle_reply& o, std::string_view in, std::size_t start) {
+  static const std::pair<int, char> types[] = {{REDIS_REPLY_STATUS, '+'},
+                                               {REDIS_REPLY_ERROR, '-'},
+                                               {REDIS_REPLY_INTEGER, ':'},
+                                               {REDIS_REPLY_STRING, '$'},
+                                               {REDIS_REPLY_ARRAY, '*'}};
   reply r;
   r.end = o.end;
-  switch (o.type) {
-    case REDIS_REPLY_STATUS:
-      r.type = '+';
-      r.head = o.str.substr(0, reply_scanner::head_capacity);
-      break;
-    case REDIS_REPLY_ERROR:
-      r.type = '-';
-      r.head = o.str.substr(0, reply_scanner::head_capacity);
-      break;
-    case REDIS_REPLY_INTEGER:
-      r.type = ':';
-      break;
-    case REDIS_REPLY_STRING:
-      r.type = '$';
-      break;
-    case REDIS_REPLY_ARRAY:
-      r.type = '*';
-      break;
-    default:  // REDIS_REPLY_NIL: $-1 or *-1 (hiredis does not say which)
-      r.type = in[start];
-      break;
+  r.type = in[start];
+  for (const auto& [hiredis_type, type] : types) {
+    if (o.type == hiredis_type) r.type = type;
   }
+  if (r.type == '+' || r.type == '-') r.head = o.str.substr(0, reply_scanner::head_capacity);
   return r;
 }
 
