@@ -11,6 +11,7 @@ packages=(
   redis-server redis-tools memcached nutcracker libmemcached-tools
   python3 python3-redis nodejs npm
   valgrind procps iproute2
+  clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
 )
 
 missing=()
