@@ -11,6 +11,7 @@
 #include "puppy/runtime/embedded_redis.hpp"
 #include "puppy/runtime/fd_limit.hpp"
 #include "puppy/server/server.hpp"
+#include "puppy/server/upstream_login.hpp"
 #include "puppy/upstream/address.hpp"
 
 namespace {
@@ -111,6 +112,20 @@ int main(int argc, char** argv) {
   settings.shared_connections = opt.shared_connections;
   settings.max_shared_request = opt.max_shared_request;
   settings.client_output_limit = opt.client_output_limit;
+  settings.requirepass = opt.requirepass;
+  {
+    const std::string user = opt.upstream_user.empty() ? address->user : opt.upstream_user;
+    const std::string password =
+        opt.upstream_password.empty() ? address->password : opt.upstream_password;
+    if (!password.empty() && !memcached) {
+      settings.upstream_login = puppy::server::login_request(user, password);
+    } else if (!user.empty() || (!password.empty() && memcached)) {
+      log->critical(
+          "--upstream-user/--upstream-password: {}",
+          memcached ? "memcached has no password authentication" : "a user needs a password");
+      return 2;
+    }
+  }
   {
     const auto budget = puppy::runtime::fit_open_files(opt.max_clients);
     if (budget.max_clients != opt.max_clients) {

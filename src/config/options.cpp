@@ -26,7 +26,8 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->group("Network");
   app.add_option("-u,--upstream", out->upstream,
-                 "Upstream server URL, redis://host:port (default redis://127.0.0.1:6379)")
+                 "Upstream server URL, redis://[[user]:password@]host:port (default "
+                 "redis://127.0.0.1:6379) or memcached://host:port[,host:port...]")
       ->group("Network");
   app.add_option("--embedded-upstream", out->embedded_upstream,
                  "With no --upstream and nothing answering at the default address: 'auto' starts a "
@@ -133,6 +134,23 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
                  "Pub/sub channel on which PSET/PRELEASE/PINVALIDATE wake waiting PGETs")
       ->capture_default_str()
       ->group("PGET");
+
+  app.add_option("--requirepass", out->requirepass,
+                 "Password clients must give (AUTH password, or AUTH default password, or HELLO "
+                 "3 AUTH default password) before any other command, as Redis's requirepass. "
+                 "Separate from the upstream's credentials. Also from $PUPPY_REQUIREPASS")
+      ->envname("PUPPY_REQUIREPASS")
+      ->group("Security");
+  app.add_option("--upstream-user", out->upstream_user,
+                 "User the proxy authenticates as on each upstream connection (Redis ACL); "
+                 "overrides the URL's. Also from $PUPPY_UPSTREAM_USER")
+      ->envname("PUPPY_UPSTREAM_USER")
+      ->group("Security");
+  app.add_option("--upstream-password", out->upstream_password,
+                 "Password the proxy sends (AUTH) on each upstream connection; overrides the "
+                 "URL's; never logged. Also from $PUPPY_UPSTREAM_PASSWORD")
+      ->envname("PUPPY_UPSTREAM_PASSWORD")
+      ->group("Security");
 
   app.add_option("--upstream-connect-timeout-ms", out->upstream_connect_timeout_ms,
                  "Give up connecting to the upstream after this long")

@@ -62,6 +62,9 @@ constexpr special special_commands[] = {
     {"client", {command_kind::client, true, false}},
     {"reset", {command_kind::reset, false, false}},
     {"quit", {command_kind::quit, false, false}},
+    // Captured for the proxy's own password (requirepass), when one is set: see puppy/auth.
+    {"auth", {command_kind::plain, true, false}},
+    {"hello", {command_kind::plain, true, false}},
     {"sync", {command_kind::replication, false, false}},
     {"psync", {command_kind::replication, false, false}},
     {"multi", {command_kind::multi, false, false}},

@@ -63,6 +63,10 @@ std::string request_framer::error_message() const {
       return std::string("Protocol error: expected '$', got '") + error_char_ + "'";
     case frame_error::invalid_bulk_length:
       return "Protocol error: invalid bulk length";
+    case frame_error::unauthenticated_mbulk_length:
+      return "Protocol error: unauthenticated multibulk length";
+    case frame_error::unauthenticated_bulk_length:
+      return "Protocol error: unauthenticated bulk length";
   }
   return {};
 }
@@ -147,6 +151,9 @@ frame_result request_framer::start_request(const char* p, std::size_t n) {
       (count > 0 && static_cast<std::uint64_t>(count) > limits_.max_args)) {
     return fail(frame_error::invalid_mbulk_length, 0);
   }
+  if (pre_auth_ && count > 0 && static_cast<std::uint64_t>(count) > pre_auth_max_args) {
+    return fail(frame_error::unauthenticated_mbulk_length, 0);
+  }
   cmd_bytes_ = cr + 2;
   if (count <= 0) return finish(cr + 2);  // an empty request: no command, no reply
   cmd_.argc = static_cast<std::uint64_t>(count);
@@ -213,6 +220,9 @@ frame_result request_framer::parse(const char* data, std::size_t size) {
         if (!parse_length(p + 1, cr - 1, &len) || len < 0 ||
             static_cast<std::uint64_t>(len) > limits_.max_bulk_len) {
           return fail(frame_error::invalid_bulk_length, pos);
+        }
+        if (pre_auth_ && static_cast<std::uint64_t>(len) > pre_auth_max_bulk_len) {
+          return fail(frame_error::unauthenticated_bulk_length, pos);
         }
         pos += cr + 2;
         cmd_bytes_ += cr + 2;

@@ -42,6 +42,7 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared)
       scanner_(owner.config().max_reply_depth),
       up_in_(buffer_size) {
   owner_.attach(this);
+  if (!owner.config().requirepass.empty()) set_authenticated(false);
 }
 
 session::~session() {
@@ -284,7 +285,7 @@ void session::process_requests() {
       if (mode_ == mode::shared) {
         // Only whole requests go onto a shared connection: keep an unfinished one here, unless
         // it cannot be shared or grows too big to keep, which pins the client.
-        if (framer_.name_known() &&
+        if (framer_.name_known() && !gate_holds_partial() &&
             (!framer_.partial_spec().shareable || partial > owner_.config().max_shared_request)) {
           begin_pin(pos - partial);
           break;
@@ -294,8 +295,10 @@ void session::process_requests() {
         tail_ = pos - partial;
         break;
       }
-      held_ = framer_.name_known() ? 0 : partial;  // a request's name decides where it goes
-      if (framer_.name_known() && partial > 0 && link_ != link::up && mode_ != mode::memcached) {
+      // A request's name decides where it goes.
+      const bool name_decides = framer_.name_known() && !gate_holds_partial();
+      held_ = name_decides ? 0 : partial;
+      if (name_decides && partial > 0 && link_ != link::up && mode_ != mode::memcached) {
         dropping_ = true;
       }
       forward_range(fwd_begin_, pos - held_);
@@ -332,6 +335,7 @@ void session::process_requests() {
 }
 
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
+  if (bool go_on = true; gate_request(cmd, start, pos, &go_on)) return go_on;
   if (mode_ == mode::memcached) {
     mc_request(cmd);
     if (!mc_state_.quit) return true;

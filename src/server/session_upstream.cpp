@@ -5,6 +5,7 @@
 
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
+#include "puppy/server/upstream_login.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -41,6 +42,20 @@ void session::connect_upstream() {
 }
 
 void session::on_upstream_connected(const error_code& ec) {
+  const std::string& login = owner_.config().upstream_login;
+  if (ec || closed_ || link_ == link::closed || login.empty()) {
+    on_upstream_ready(ec);
+    return;
+  }
+  // Still under the connect timeout, which closes the socket (failing the login) if it fires.
+  async_login(upstream_, login,
+              [self = shared_from_this()](const error_code& e, const std::string& why) {
+                if (e && self->connect_error_.empty()) self->connect_error_ = why;
+                self->on_upstream_ready(e);
+              });
+}
+
+void session::on_upstream_ready(const error_code& ec) {
   if (closed_) return;
   connect_timer_.cancel();
   if (link_ == link::closed) {  // the shared connection went away meanwhile: we are closing

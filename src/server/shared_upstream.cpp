@@ -6,6 +6,7 @@
 
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
+#include "puppy/server/upstream_login.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -59,6 +60,20 @@ void shared_upstream::connect() {
 }
 
 void shared_upstream::on_connected(const error_code& ec) {
+  const std::string& login = owner_.config().upstream_login;
+  if (ec || login.empty()) {
+    on_ready(ec);
+    return;
+  }
+  async_login(socket_, login,
+              [this, gen = generation_](const error_code& e, const std::string& why) {
+                if (gen != generation_) return;
+                if (e && connect_error_.empty()) connect_error_ = why;
+                on_ready(e);
+              });
+}
+
+void shared_upstream::on_ready(const error_code& ec) {
   connect_timer_.cancel();
   if (!owner_.upstream_connected(ec, connect_error_, socket_)) {
     state_ = state::down;

@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 
 #include "puppy/server/session.hpp"
+#include "puppy/server/upstream_login.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -83,9 +84,21 @@ void wake_hub::connect() {
 }
 
 void wake_hub::on_connected(const error_code& ec) {
+  const std::string& login = owner_.config().upstream_login;
+  if (ec || login.empty()) {
+    on_ready(ec, ec ? "connect failed: " + ec.message() : std::string());
+    return;
+  }
+  async_login(socket_, login,
+              [this, gen = generation_](const error_code& e, const std::string& why) {
+                if (gen == generation_) on_ready(e, why);
+              });
+}
+
+void wake_hub::on_ready(const error_code& ec, const std::string& why) {
   timer_.cancel();
   if (ec) {
-    lost("connect failed: " + ec.message());
+    lost(why);
     return;
   }
   state_ = state::subscribing;

@@ -8,6 +8,7 @@ std::string address::text() const {
   std::string out = kind == scheme::redis    ? "redis://"
                     : kind == scheme::rediss ? "rediss://"
                                              : "memcached://";
+  if (!user.empty() || !password.empty()) out += user + (password.empty() ? "@" : ":***@");
   for (std::size_t i = 0; i < servers.size(); ++i) {
     if (i > 0) out += ',';
     const auto& s = servers[i];
@@ -58,6 +59,61 @@ std::optional<host_port> parse_host_port(const std::string& text, std::uint16_t 
   return hp;
 }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes; false on a malformed one.
+bool percent_decode(const std::string& in, std::string* out) {
+  out->clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      *out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size() || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0) {
+      return false;
+    }
+    *out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    i += 2;
+  }
+  return true;
+}
+
+// Splits "user:password@" off the front of `rest` (after the scheme). The URL in error messages
+// has the password masked.
+bool take_userinfo(std::string* rest, address* a, std::string* masked_url,
+                   const std::string& scheme_text, std::string* error) {
+  const auto at = rest->rfind('@');
+  if (at == std::string::npos) {
+    *masked_url = scheme_text + *rest;
+    return true;
+  }
+  const std::string info = rest->substr(0, at);
+  *rest = rest->substr(at + 1);
+  const auto colon = info.find(':');
+  const std::string user_text = info.substr(0, colon);
+  *masked_url = scheme_text + user_text + (colon == std::string::npos ? "@" : ":***@") + *rest;
+  if (!percent_decode(user_text, &a->user) ||
+      (colon != std::string::npos && !percent_decode(info.substr(colon + 1), &a->password))) {
+    *error = "upstream '" + *masked_url + "': malformed %-escape in the user or password";
+    return false;
+  }
+  if (colon == std::string::npos) {  // redis://password@host, as redis-cli -u reads it
+    a->password = a->user;
+    a->user.clear();
+    *masked_url = scheme_text + "***@" + *rest;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<address> parse_address(const std::string& url, std::string* error) {
   address a;
   std::string rest;
@@ -72,7 +128,16 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
     rest = url.substr(12);
     default_port = 11211;
   } else {
-    *error = "upstream '" + url + "' must start with redis://, rediss:// or memcached://";
+    const auto at = url.rfind('@');
+    *error = "upstream '" + (at == std::string::npos ? url : "***" + url.substr(at)) +
+             "' must start with redis://, rediss:// or memcached://";
+    return std::nullopt;
+  }
+  std::string masked_url;
+  const std::string scheme_text = url.substr(0, url.find("://") + 3);
+  if (!take_userinfo(&rest, &a, &masked_url, scheme_text, error)) return std::nullopt;
+  if (a.kind == scheme::memcached && (!a.user.empty() || !a.password.empty())) {
+    *error = "upstream '" + masked_url + "': memcached has no password authentication";
     return std::nullopt;
   }
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -91,7 +156,7 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
     start = comma + 1;
   }
   if (a.kind != scheme::memcached && a.servers.size() != 1) {
-    *error = "upstream '" + url + "': a Redis upstream is exactly one host:port";
+    *error = "upstream '" + masked_url + "': a Redis upstream is exactly one host:port";
     return std::nullopt;
   }
   return a;

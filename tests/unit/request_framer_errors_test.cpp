@@ -312,3 +312,41 @@ TEST_CASE("framer: protocol.tcl protocol desync regressions") {
     CHECK(f.error_message() == d.message);
   }
 }
+
+TEST_CASE("framer errors: Redis's pre-auth limits at their edges") {
+  const auto first = [](const std::string& bytes, bool pre_auth) {
+    request_framer f;
+    f.set_pre_auth(pre_auth);
+    const auto r = f.parse(bytes.data(), bytes.size());
+    return std::make_pair(r.status, f.error_message());
+  };
+  using puppy::resp::pre_auth_max_args;
+  using puppy::resp::pre_auth_max_bulk_len;
+  const std::string at = "*" + std::to_string(pre_auth_max_args) + "\r\n";
+  const std::string over = "*" + std::to_string(pre_auth_max_args + 1) + "\r\n";
+  CHECK(first("*9\r\n", true).first == frame_status::need_more);
+  CHECK(first(at, true).first == frame_status::need_more);
+  CHECK(first(over, true) ==
+        std::make_pair(frame_status::error, "Protocol error: unauthenticated multibulk length"s));
+  CHECK(first(over, false).first == frame_status::need_more);
+
+  const auto bulk = [](std::uint64_t n) { return "*1\r\n$" + std::to_string(n) + "\r\n"; };
+  CHECK(first(bulk(pre_auth_max_bulk_len - 1), true).first == frame_status::need_more);
+  CHECK(first(bulk(pre_auth_max_bulk_len), true).first == frame_status::need_more);
+  CHECK(first(bulk(pre_auth_max_bulk_len + 1), true) ==
+        std::make_pair(frame_status::error, "Protocol error: unauthenticated bulk length"s));
+  CHECK(first(bulk(pre_auth_max_bulk_len + 1), false).first == frame_status::need_more);
+  // Redis checks its absolute limits first.
+  CHECK(first("*3000000000\r\n", true).second == invalid_mbulk);
+  CHECK(first("*1\r\n$-1\r\n", true).second == invalid_bulk);
+
+  // Authenticating in the middle of a pipeline lifts the limits from the next request on.
+  request_framer f;
+  f.set_pre_auth(true);
+  const std::string pipeline = "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n" + over;
+  auto r = f.parse(pipeline.data(), pipeline.size());
+  REQUIRE(r.status == frame_status::command);
+  f.set_pre_auth(false);
+  r = f.parse(pipeline.data() + r.consumed, pipeline.size() - r.consumed);
+  CHECK(r.status == frame_status::need_more);
+}

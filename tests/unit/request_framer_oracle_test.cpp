@@ -38,6 +38,14 @@ command_kind expected_kind(const std::string& lower_name) {
   return command_kind::plain;
 }
 
+// Commands whose arguments the framer copies: CLIENT (REPLY OFF|SKIP), AUTH and HELLO (the
+// proxy's password), the PGET family (answered by the proxy).
+bool expected_capture(const std::string& lower_name) {
+  return lower_name == "client" || lower_name == "auth" || lower_name == "hello" ||
+         lower_name == "pget" || lower_name == "pset" || lower_name == "prelease" ||
+         lower_name == "pinvalidate";
+}
+
 std::string expected_name(const std::string& first_arg) {
   return first_arg.size() <= 32 ? ascii_lower(first_arg) : "";
 }
@@ -99,7 +107,7 @@ framer_run expected_from_hiredis(const std::string& in, std::size_t requests) {
     c.name = expected_name(o.element_strs[0]);
     c.wire_size = o.end - prev;
     c.kind = expected_kind(c.name);
-    c.capture_args = c.kind == command_kind::client;
+    c.capture_args = expected_capture(c.name);
     if (c.capture_args) c.args = o.element_strs;
     run.commands.push_back(c);
     prev = o.end;
@@ -168,7 +176,7 @@ TEST_CASE("framer vs hiredis: random inline requests are split like sdssplitargs
       c.argc = args.size();
       c.name = args.empty() ? "" : expected_name(args[0]);
       c.kind = expected_kind(c.name);
-      c.capture_args = c.kind == command_kind::client;
+      c.capture_args = expected_capture(c.name);
       c.is_inline = true;
       c.wire_size = in.size();
       c.args = args;

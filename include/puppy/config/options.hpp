@@ -34,6 +34,9 @@ struct options {
   bool pget_cluster_keys = false;
   std::string pget_channel = "puppy:wake";
 
+  std::string requirepass;        // the proxy's own password for its clients; empty: none
+  std::string upstream_user;      // overrides the user in the --upstream URL
+  std::string upstream_password;  // overrides the password in the --upstream URL
   unsigned upstream_connect_timeout_ms = 2000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;

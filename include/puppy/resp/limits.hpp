@@ -17,6 +17,11 @@ inline constexpr std::size_t default_max_reply_depth = 128;
 // Longest command name the proxy looks up; longer first arguments are forwarded untouched.
 inline constexpr std::size_t max_command_name_len = 32;
 
+// Until a client has authenticated (when the proxy requires a password), Redis's pre-auth
+// limits apply: at most this many arguments per request and this many bytes per argument.
+inline constexpr std::uint64_t pre_auth_max_args = 10;
+inline constexpr std::uint64_t pre_auth_max_bulk_len = 16384;
+
 // Limits a request framer enforces; copied into the framer at construction.
 struct request_limits {
   std::uint64_t max_args = default_max_args;

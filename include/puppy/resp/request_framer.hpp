@@ -31,7 +31,9 @@ enum class frame_error : std::uint8_t {
   invalid_mbulk_length,
   too_big_bulk_count,
   expected_dollar,
-  invalid_bulk_length
+  invalid_bulk_length,
+  unauthenticated_mbulk_length,  // over pre_auth_max_args before authentication
+  unauthenticated_bulk_length    // over pre_auth_max_bulk_len before authentication
 };
 
 struct frame_result {
@@ -75,6 +77,9 @@ class request_framer {
   void reset();
   // Copy every request's arguments (for an upstream that needs them all translated).
   void set_capture_all(bool on) { capture_all_ = on; }
+  // Apply Redis's pre-auth limits (pre_auth_max_args, pre_auth_max_bulk_len) from the next
+  // request header on, as Redis does for a client that has not authenticated yet.
+  void set_pre_auth(bool on) { pre_auth_ = on; }
 
  private:
   enum class state : std::uint8_t { start, bulk_header, name_data, arg_data };
@@ -99,6 +104,7 @@ class request_framer {
   bool line_blocked_ = false;  // a NUL byte was seen in the current line before its end
   bool name_known_ = false;
   bool capture_all_ = false;
+  bool pre_auth_ = false;
   frame_error error_ = frame_error::none;
   char error_char_ = 0;
 

@@ -101,6 +101,14 @@ class session : public std::enable_shared_from_this<session> {
   void on_client_bytes();
   void process_requests();
   bool on_request(const resp::framed_command& cmd, std::size_t cmd_start, std::size_t pos);
+  // The proxy's password (session_auth.cpp). Returns true if the gate dealt with the request;
+  // *go_on is then on_request()'s result.
+  bool gate_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos,
+                    bool* go_on);
+  bool gate_holds_partial() const;  // an unfinished request must wait here for the gate
+  void set_authenticated(bool on);
+  // Answers a request here, in its place among the replies (any mode).
+  void answer_here(std::size_t start, std::size_t pos, std::string reply);
   void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
   void begin_pin(std::size_t cmd_start);
@@ -112,6 +120,7 @@ class session : public std::enable_shared_from_this<session> {
   // The client's own upstream connection (session_upstream.cpp).
   void connect_upstream();
   void on_upstream_connected(const boost::system::error_code& ec);
+  void on_upstream_ready(const boost::system::error_code& ec);  // connected and logged in
   std::string unavailable_reply() const;
   void flush_upstream();
   void pump_upstream();
@@ -194,6 +203,7 @@ class session : public std::enable_shared_from_this<session> {
   bool upstream_blocked_ = false;  // waiting for the upstream socket to take more bytes
   bool scripts_loaded_ = false;    // the PGET script is known to the own upstream connection
   bool in_multi_ = false;
+  bool authenticated_ = true;  // false until AUTH when the proxy has a password
   readiness upstream_rx_;
   resp::reply_scanner scanner_;
   buffer up_in_;

@@ -61,6 +61,7 @@ class shared_upstream {
 
   void connect();
   void on_connected(const boost::system::error_code& ec);
+  void on_ready(const boost::system::error_code& ec);  // connected and logged in
   void schedule_flush();
   void flush();
   void pump();

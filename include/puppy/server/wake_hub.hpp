@@ -37,6 +37,7 @@ class wake_hub {
 
   void connect();
   void on_connected(const boost::system::error_code& ec);
+  void on_ready(const boost::system::error_code& ec, const std::string& why);
   void read();
   void on_message(std::string_view bytes);
   void notify(const std::string& key);

@@ -46,6 +46,12 @@ struct settings {
   // Output waiting for a client beyond which the client is disconnected (0: no limit). Only
   // replies from a shared connection, which cannot pause for one client, can grow this far.
   std::size_t client_output_limit = 256 * 1024 * 1024;
+  // Sent first on every upstream connection and its reply checked (AUTH [user] password);
+  // empty: nothing. Never logged.
+  std::string upstream_login;
+  // The proxy's own password (requirepass); empty: none. Clients AUTH to the proxy, and
+  // AUTH/HELLO AUTH never reach the upstream.
+  std::string requirepass;
   // Most client connections at once (Redis's maxclients); more are told so and closed.
   std::size_t max_clients = 10000;
   // Close a client idle this long (0: never), as Redis's `timeout` (not subscribed or blocked

@@ -18,7 +18,11 @@ struct host_port {
 struct address {
   scheme kind = scheme::redis;
   std::vector<host_port> servers;  // exactly one for redis://
-  std::string text() const;        // canonical form for logs
+  // Credentials the proxy sends on each upstream connection (AUTH [user] password), from
+  // redis://[user[:password]@]host:port (percent-encoded). Empty: none.
+  std::string user;
+  std::string password;
+  std::string text() const;  // canonical form for logs: the password is never in it
 };
 
 // Parses "host:port" (IPv6 as "[::1]:port"); `default_port` fills in a missing port.

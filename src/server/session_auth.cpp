@@ -1,0 +1,80 @@
+// The proxy's own password (requirepass): AUTH and HELLO AUTH answered or rewritten here, NOAUTH
+// for everything else until the client has authenticated, Redis's pre-auth limits meanwhile.
+#include "puppy/auth/gate.hpp"
+#include "puppy/server/session.hpp"
+#include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+
+void session::set_authenticated(bool on) {
+  authenticated_ = on;
+  framer_.set_pre_auth(!on);
+}
+
+bool session::gate_holds_partial() const {
+  // Before AUTH nothing may reach the upstream, not even the head of a request; AUTH and HELLO
+  // (whose arguments are captured) are decided here whole.
+  return !owner_.config().requirepass.empty() &&
+         (!authenticated_ || framer_.partial_spec().capture_args);
+}
+
+void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
+  if (mode_ == mode::memcached) {
+    const std::uint64_t slot = mc_next_++;
+    mc_slots_.emplace_back();
+    mc_fill(slot, std::move(reply));
+    return;
+  }
+  if (mode_ == mode::shared) {
+    flush_shared_range(start);
+  } else {
+    forward_range(fwd_begin_, start);
+  }
+  fwd_begin_ = pos;
+  reply_local(std::move(reply));
+}
+
+bool session::gate_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos,
+                           bool* go_on) {
+  const std::string& password = owner_.config().requirepass;
+  if (password.empty()) return false;
+  if (authenticated_ && !auth::needs_arguments(cmd.name) && cmd.name != "reset") return false;
+  const auto d = auth::check(cmd.name, cmd.args, authenticated_, password);
+  *go_on = true;
+  switch (d.act) {
+    case auth::action::reply:
+      answer_here(start, pos, d.reply);
+      set_authenticated(d.authenticated);
+      return true;
+    case auth::action::forward:
+      set_authenticated(d.authenticated);
+      return false;
+    case auth::action::rewritten:
+      break;
+  }
+  // HELLO ... AUTH with the right password: the upstream gets the HELLO without the login.
+  if (mode_ == mode::shared) {
+    begin_pin(start);  // decided again, and applied, once the client has its own connection
+    *go_on = false;
+    return true;
+  }
+  set_authenticated(true);
+  if (mode_ == mode::memcached) return false;  // HELLO is answered by the translation
+  if (link_ != link::up || dropping_) {
+    dropping_ = false;
+    answer_here(start, pos, unavailable_reply());
+    return true;
+  }
+  forward_range(fwd_begin_, start);
+  fwd_begin_ = pos;
+  send_owned(d.request);
+  if (!passthrough_at_) {
+    ++sent_;
+  } else if (reset_waiting_) {
+    ++sent_since_reset_;
+  }
+  return true;
+}
+
+}  // namespace puppy::server
