@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <functional>
 #include <unordered_map>
 
@@ -17,7 +18,12 @@ std::string simple(std::string_view s) {
   return "+" + std::string(s) + "\r\n";
 }
 std::string error(std::string_view s) {
-  return "-" + std::string(s) + "\r\n";
+  // One line whatever the text holds (a command name with CR in it, say), as Redis's
+  // addReplyErrorLength turns CR and LF into spaces.
+  std::string out = "-" + std::string(s) + "\r\n";
+  std::replace_if(
+      out.begin() + 1, out.end() - 2, [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  return out;
 }
 std::string integer(std::int64_t v) {
   return ":" + std::to_string(v) + "\r\n";
@@ -88,10 +94,30 @@ bool encode_key(std::string_view key, std::string* out, std::string* error_reply
   return true;
 }
 
+namespace {
+std::int64_t ceil_seconds(std::int64_t ms) {
+  return ms / 1000 + (ms % 1000 > 0 ? 1 : 0);
+}
+}  // namespace
+
 std::int64_t ttl_seconds(std::int64_t ms_from_now, std::int64_t now_ms) {
-  const std::int64_t seconds = (ms_from_now + 999) / 1000;
+  const std::int64_t seconds = ceil_seconds(ms_from_now);
   if (seconds <= max_relative_ttl) return seconds;
-  return (now_ms + 999) / 1000 + seconds;
+  const std::int64_t now = ceil_seconds(now_ms);
+  return seconds > max_absolute_ttl - now ? max_absolute_ttl : now + seconds;
+}
+
+std::int64_t ttl_at(std::int64_t at_ms) {
+  return std::clamp(ceil_seconds(at_ms), max_relative_ttl + 1, max_absolute_ttl);
+}
+
+bool expiry_ms(long long v, bool seconds, bool relative, std::int64_t now_ms, std::int64_t* ms) {
+  // As Redis 7.0's expireGenericCommand / getExpireMillisecondsOrReply.
+  if (seconds && (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000)) return false;
+  const std::int64_t value = seconds ? v * 1000 : v;
+  if (relative && value > 0 && value > LLONG_MAX - now_ms) return false;
+  *ms = value;
+  return true;
 }
 
 bool is_error(const response& r) {

@@ -109,15 +109,12 @@ int parse_expiry(const std::vector<std::string_view>& args, std::size_t i, std::
     *reply = not_integer();
     return -1;
   }
-  const long long max = (ex || exat) ? LLONG_MAX / 1000 : LLONG_MAX;
-  if (v <= 0 || v > max) {
+  std::int64_t ms = 0;
+  if (v <= 0 || !expiry_ms(v, ex || exat, ex || px, now_ms, &ms)) {
     *reply = resp_out::error("ERR invalid expire time in '" + std::string(command) + "' command");
     return -1;
   }
-  if (ex) *ttl = ttl_seconds(v * 1000, now_ms);
-  if (px) *ttl = ttl_seconds(v, now_ms);
-  if (exat) *ttl = std::max<long long>(v, max_relative_ttl + 1);  // absolute (past: expired)
-  if (pxat) *ttl = std::max<long long>((v + 999) / 1000, max_relative_ttl + 1);
+  *ttl = (ex || px) ? ttl_seconds(ms, now_ms) : ttl_at(ms);  // absolute: past means expired
   return 2;
 }
 
@@ -192,7 +189,8 @@ std::unique_ptr<command> make_data_command(const std::string& name,
       if (rs[0].what == code::en) return resp_out::integer(-2);
       const std::int64_t t = rs[0].number('t').value_or(-1);
       if (t < 0) return resp_out::integer(-1);
-      return resp_out::integer(ms_unit ? t * 1000 : t);
+      if (!ms_unit) return resp_out::integer(t);
+      return resp_out::integer(t > LLONG_MAX / 1000 ? LLONG_MAX : t * 1000);
     });
   }
   if (name == "expire" || name == "pexpire" || name == "expireat" || name == "pexpireat") {
@@ -207,18 +205,17 @@ std::unique_ptr<command> make_data_command(const std::string& name,
     if (!to_int(args[2], &v)) return *reply = not_integer(), nullptr;
     std::int64_t ttl = 0;
     bool expired = false;
-    if (name == "expire" || name == "pexpire") {
-      const long long ms_from_now = name == "expire" ? v * 1000 : v;
-      if (name == "expire" && (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000)) {
-        return *reply = resp_out::error("ERR invalid expire time in '" + name + "' command"),
-               nullptr;
-      }
-      expired = ms_from_now <= 0;
-      ttl = ttl_seconds(ms_from_now, now_ms);
+    const bool relative = name == "expire" || name == "pexpire";
+    std::int64_t ms = 0;
+    if (!expiry_ms(v, name == "expire" || name == "expireat", relative, now_ms, &ms)) {
+      return *reply = resp_out::error("ERR invalid expire time in '" + name + "' command"), nullptr;
+    }
+    if (relative) {
+      expired = ms <= 0;
+      if (!expired) ttl = ttl_seconds(ms, now_ms);
     } else {
-      const long long at_ms = name == "expireat" ? v * 1000 : v;
-      expired = at_ms <= now_ms;
-      ttl = std::max<long long>((at_ms + 999) / 1000, max_relative_ttl + 1);
+      expired = ms <= now_ms;
+      ttl = ttl_at(ms);
     }
     std::string token;
     if (!encode_key(args[1], &token, reply)) return nullptr;
@@ -259,11 +256,12 @@ std::unique_ptr<command> make_data_command(const std::string& name,
     if (!nx) {
       long long v = 0;
       if (!to_int(args[2], &v)) return *reply = not_integer(), nullptr;
-      if (v <= 0 || (name == "setex" && v > LLONG_MAX / 1000)) {
+      std::int64_t ms = 0;
+      if (v <= 0 || !expiry_ms(v, name == "setex", true, now_ms, &ms)) {
         return *reply = resp_out::error("ERR invalid expire time in '" + name + "' command"),
                nullptr;
       }
-      ttl = ttl_seconds(name == "setex" ? v * 1000 : v, now_ms);
+      ttl = ttl_seconds(ms, now_ms);
     }
     std::string token;
     if (!encode_key(args[1], &token, reply)) return nullptr;

@@ -11,6 +11,9 @@
 #include "puppy/pget/reply.hpp"
 #include "translate_commands.hpp"
 
+#include <algorithm>
+#include <climits>
+
 namespace puppy::memcached {
 namespace {
 
@@ -92,8 +95,10 @@ class pget_command : public command {
       lease_held_ = status.what == pget::status::kind::lease;
       token_ = token128();
       now_ = wall_ms();
-      decision_ = pget::decide_get(status, status_present_ && t >= 0 ? t * 1000 : -1, has_value_,
-                                   now_, token_, r_.beta > 0 ? xfetch_factor(r_.beta) : 0);
+      decision_ = pget::decide_get(
+          status,
+          status_present_ && t >= 0 ? std::min<std::int64_t>(t, LLONG_MAX / 1000) * 1000 : -1,
+          has_value_, now_, token_, r_.beta > 0 ? xfetch_factor(r_.beta) : 0);
       if (decision_.take_lease) {
         stage_ = stage::lease;
         const std::string flags =

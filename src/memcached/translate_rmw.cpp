@@ -86,7 +86,9 @@ bool iequals(std::string_view a, const char* b) {
 
 // The TTL to store with when the key's expiry is kept (memcached's t: -1 means none).
 std::int64_t kept(std::int64_t old_ttl, std::int64_t now_ms) {
-  return old_ttl < 0 ? 0 : ttl_seconds(old_ttl * 1000, now_ms);
+  return old_ttl < 0
+             ? 0
+             : ttl_seconds(std::min<std::int64_t>(old_ttl, LLONG_MAX / 1000) * 1000, now_ms);
 }
 
 rmw_action reply_only(std::string reply) {

@@ -19,6 +19,8 @@ namespace puppy::memcached {
 inline constexpr std::size_t max_key_len = 250;
 // memcached's relative TTLs end at 30 days; larger numbers are absolute Unix times.
 inline constexpr std::int64_t max_relative_ttl = 60 * 60 * 24 * 30;
+// memcached keeps times in 32 bits: a later absolute expiry is stored as this (January 2038).
+inline constexpr std::int64_t max_absolute_ttl = 2147483647;
 
 struct request {
   std::string key;         // the Redis key: decides the server (unless broadcast)
@@ -77,9 +79,15 @@ std::string array_header(std::size_t n);
 // max_key_len bytes.
 bool encode_key(std::string_view key, std::string* out, std::string* error_reply);
 
-// A memcached TTL flag value for a Redis expiry in milliseconds from now (rounded up to whole
-// seconds; beyond 30 days as an absolute Unix time).
+// A memcached TTL flag value for a Redis expiry in milliseconds from now (> 0; rounded up to
+// whole seconds; beyond 30 days as an absolute Unix time, at most max_absolute_ttl).
 std::int64_t ttl_seconds(std::int64_t ms_from_now, std::int64_t now_ms);
+// The same for an absolute Unix time in milliseconds (in the past: expired at once).
+std::int64_t ttl_at(std::int64_t at_ms);
+// Redis's checks of an expiry argument, without overflow: `v` in seconds (`seconds`) or ms,
+// relative to now (`relative`) or absolute. Sets *ms (relative: ms from now; absolute: Unix
+// ms) and returns true, or returns false where Redis says "invalid expire time".
+bool expiry_ms(long long v, bool seconds, bool relative, std::int64_t now_ms, std::int64_t* ms);
 
 // The reply for a response that is an error (ERROR, CLIENT_ERROR, SERVER_ERROR, unavailable).
 std::string error_for(const response& r);
