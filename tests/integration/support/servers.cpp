@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
@@ -23,6 +25,24 @@ bool answers_ping(std::uint16_t port) {
   } catch (const std::exception&) {
     return false;
   }
+}
+
+// Fails the running test (or, outside Catch, aborts the program) if the proxy's log holds a
+// sanitizer report. A sanitized build dir runs its sanitized proxy; the proxy is usually killed
+// rather than exited, so its exit code cannot be relied on to carry the report.
+void check_no_sanitizer_report(const std::string& log) {
+  const char* const markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                 "runtime error:", "WARNING: ThreadSanitizer"};
+  if (std::none_of(std::begin(markers), std::end(markers),
+                   [&](const char* m) { return log.find(m) != std::string::npos; })) {
+    return;
+  }
+  if (Catch::getCurrentContext().getResultCapture() != nullptr) {
+    FAIL_CHECK("puppy-proxy reported a sanitizer error; its log:\n" << log);
+    return;
+  }
+  std::fprintf(stderr, "puppy-proxy reported a sanitizer error; its log:\n%s\n", log.c_str());
+  std::abort();
 }
 
 }  // namespace
@@ -158,6 +178,7 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
 
 proxy_server::~proxy_server() {
   proc_.stop(9, 10s);
+  check_no_sanitizer_report(log());
   remove_temp_dir(dir_);
 }
 
