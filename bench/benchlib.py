@@ -524,3 +524,125 @@ def make_results_dir(base, label):
         path = os.path.join(base, f"{stamp}-{label}-{n}")
     os.makedirs(os.path.join(path, "logs"))
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# memcached (memcached_bench.py): memcached itself, twemproxy with a memcached pool, puppy-proxy
+# over memcached
+
+# memcached text-protocol lines that end a reply.
+_MEMCACHE_END = (b"END", b"STORED", b"NOT_STORED", b"EXISTS", b"NOT_FOUND", b"DELETED", b"OK",
+                 b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+
+
+def memcache_command(port, payload, timeout=10.0):
+    """Sends raw memcached text-protocol bytes; returns the reply up to the first line that ends one
+    (END, STORED, ..., an error), as text. Good enough for probes and single SETs."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.endswith(b"\r\n") and data[:-2].rsplit(b"\r\n", 1)[-1].startswith(_MEMCACHE_END):
+                break
+    return data.decode(errors="replace")
+
+
+def wait_memcache(port, timeout=30.0):
+    """Waits until a memcached `get` through the target is answered (a miss is fine): through
+    twemproxy that proves the whole path to the server."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            last = memcache_command(port, "get puppy-bench:probe\r\n", timeout=5.0)
+            if last.endswith("END\r\n"):
+                return True, last
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    return False, last
+
+
+def start_listener(name, make_argv, workdir, ready, cpu=None, out_name=None, ok_exit_codes=(0,),
+                   timeout=60.0, attempts=3):
+    """Starts make_argv(port) for a free port, waits until that process listens there and
+    ready(port) returns (True, reply); retries on a port race. Returns (Proc, port)."""
+
+    def attempt():
+        port = free_port()
+        p = start_process(name, make_argv(port), os.path.join(workdir, out_name or f"{name}.log"),
+                          cpu=cpu)
+        p.ok_exit_codes = ok_exit_codes
+        if not wait_listening(p, port, timeout):
+            rc = stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} not listening on {port} (exit {rc}): {p.log_tail(5)!r}")
+        ok, reply = ready(port)
+        if not ok:
+            stop_process(p, timeout=5)
+            raise RuntimeError(f"{name} on {port} does not answer: {reply}")
+        return p, port
+
+    return _retry_start(name, attempts, attempt)
+
+
+def start_memcached(workdir, name="memcached", cpu=None, threads=None, memory_mb=64, extra_args=()):
+    """memcached on a free TCP port of 127.0.0.1 (no UDP). Returns (Proc, port)."""
+
+    def argv(port):
+        a = ["memcached", "-l", HOST, "-p", str(port), "-U", "0", "-m", str(memory_mb)]
+        if os.geteuid() == 0:
+            a += ["-u", "root"]  # memcached refuses to run as root without -u
+        if threads:
+            a += ["-t", str(threads)]
+        return a + list(extra_args)
+
+    return start_listener(name, argv, workdir, wait_memcache, cpu=cpu)
+
+
+# twemproxy in front of a memcached pool: the settings of NUTCRACKER_YAML, with `hash: md5` (the
+# ketama of libmemcached, which puppy-proxy's default `--memcached-hash md5` reproduces, so both
+# proxies place every key on the same server) and memcached's text protocol (no `redis: true`).
+NUTCRACKER_MEMCACHE_YAML = """\
+bench:
+  listen: {host}:{port}
+  hash: md5
+  distribution: ketama
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: 1
+  timeout: 10000
+  backlog: 1024
+  servers:
+{servers}
+"""
+
+
+def start_nutcracker_memcache(upstream_ports, workdir, name="twemproxy-mc", cpu=None):
+    """nutcracker on a free port in front of the memcached servers upstream_ports. (Proc, port)."""
+    servers = "\n".join(f"   - {HOST}:{p}:1" for p in upstream_ports)
+
+    def argv(port):
+        conf = os.path.join(workdir, f"{name}.yml")
+        with open(conf, "w") as f:
+            f.write(NUTCRACKER_MEMCACHE_YAML.format(host=HOST, port=port, servers=servers))
+        return ["nutcracker", "-c", conf, "-s", str(free_port()), "-a", HOST,
+                "-p", os.path.join(workdir, f"{name}.pid"), "-o", os.path.join(workdir, f"{name}.log")]
+
+    # nutcracker installs no SIGTERM handler (only SIGINT), so it dies of the signal: normal.
+    return start_listener(name, argv, workdir, wait_memcache, cpu=cpu, out_name=f"{name}.out",
+                          ok_exit_codes=(0, -15))
+
+
+def start_puppy_memcached(proxy_bin, memcached_ports, workdir, name="puppy-mc", cpu=None,
+                          extra_args=(), timeout=60.0):
+    """puppy-proxy over the memcached pool memcached_ports: start_puppy with a second --upstream
+    (a flag given twice: the last one wins). Returns (Proc, port)."""
+    url = "memcached://" + ",".join(f"{HOST}:{p}" for p in memcached_ports)
+    return start_puppy(proxy_bin, memcached_ports[0], workdir, name, cpu=cpu,
+                       extra_args=["--upstream", url] + list(extra_args), timeout=timeout)
