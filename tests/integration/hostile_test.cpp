@@ -74,7 +74,7 @@ std::string desync(const std::string& seq) {
 
 std::vector<hostile_case> hostile_cases() {
   const std::string set_x = "*3\r\n$3\r\nSET\r\n$1\r\nx\r\n";
-  const std::string mib(1024 * 1024, '\0');
+  constexpr std::size_t one_mib = 1024 * 1024;
   std::vector<hostile_case> c;
   // tests/unit/protocol.tcl (Redis 7.0), in its order.
   c.push_back(whole("empty query", "\r\n" + ping, pong, true));
@@ -119,10 +119,9 @@ std::vector<hostile_case> hostile_cases() {
                     pong + expected_dollar('f')));
   c.push_back(whole("multibulk then inline", ping + "PING\r\n", pong + pong, true));
   // A MiB without a line end, of '*', of inline text, of bulk-count digits.
-  c.push_back(whole("1 MiB of *", std::string(mib.size(), '*'), big_mbulk, false, 6));
-  c.push_back(whole("1 MiB inline line", std::string(mib.size(), 'A'), big_inline, false, 6));
-  c.push_back(
-      whole("1 MiB bulk count", "*1\r\n$" + std::string(mib.size(), '1'), big_bulk, false, 6));
+  c.push_back(whole("1 MiB of *", std::string(one_mib, '*'), big_mbulk, false, 6));
+  c.push_back(whole("1 MiB inline line", std::string(one_mib, 'A'), big_inline, false, 6));
+  c.push_back(whole("1 MiB bulk count", "*1\r\n$" + std::string(one_mib, '1'), big_bulk, false, 6));
   // Binary garbage (seeded): whatever Redis makes of it, the proxy must make the same.
   for (std::uint32_t seed = 1; seed <= 4; ++seed) {
     c.push_back(whole("garbage seed " + std::to_string(seed), random_bytes(seed, 4096),
@@ -253,6 +252,49 @@ TEST_CASE("hostile: each bad input of protocol.tcl and worse is answered as Redi
   CHECK(proxy.running());
   raw_client after(proxy.port());
   CHECK(after.call({"PING"}) == pong);
+}
+
+// The proxy's own limits, lowered: --max-bulk-len compared with a Redis given the same
+// proto-max-bulk-len; --max-args (Redis has no such setting) and --max-inline-len at their edges
+// with the texts Redis uses for the same kind of error.
+TEST_CASE("hostile: the proxy's own limits at their edges, as Redis words them") {
+  const std::string over_bulk = "*2\r\n$4\r\nECHO\r\n$1048577\r\n";
+  const std::string at_bulk =
+      "*2\r\n$4\r\nECHO\r\n$1048576\r\n" + std::string(1048576, 'b') + "\r\n";
+  const std::string at_bulk_reply = "$1048576\r\n" + std::string(1048576, 'b') + "\r\n";
+  const std::vector<hostile_case> cases = {
+      whole("bulk over the limit", over_bulk, invalid_bulk),
+      whole("bulk at the limit", at_bulk, at_bulk_reply, true),
+  };
+  redis_server reference({"--proto-max-bulk-len", "1mb"});
+  const auto want = run_hostile(reference.port(), make_crowd(cases, 1).scripts, 30s);
+  redis_server redis;
+  proxy_server proxy(redis.url(),
+                     {"--max-bulk-len", "1mb", "--max-args", "3", "--max-inline-len", "1kb"});
+  const auto got = run_hostile(proxy.port(), make_crowd(cases, 1).scripts, 30s);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO(cases[i].script.name);
+    CHECK(compare(cases[i], got[i], want[i]) == "");
+  }
+  const std::vector<hostile_script> own = {
+      {"3 arguments", encode({"ECHO", "a", "b"}) + ping, 0, {}, true},
+      {"4 arguments", "*4\r\n", 0, {}, false},
+      {"inline line of 1024 bytes, then CRLF",
+       "ECHO " + std::string(1019, 'i') + "\r\n",
+       0,
+       {},
+       true},
+      {"1025 inline bytes without a line end", "ECHO " + std::string(1020, 'i'), 0, {}, false},
+  };
+  std::vector<const hostile_script*> scripts;
+  for (const auto& s : own) scripts.push_back(&s);
+  const auto outcomes = run_hostile(proxy.port(), scripts, 30s);
+  CHECK(outcomes[0].received == "-ERR wrong number of arguments for 'echo' command\r\n" + pong);
+  CHECK(outcomes[1].received == invalid_mbulk);
+  CHECK(outcomes[2].received == "$1019\r\n" + std::string(1019, 'i') + "\r\n");
+  CHECK(outcomes[3].received == big_inline);
+  for (const auto& o : outcomes) CHECK(o.closed);
+  CHECK(proxy.running());
 }
 
 TEST_CASE("hostile: hundreds of bad clients at once; a good client is served, memory bounded") {
