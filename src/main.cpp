@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
     }
   }
   settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
+  settings.response_timeout = std::chrono::milliseconds(opt.upstream_timeout_ms);
   settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);
   settings.retry_max = std::chrono::milliseconds(opt.upstream_retry_max_ms);
 

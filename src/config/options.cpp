@@ -157,6 +157,14 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 600000u))
       ->group("Upstream");
+  app.add_option("--upstream-timeout-ms", out->upstream_timeout_ms,
+                 "A shared upstream connection or memcached server that leaves a request "
+                 "unanswered this long is taken as failed: its clients are closed or answered "
+                 "with an error, and it is reconnected (0: never). Clients' own connections "
+                 "have no limit, as with Redis (BLPOP 0 waits)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 3600000u))
+      ->group("Upstream");
   app.add_option("--upstream-retry-min-ms", out->upstream_retry_min_ms,
                  "After a failed connect, commands get an error at once for at least this long")
       ->capture_default_str()

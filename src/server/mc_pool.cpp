@@ -23,7 +23,13 @@ mc_connection::mc_connection(worker& owner, memcached::ketama_server server)
       socket_(owner.context()),
       timer_(owner.context()),
       backoff_(owner.config().retry_min, owner.config().retry_max),
-      in_(buffer_size) {}
+      in_(buffer_size),
+      watchdog_(
+          owner.context(), owner.config().response_timeout, [this] { return !waiting_.empty(); },
+          [this] {
+            fail(name() + " did not answer within " +
+                 std::to_string(owner_.config().response_timeout.count()) + " ms");
+          }) {}
 
 std::string mc_connection::name() const {
   return server_.host + ":" + std::to_string(server_.port);
@@ -51,6 +57,7 @@ void mc_connection::send(std::string_view bytes, done_fn done) {
   }
   out_.append(bytes);
   if (state_ == state::up) {
+    watchdog_.sent(waiting_.empty());
     waiting_.push_back(std::move(done));
     if (!write_scheduled_) {
       write_scheduled_ = true;  // one write per turn for everything queued meanwhile
@@ -96,6 +103,7 @@ void mc_connection::on_connected(const error_code& ec) {
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   state_ = state::up;
+  if (!queued_.empty()) watchdog_.sent(true);
   while (!queued_.empty()) {
     waiting_.push_back(std::move(queued_.front()));
     queued_.pop_front();
@@ -143,6 +151,7 @@ void mc_connection::read() {
           pos += res.consumed;
           done_fn done = std::move(waiting_.front());
           waiting_.pop_front();
+          watchdog_.replied();
           done(r);  // may send more: appends to out_, never touches in_
           if (gen != generation_) return;
         }
@@ -153,6 +162,7 @@ void mc_connection::read() {
 
 void mc_connection::fail(const std::string& why) {
   ++generation_;
+  watchdog_.stop();
   error_code ignored;
   socket_.close(ignored);
   timer_.cancel();
@@ -176,6 +186,7 @@ void mc_connection::fail(const std::string& why) {
 
 void mc_connection::close() {
   ++generation_;
+  watchdog_.stop();
   error_code ignored;
   socket_.close(ignored);
   timer_.cancel();

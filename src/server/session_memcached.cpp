@@ -94,9 +94,7 @@ void session::mc_run(const std::shared_ptr<mc_job>& job, memcached::step s) {
         views[k].data = job->responses[k].data;
       }
       self->mc_run(job, job->cmd->next(views));
-      self->flush_client();
-      self->maybe_finish();
-      self->resume();
+      self->mc_flush_soon();
     };
   };
   for (const auto& r : s.requests) {
@@ -107,6 +105,20 @@ void session::mc_run(const std::shared_ptr<mc_job>& job, memcached::step s) {
       pool.for_key(r.key).send(r.bytes, on_response(index++));
     }
   }
+}
+
+void session::mc_flush_soon() {
+  // Responses come in batches (one memcached read answers many clients' requests): each client
+  // gets one write per batch, once the batch has been dispatched.
+  if (mc_flush_posted_) return;
+  mc_flush_posted_ = true;
+  asio::post(owner_.context(), [self = shared_from_this()] {
+    self->mc_flush_posted_ = false;
+    if (self->closed_) return;
+    self->flush_client();
+    self->maybe_finish();
+    self->resume();
+  });
 }
 
 void session::mc_fill(std::uint64_t slot, std::string reply) {

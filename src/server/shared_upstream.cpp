@@ -25,7 +25,13 @@ shared_upstream::shared_upstream(worker& owner)
       socket_(owner.context()),
       connect_timer_(owner.context()),
       in_(buffer_size),
-      scanner_(owner.config().max_reply_depth) {}
+      scanner_(owner.config().max_reply_depth),
+      watchdog_(
+          owner.context(), owner.config().response_timeout, [this] { return !routes_.empty(); },
+          [this] {
+            fail("no reply within " + std::to_string(owner_.config().response_timeout.count()) +
+                 " ms");
+          }) {}
 
 bool shared_upstream::congested() const {
   return out_.size() - out_off_ > owner_.config().max_pending_output;
@@ -89,6 +95,7 @@ void shared_upstream::on_ready(const error_code& ec) {
 void shared_upstream::send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
                            std::uint32_t count) {
   const bool idle = routes_.empty() && out_off_ == out_.size();
+  watchdog_.sent(routes_.empty());
   out_.append(data, len);
   if (!routes_.empty() && routes_.back().target == s) {
     routes_.back().left += count;
@@ -211,7 +218,10 @@ void shared_upstream::dispatch(std::size_t n) {
       touched_.push_back(r.target);
     }
     pos += res.consumed;
-    if (ends && --r.left == 0) routes_.pop_front();
+    if (ends) {
+      if (--r.left == 0) routes_.pop_front();
+      watchdog_.replied();
+    }
   }
   // Each client gets one write for everything this read brought it; what a client cannot take
   // now is copied, so in_ is free again when this returns.
@@ -231,6 +241,7 @@ void shared_upstream::fail(const std::string& why) {
   }
   touched_.clear();
   ++generation_;
+  watchdog_.stop();
   error_code ignored;
   socket_.close(ignored);
   state_ = state::idle;  // the next request reconnects (the back-off applies if that fails)

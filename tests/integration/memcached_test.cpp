@@ -173,3 +173,24 @@ TEST_CASE("memcached upstream: a server that goes away fails only its keys, then
     CHECK(holder(pool, keys[i]) == 1);  // no silent rehash: still on its own server
   }
 }
+
+TEST_CASE(
+    "memcached upstream: a server that stops answering times out; the others are unaffected") {
+  auto pool = start_pool(2);
+  proxy_server proxy(pool_url(pool), {"--upstream-timeout-ms", "300", "--upstream-retry-min-ms",
+                                      "20", "--upstream-retry-max-ms", "100"});
+  raw_client c(proxy.port());
+  std::string stuck_key, live_key;
+  for (int i = 0; stuck_key.empty() || live_key.empty(); ++i) {
+    const std::string k = "k" + std::to_string(i);
+    REQUIRE(c.call({"SET", k, "v"}) == "+OK\r\n");
+    (holder(pool, k) == 0 ? stuck_key : live_key) = k;
+  }
+  pool[0]->pause();  // the connection stays open, nothing is answered
+  const std::string reply = c.call({"GET", stuck_key}, 10s);
+  CHECK(reply.rfind("-ERR upstream unavailable (memcached ", 0) == 0);
+  CHECK(reply.find("did not answer within 300 ms") != std::string::npos);
+  CHECK(c.call({"GET", live_key}) == "$1\r\nv\r\n");
+  pool[0]->resume();
+  CHECK(wait_until([&] { return c.call({"GET", stuck_key}) == "$1\r\nv\r\n"; }, 10s));
+}

@@ -117,3 +117,22 @@ TEST_CASE("with no upstream and nothing on the default address, a private redis-
   CHECK(proxy.stop() == 0);
   CHECK(wait_until([&] { return kill(pid, 0) != 0; }, 10s));
 }
+
+TEST_CASE(
+    "an upstream that stops answering: shared-connection clients are closed after the timeout") {
+  redis_server redis;
+  proxy_server proxy(redis.url(), {"--upstream-timeout-ms", "300", "--shared-connections", "1"});
+  raw_client c(proxy.port());
+  CHECK(c.call({"SET", "k", "v"}) == "+OK\r\n");
+  redis.pause();
+  c.send(encode({"GET", "k"}));
+  CHECK(c.read_until_closed(10s).empty());  // as when the connection drops: no reply, closed
+  CHECK(proxy.log().find("no reply within 300 ms") != std::string::npos);
+  redis.resume();
+  CHECK(wait_until(
+      [&] {
+        raw_client again(proxy.port());
+        return again.call({"GET", "k"}, 2s) == "$1\r\nv\r\n";
+      },
+      10s));
+}

@@ -38,6 +38,7 @@ struct options {
   std::string upstream_user;      // overrides the user in the --upstream URL
   std::string upstream_password;  // overrides the password in the --upstream URL
   unsigned upstream_connect_timeout_ms = 2000;
+  unsigned upstream_timeout_ms = 10000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;
 };

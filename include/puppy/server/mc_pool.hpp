@@ -14,6 +14,7 @@
 #include "puppy/memcached/ketama.hpp"
 #include "puppy/memcached/response.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/reply_watchdog.hpp"
 #include "puppy/upstream/backoff.hpp"
 
 namespace puppy::server {
@@ -58,6 +59,7 @@ class mc_connection {
   std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
   buffer in_;
+  reply_watchdog watchdog_;
 };
 
 class mc_pool {

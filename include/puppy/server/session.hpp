@@ -142,6 +142,8 @@ class session : public std::enable_shared_from_this<session> {
   void mc_request(const resp::framed_command& cmd);
   void mc_run(const std::shared_ptr<mc_job>& job, memcached::step s);
   void mc_fill(std::uint64_t slot, std::string reply);
+  void mc_flush_soon();  // flush_client() once the current batch of responses is dispatched
+  bool mc_flush_posted_ = false;
   bool mc_idle() const { return mc_first_ == mc_next_; }
 
   // The PGET family (session_pget.cpp).

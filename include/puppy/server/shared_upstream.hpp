@@ -15,6 +15,7 @@
 
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/reply_watchdog.hpp"
 
 namespace puppy::server {
 
@@ -93,6 +94,7 @@ class shared_upstream {
   std::vector<std::shared_ptr<session>> touched_;
   std::vector<std::shared_ptr<session>> waiters_;  // strong: a waiting session has no I/O pending
   std::unordered_set<session*> attached_;
+  reply_watchdog watchdog_;
 };
 
 }  // namespace puppy::server

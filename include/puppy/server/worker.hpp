@@ -33,6 +33,9 @@ struct settings {
   std::size_t max_reply_depth = resp::default_max_reply_depth;
   upstream::host_port upstream;
   std::chrono::milliseconds connect_timeout{2000};
+  // A shared Redis connection or memcached server with a request unanswered this long is taken
+  // as failed (0: no limit). Clients' own connections have none, like Redis (BLPOP 0 waits).
+  std::chrono::milliseconds response_timeout{10000};
   std::chrono::milliseconds retry_min{50};
   std::chrono::milliseconds retry_max{2000};
   // Upstream connections each worker shares among clients that use only shareable commands;

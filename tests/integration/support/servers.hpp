@@ -1,5 +1,6 @@
 #pragma once
 // Real servers for integration tests, each on a loopback port it picks, in its own temp directory.
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ class redis_server {
   void kill();   // SIGKILL
   void start();  // again, on the same port
   bool running() { return proc_.running(); }
+  void pause() { proc_.signal(SIGSTOP); }  // stops answering, connections stay open
+  void resume() { proc_.signal(SIGCONT); }
 
  private:
   std::vector<std::string> extra_args_;
@@ -37,6 +40,8 @@ class memcached_server {
   void stop();   // SIGTERM and wait
   void start();  // again, on the same port (empty)
   bool running() { return proc_.running(); }
+  void pause() { proc_.signal(SIGSTOP); }  // stops answering, connections stay open
+  void resume() { proc_.signal(SIGCONT); }
 
  private:
   std::vector<std::string> extra_args_;
