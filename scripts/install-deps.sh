@@ -2,9 +2,25 @@
 # Installs every Debian 12 package that building, testing and benchmarking puppy-proxy needs,
 # and the npm packages of the Node client tests. Installs only what is missing; as root it runs
 # apt-get, otherwise it prints the exact command to run and exits 1.
+#   --build-only  only what building the puppy-proxy binary needs (compiler, cmake, -dev
+#                 packages; no test servers, no npm), as docker/Dockerfile's build stage uses it
+#   --print       print the selected packages, one a line, and exit without installing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_only=0 print_only=0
+for arg in "$@"; do
+  case $arg in
+    --build-only) build_only=1 ;;
+    --print) print_only=1 ;;
+    *) echo "install-deps: unknown option $arg (known: --build-only, --print)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$build_only" = 1 ]; then
+  # Enough for `scripts/build.sh -DBUILD_TESTING=OFF`: the proxy's libraries and binary.
+  packages=(build-essential cmake pkg-config libboost-dev libhiredis-dev libspdlog-dev libcli11-dev)
+else
 packages=(
   build-essential cmake pkg-config git
   libboost-dev libhiredis-dev libspdlog-dev libcli11-dev catch2 libssl-dev
@@ -13,6 +29,11 @@ packages=(
   valgrind procps iproute2
   clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
 )
+fi
+if [ "$print_only" = 1 ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -40,6 +61,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Node client tests (ioredis): pinned by tests/clients/node/package-lock.json.
-if [ -f tests/clients/node/package.json ] && [ ! -d tests/clients/node/node_modules/ioredis ]; then
+if [ "$build_only" = 0 ] && [ -f tests/clients/node/package.json ] \
+  && [ ! -d tests/clients/node/node_modules/ioredis ]; then
   (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
