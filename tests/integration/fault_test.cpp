@@ -188,7 +188,8 @@ class fault_client {
     const std::string counter = "fc:c" + std::to_string(id_) + ":e" + std::to_string(epoch_);
     for (int g = 0; g < groups; ++g) {
       const std::uint64_t n = ++seq_;
-      gs.push_back({n, "fk:" + tag(n), "v" + tag(n)});
+      // Every fifth value is 12 KB: replies that span reads, so faults cut some of them half-way.
+      gs.push_back({n, "fk:" + tag(n), "v" + tag(n) + std::string((n % 5) * 3000, 'x')});
       out += encode({"ECHO", tag(n)});
       out += encode({"SET", gs.back().key, gs.back().value, "EX", "120"});
       out += encode({"GET", gs.back().key});
@@ -482,13 +483,15 @@ void outage_scenario(const std::string& name, const std::string& url, workload w
 }
 
 // Through a relay to `target_port` that closes each connection with probability 0.05 per chunk
-// read, until it has closed 40 or 8 s have passed.
+// read (and delays each chunk by up to `max_delay`), until it has closed 40 or 8 s have passed.
 void random_close_scenario(const std::string& name, const std::string& scheme,
-                           std::uint16_t target_port, workload w, std::uint64_t seed) {
+                           std::uint16_t target_port, workload w, std::uint64_t seed,
+                           std::chrono::milliseconds max_delay = 0ms) {
   relayed_fleet r(target_port, scheme, seed, w);
   fault_relay& relay = r.relay;
   proxy_server& proxy = r.proxy;
   fleet& f = r.f;
+  relay.delay(0ms, max_delay);
   relay.close_randomly(0.05);
   hold_fault([&] { return relay.stats().random_closes >= 40; }, 8s);
   relay.pass_through();
@@ -509,6 +512,17 @@ void redis_kill_scenario(const std::string& name, workload w) {
 
 TEST_CASE("fault: upstream killed mid-pipeline, then restarted") {
   redis_kill_scenario("redis kill/restart", workload::redis);
+}
+
+// Behind a relay, a dead Redis looks like connections that are accepted and then reset, so the
+// proxy never sees "connection refused" and never backs off.
+TEST_CASE("fault: upstream killed behind a relay (connections accepted, then reset)") {
+  redis_server redis;
+  fault_relay relay(redis.port(), 18);
+  outage_scenario(
+      "redis kill behind relay", "redis://127.0.0.1:" + std::to_string(relay.port()),
+      workload::redis, [&] { redis.kill(); }, [&] { redis.start(); });
+  CHECK(relay.stats().target_failed > 0);
 }
 
 TEST_CASE("fault: slow upstream (every chunk delayed 50-200 ms)") {
@@ -582,6 +596,11 @@ TEST_CASE("fault: blackholed upstream (nothing forwarded for 7 s)", "[!mayfail]"
 TEST_CASE("fault: upstream connections closed at random") {
   redis_server redis;
   random_close_scenario("random closes", "redis", redis.port(), workload::redis, 13);
+}
+
+TEST_CASE("fault: upstream slow and closing connections at random") {
+  redis_server redis;
+  random_close_scenario("slow + random closes", "redis", redis.port(), workload::redis, 17, 30ms);
 }
 
 TEST_CASE("fault: PGET family over an upstream killed and restarted") {
