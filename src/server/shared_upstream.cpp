@@ -273,6 +273,7 @@ void shared_upstream::wake_me(const std::shared_ptr<session>& s) {
 
 void shared_upstream::close() {
   ++generation_;
+  watchdog_.stop();  // a pending timer would keep the worker's loop (and shutdown) alive
   error_code ignored;
   socket_.close(ignored);
   connect_timer_.cancel();

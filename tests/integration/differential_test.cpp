@@ -8,6 +8,7 @@
 //   CMD ARGS...           send on the current connection, read one reply, compare
 //   @conn N               switch to connection N (each is a pair: direct and proxied)
 //   @send CMD ARGS...     send without reading (for blocking commands)
+//   @blocked N            wait until both Redis servers have N clients blocked (after @send)
 //   @recv                 read one reply on the current connection and compare
 //   @replies N CMD...     send, then read and compare N replies
 //   @inline TEXT          send TEXT + CRLF as an inline command, read one reply
@@ -26,6 +27,7 @@ TEST_CASE("differential: every corpus reply through the proxy equals Redis's own
   redis_server behind;
   proxy_server proxy(behind.url());
   corpus_runner r(direct.port(), proxy.port());
+  r.set_redis_ports(direct.port(), behind.port());
   const auto files = corpus_files(PUPPY_CORPUS_DIR);
   REQUIRE(files.size() >= 15);
   for (const auto& f : files) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "process.hpp"
 #include "puppy/resp/inline_split.hpp"
 
 namespace puppy::test {
@@ -72,6 +73,8 @@ struct corpus_runner::impl {
   impl(std::uint16_t direct_port, std::uint16_t proxy_port)
       : direct_port_(direct_port), proxy_port_(proxy_port) {}
 
+  std::vector<std::uint16_t> redis_ports_;  // for @blocked; none: it waits for nothing
+
   void run_file(const std::string& path) {
     std::ifstream in(path);
     REQUIRE(in.good());
@@ -131,6 +134,18 @@ struct corpus_runner::impl {
       current_ = std::stoi(rest);
     } else if (directive == "@send") {
       send_both(encode(split(rest)));
+    } else if (directive == "@blocked") {
+      // Both Redis servers have this many clients blocked: the @send before has arrived.
+      for (const std::uint16_t port : redis_ports_) {
+        raw_client info(port);
+        const std::string want = "blocked_clients:" + rest + "\r\n";
+        INFO(where_);
+        REQUIRE(wait_until(
+            [&] {
+              return info.call({"INFO", "clients"}).find(want) != std::string::npos;
+            },
+            10s));
+      }
     } else if (directive == "@recv") {
       check_replies(1, compare::bytes);
     } else if (directive == "@replies") {
@@ -160,6 +175,10 @@ struct corpus_runner::impl {
 corpus_runner::corpus_runner(std::uint16_t first_port, std::uint16_t second_port)
     : impl_(std::make_unique<impl>(first_port, second_port)) {}
 corpus_runner::~corpus_runner() = default;
+void corpus_runner::set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis) {
+  impl_->redis_ports_ = {first_redis, second_redis};
+}
+
 void corpus_runner::run_file(const std::string& path) {
   impl_->run_file(path);
 }

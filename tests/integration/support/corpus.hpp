@@ -18,6 +18,9 @@ class corpus_runner {
   corpus_runner(std::uint16_t first_port, std::uint16_t second_port);
   ~corpus_runner();
   void run_file(const std::string& path);
+  // The Redis servers behind the two sides, for `@blocked N` (wait until both have N clients
+  // blocked, so that a blocking request sent with @send is in place before the next line).
+  void set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis);
 
  private:
   struct impl;

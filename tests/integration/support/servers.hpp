@@ -50,6 +50,11 @@ class memcached_server {
   process proc_;
 };
 
+// Called when a stopped proxy's log holds a sanitizer report. The default prints the log and
+// aborts; the Catch test mains (main.cpp) make it fail the running test instead. (No Catch here:
+// tools like with_servers link this library without it.)
+extern void (*on_sanitizer_report)(const std::string& log);
+
 // The puppy-proxy binary under test.
 class proxy_server {
  public:
