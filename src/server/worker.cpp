@@ -1,5 +1,9 @@
 #include "puppy/server/worker.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <sys/random.h>
 #include <unistd.h>
 #include <cmath>
@@ -73,7 +77,21 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
   backoff_.succeeded();
   socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored);
+  watch_dead_peer(socket.native_handle());
   return true;
+}
+
+void worker::watch_dead_peer(int fd) const {
+  // A vanished upstream host or a network partition ends the connection even when no reply is
+  // due (a client blocked in BLPOP 0 on its own connection): TCP keepalive probes while idle,
+  // and TCP_USER_TIMEOUT when sent bytes stay unacknowledged. A slow reply does neither.
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_idle_s, sizeof keepalive_idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_s, sizeof keepalive_interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
+  const auto ms = static_cast<unsigned>(config_.response_timeout.count());
+  if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
 void worker::sweep_idle() {

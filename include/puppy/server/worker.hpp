@@ -121,6 +121,11 @@ class worker {
 
  private:
   void sweep_idle();
+  // TCP keepalive and TCP_USER_TIMEOUT on an upstream connection (see worker.cpp).
+  void watch_dead_peer(int fd) const;
+  static constexpr int keepalive_idle_s = 15;
+  static constexpr int keepalive_interval_s = 5;
+  static constexpr int keepalive_probes = 3;
 
   unsigned id_;
   const settings& config_;
