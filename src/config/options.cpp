@@ -1,11 +1,43 @@
 #include "puppy/config/options.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <iostream>
+#include <sstream>
 
 #include "puppy/resp/limits.hpp"
 
 namespace puppy::config {
+
+namespace {
+
+// The configuration text with passwords replaced by ***.
+std::string masked_config(const std::string& text) {
+  std::istringstream in(text);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    const std::string key = eq == std::string::npos ? "" : line.substr(0, eq);
+    const auto trimmed = key.substr(0, key.find_last_not_of(' ') + 1);
+    if (trimmed == "print-config") continue;
+    if ((trimmed == "requirepass" || trimmed == "upstream-password") &&
+        line.find_first_not_of(" \"'", eq + 1) != std::string::npos) {
+      line = trimmed + "=\"***\"";
+    } else if (trimmed == "upstream") {
+      const auto at = line.rfind('@');
+      const auto scheme = line.find("://");
+      if (at != std::string::npos && scheme != std::string::npos && scheme < at) {
+        const auto colon = line.find(':', scheme + 3);
+        const auto secret_from = colon != std::string::npos && colon < at ? colon + 1 : scheme + 3;
+        line = line.substr(0, secret_from) + "***" + line.substr(at);
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, options* out) {
   CLI::App app{
@@ -176,10 +208,30 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->check(CLI::Range(1u, 600000u))
       ->group("Upstream");
 
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "Print the effective configuration (flags, environment, config file and defaults "
+               "combined; secrets masked) in config-file form, then exit")
+      ->group("Server");
+
+  // Every option can also come from the environment: --max-clients from PUPPY_MAX_CLIENTS.
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty() || !opt->get_envname().empty()) continue;
+    const std::string& name = opt->get_lnames().front();
+    if (name == "help" || name == "version" || name == "print-config") continue;
+    std::string env = "PUPPY_";
+    for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    opt->envname(env);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (print_config) {
+    std::cout << masked_config(app.config_to_str(true, false));
+    return 0;
   }
   if (out->max_bulk_len == 0 || out->max_inline_len == 0) {
     std::cerr << "--max-bulk-len and --max-inline-len must be at least 1\n";

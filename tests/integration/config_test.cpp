@@ -114,3 +114,22 @@ TEST_CASE("the shipped config file names every option and loads") {
   raw_client c(proxy.port());
   CHECK(c.call({"PING"}) == "+PONG\r\n");
 }
+
+TEST_CASE("every option from the environment; --print-config shows the result, secrets masked") {
+  ::setenv("PUPPY_MAX_CLIENTS", "77", 1);
+  ::setenv("PUPPY_PGET_CHANNEL", "from-env", 1);
+  ::setenv("PUPPY_REQUIREPASS", "env-secret", 1);
+  const auto [code, out] =
+      run_proxy({"--print-config", "--upstream", "redis://alice:url-secret@127.0.0.1:1",
+                 "--pget-channel", "from-flag"});
+  ::unsetenv("PUPPY_MAX_CLIENTS");
+  ::unsetenv("PUPPY_PGET_CHANNEL");
+  ::unsetenv("PUPPY_REQUIREPASS");
+  CHECK(code == 0);
+  CHECK(out.find("\nmax-clients=77\n") != std::string::npos);
+  CHECK(out.find("\npget-channel=\"from-flag\"\n") != std::string::npos);  // a flag wins
+  CHECK(out.find("\nrequirepass=\"***\"\n") != std::string::npos);
+  CHECK(out.find("\nupstream=\"redis://alice:***@127.0.0.1:1\"\n") != std::string::npos);
+  CHECK(out.find("secret") == std::string::npos);
+  CHECK(out.find("print-config") == std::string::npos);
+}
