@@ -171,7 +171,7 @@ std::string hello(const std::vector<std::string_view>& args, client_state& st) {
     if (opt == "setname" && i + 1 < args.size()) {
       st.name = std::string(args[++i]);
     } else if (opt == "auth" && i + 2 < args.size()) {
-      return resp_out::error("ERR AUTH is not supported by the memcached upstream");
+      i += 2;  // the proxy's password (--requirepass), if it has one, was checked before this
     } else {
       return resp_out::error("ERR Syntax error in HELLO option '" + std::string(args[i]) + "'");
     }

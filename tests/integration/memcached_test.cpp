@@ -194,3 +194,21 @@ TEST_CASE(
   pool[0]->resume();
   CHECK(wait_until([&] { return c.call({"GET", stuck_key}) == "$1\r\nv\r\n"; }, 10s));
 }
+
+TEST_CASE("memcached upstream: the proxy's password works the same") {
+  auto pool = start_pool(1);
+  proxy_server proxy(pool_url(pool), {"--requirepass", "pw"});
+  raw_client c(proxy.port());
+  CHECK(c.call({"GET", "k"}) == "-NOAUTH Authentication required.\r\n");
+  CHECK(c.call({"AUTH", "nope"}) ==
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+  c.send("*11\r\n");
+  CHECK(c.read_until_closed() == "-ERR Protocol error: unauthenticated multibulk length\r\n");
+  raw_client d(proxy.port());
+  CHECK(d.call({"AUTH", "default", "pw"}) == "+OK\r\n");
+  CHECK(d.call({"SET", "k", "v"}) == "+OK\r\n");
+  CHECK(d.call({"GET", "k"}) == "$1\r\nv\r\n");
+  raw_client e(proxy.port());
+  CHECK(e.call({"HELLO", "2", "AUTH", "default", "pw"}).rfind("*", 0) == 0);
+  CHECK(e.call({"GET", "k"}) == "$1\r\nv\r\n");
+}
