@@ -1,9 +1,7 @@
 // Session lifecycle and the client -> upstream direction: reading, framing, forwarding, pinning.
 #include "puppy/server/session.hpp"
 
-#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
-#include <sys/ioctl.h>
 #include <boost/asio/post.hpp>
 
 #include "io_util.hpp"
@@ -21,8 +19,6 @@ namespace {
 constexpr std::size_t buffer_size = 16 * 1024;  // initial size of each direction's buffer
 constexpr std::size_t min_read = 4 * 1024;      // never read into less room than this
 constexpr int max_turns = 16;                   // reads in a row before letting others run
-// How often a closing session checks whether the client has received all its replies.
-constexpr std::chrono::milliseconds unsent_poll{10};
 
 }  // namespace
 
@@ -68,88 +64,6 @@ void session::start() {
     link_ = link::down;
   }
   pump_client();
-}
-
-void session::close(const char* why) {
-  error_code ec;
-  if (closed_) {
-    if (lingering_) {
-      lingering_ = false;
-      client_.close(ec);
-    }
-    return;
-  }
-  release(why);
-  client_.shutdown(tcp::socket::shutdown_both, ec);
-  client_.close(ec);
-}
-
-void session::close_lingering(const char* why) {
-  if (closed_) return;
-  release(why);
-  error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
-  lingering_ = true;
-  discard_until_eof();
-  watch_unsent();
-}
-
-void session::watch_unsent() {
-  // Once the client has acknowledged every byte sent, a RST can no longer destroy a reply.
-  int unsent = 0;
-  if (::ioctl(client_.native_handle(), SIOCOUTQ, &unsent) != 0 || unsent == 0) {
-    close();
-    return;
-  }
-  connect_timer_.expires_after(unsent_poll);
-  connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (!ec && self->lingering_) self->watch_unsent();
-  });
-}
-
-void session::release(const char* why) {
-  closed_ = true;
-  owner_.log().debug("closing client connection: {}", why);
-  error_code ec;
-  upstream_.close(ec);
-  connect_timer_.cancel();
-  pieces_.clear();
-  pending_local_.clear();
-  if (wait_) wait_->timer.cancel();
-}
-
-void session::discard_until_eof() {
-  // Read first: the socket may be readable already, and an edge-triggered wait would not fire.
-  char scratch[4096];
-  for (;;) {
-    error_code ec;
-    client_.read_some(asio::buffer(scratch), ec);
-    if (would_block(ec)) break;
-    if (ec) {
-      close();  // EOF: the client has read everything and closed
-      return;
-    }
-  }
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-    if (!self->lingering_) return;
-    if (ec) {
-      self->close();
-      return;
-    }
-    self->discard_until_eof();
-  });
-}
-
-void session::drain() {
-  draining_ = true;
-  maybe_finish();
-}
-
-std::chrono::steady_clock::duration session::idle_for(
-    std::chrono::steady_clock::time_point now) const {
-  const bool busy = received_ < sent_ || wait_ || !mc_idle() || passthrough_at_.has_value() ||
-                    mode_ == mode::pinning;
-  return busy ? std::chrono::steady_clock::duration::zero() : now - last_read_;
 }
 
 void session::resume() {
