@@ -138,6 +138,7 @@ void mc_connection::read() {
           return;
         }
         in_.commit(n);
+        watchdog_.replied();  // once per read (a read that completes nothing is progress too)
         std::size_t pos = 0;
         for (;;) {
           memcached::response r;
@@ -151,7 +152,6 @@ void mc_connection::read() {
           pos += res.consumed;
           done_fn done = std::move(waiting_.front());
           waiting_.pop_front();
-          watchdog_.replied();
           done(r);  // may send more: appends to out_, never touches in_
           if (gen != generation_) return;
         }

@@ -200,6 +200,7 @@ void shared_upstream::arm_read_wait() {
 void shared_upstream::dispatch(std::size_t n) {
   const char* data = in_.data();
   std::size_t pos = 0;
+  bool replied = false;
   while (pos < n) {
     if (routes_.empty()) {
       fail("a reply nobody asked for");
@@ -219,10 +220,11 @@ void shared_upstream::dispatch(std::size_t n) {
     }
     pos += res.consumed;
     if (ends) {
+      replied = true;
       if (--r.left == 0) routes_.pop_front();
-      watchdog_.replied();
     }
   }
+  if (replied) watchdog_.replied();  // once per read, not per reply
   // Each client gets one write for everything this read brought it; what a client cannot take
   // now is copied, so in_ is free again when this returns.
   for (auto& s : touched_) {
