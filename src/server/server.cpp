@@ -27,6 +27,9 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
       signals_(workers_.front()->context(), SIGINT, SIGTERM),
       accept_retry_(workers_.front()->context()),
       drain_timer_(workers_.front()->context()) {
+  for (auto& w : workers_) {
+    w->stats_text = [this] { return metrics::render_prometheus(collect()); };
+  }
   acceptor_.open(listen.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(listen);
@@ -69,6 +72,7 @@ void server::stop() {
 void server::do_stop() {
   if (stopping_) return;
   stopping_ = true;
+  draining_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   signals_.cancel(ignored);
@@ -126,13 +130,14 @@ void server::accept() {
       return;
     }
     if (config_.max_clients > 0 && clients_.load() >= config_.max_clients) {
-      ++refused_;
+      refused_.add();
       log_->debug("max number of clients reached ({}); connection refused", config_.max_clients);
       refuse(client);
       accept();
       return;
     }
     ++clients_;
+    accepted_.add();
     worker& target = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     boost::system::error_code ignored;
@@ -145,6 +150,20 @@ void server::accept() {
     }
     accept();
   });
+}
+
+metrics::snapshot server::collect() const {
+  metrics::snapshot s;
+  s.version = PUPPY_VERSION;
+  s.threads = static_cast<unsigned>(workers_.size());
+  s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  s.connections_current = clients_.load(std::memory_order_relaxed);
+  s.connections_total = accepted_.value();
+  s.connections_rejected = refused_.value();
+  for (const auto& w : workers_) s.add(w->stats());
+  s.upstream_up = upstream_up();
+  s.draining = draining();
+  return s;
 }
 
 }  // namespace puppy::server

@@ -2,6 +2,7 @@
 #include "puppy/server/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <atomic>
 #include <boost/asio/post.hpp>
 
 #include "io_util.hpp"
@@ -53,7 +54,8 @@ void session::start() {
   client_.non_blocking(true, ec);
   if (mode_ == mode::memcached) {
     framer_.set_capture_all(true);
-    static std::int64_t next_id = 0;  // CLIENT ID for the clients of a memcached upstream
+    // CLIENT ID for the clients of a memcached upstream, unique across the worker threads.
+    static std::atomic<std::int64_t> next_id{0};
     mc_state_.id = ++next_id;
   } else if (mode_ == mode::shared) {
     shared_->attach(this);
@@ -114,6 +116,7 @@ void session::pump_client() {
       return;
     }
     in_.commit(n);
+    owner_.stats().bytes_in.add(n);
     last_read_ = std::chrono::steady_clock::now();
     on_client_bytes();  // forward first: the upstream matters more than re-arming
     if (n < want) {
@@ -189,6 +192,7 @@ void session::process_requests() {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
     if (r.status == resp::frame_status::command) {
+      owner_.stats().commands.add();
       const auto& cmd = framer_.command();
       const std::size_t start = pos - std::min<std::size_t>(pos, cmd.wire_size);
       if (cmd.argc > 0 && !on_request(cmd, start, pos)) break;
@@ -228,6 +232,7 @@ void session::process_requests() {
       forward_range(fwd_begin_, pos - partial);
     }
     owner_.log().debug("client protocol error: {}", framer_.error_message());
+    owner_.stats().error(metrics::error_kind::protocol);
     if (mode_ == mode::pinned && passthrough_at_ && link_ == link::up) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then
       // the error (on_upstream_gone), as Redis would have answered before closing.
@@ -250,6 +255,10 @@ void session::process_requests() {
 
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
   if (bool go_on = true; gate_request(cmd, start, pos, &go_on)) return go_on;
+  if (cmd.spec.kind == resp::command_kind::proxy) {
+    answer_here(start, pos, proxy_command(cmd.args));
+    return true;
+  }
   if (mode_ == mode::memcached) {
     mc_request(cmd);
     if (!mc_state_.quit) return true;
@@ -303,6 +312,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     case resp::command_kind::plain:
     case resp::command_kind::quit:
     case resp::command_kind::pget:
+    case resp::command_kind::proxy:
       break;
     case resp::command_kind::multi:
       in_multi_ = true;

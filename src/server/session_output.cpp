@@ -70,12 +70,14 @@ void session::reply_local(std::string bytes) {
 }
 
 void session::queue_local(const std::string& bytes) {
+  owner_.stats().bytes_out.add(bytes.size());
   pieces_.push_back({nullptr, local_.size(), bytes.size()});
   local_ += bytes;
 }
 
 void session::queue_view(const char* data, std::size_t len) {
   if (len == 0) return;
+  owner_.stats().bytes_out.add(len);
   if (!pieces_.empty() && pieces_.back().data != nullptr &&
       pieces_.back().data + pieces_.back().len == data) {
     pieces_.back().len += len;
@@ -111,6 +113,7 @@ void session::flush_client() {
   const std::size_t limit = owner_.config().client_output_limit;
   if (limit > 0 && backlog_size() > limit && mode_ != mode::pinned) {
     owner_.log().warn("client output buffer over {} bytes; closing the client", limit);
+    owner_.stats().error(metrics::error_kind::output_limit);
     close("output limit");
     return;
   }

@@ -65,6 +65,7 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
     const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
                             " failed: " + (detail.empty() ? ec.message() : detail);
     backoff_.failed(std::chrono::steady_clock::now(), why);
+    stats_.upstream_connect_failures.add();
     if (backoff_.failures() == 1) {
       log_->warn("upstream unavailable: {}", why);
     } else {
@@ -75,6 +76,7 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
   }
   if (backoff_.failures() > 0) log_->info("upstream reachable again");
   backoff_.succeeded();
+  stats_.upstream_connects.add();
   socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored);
   watch_dead_peer(socket.native_handle());
@@ -103,6 +105,7 @@ void worker::sweep_idle() {
     for (session* s : all) {
       if (s->idle_for(now) >= config_.idle_timeout) {
         const auto keep = s->shared_from_this();
+        stats_.error(metrics::error_kind::idle_timeout);
         s->close("idle timeout");
       }
     }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "puppy/metrics/stats.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -29,6 +30,14 @@ class server {
   // then closes what is left. Safe from any thread.
   void stop();
 
+  // The proxy's figures now (metrics/stats.hpp). Safe from any thread.
+  metrics::snapshot collect() const;
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  // The upstream health check's verdict (1 reachable, 0 not), which collect() reports; -1 (the
+  // default) when no check runs. Safe from any thread.
+  void set_upstream_up(int up) { upstream_up_.store(up, std::memory_order_relaxed); }
+  int upstream_up() const { return upstream_up_.load(std::memory_order_relaxed); }
+
  private:
   void accept();
   void do_stop();
@@ -46,7 +55,11 @@ class server {
   boost::asio::steady_timer drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::size_t next_worker_ = 0;
-  std::size_t refused_ = 0;  // connections turned away at max_clients
+  metrics::counter accepted_;  // written by worker 0's thread (the acceptor's) only
+  metrics::counter refused_;   // connections turned away at max_clients
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<bool> draining_{false};
+  std::atomic<int> upstream_up_{-1};
   bool stopping_ = false;
 };
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "puppy/memcached/translate.hpp"
+#include "puppy/metrics/stats.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
@@ -80,7 +81,7 @@ class session : public std::enable_shared_from_this<session> {
   };
   // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
   struct capture {
-    enum class what : std::uint8_t { discard, get, integer, fast_status, fast_value } kind;
+    enum class what : std::uint8_t { discard, get, integer, pset, fast_status, fast_value } kind;
     std::uint64_t seq;  // the counted reply it is (received_ once it arrived)
   };
   // A PGET on the fast path (SET status NX GET + GET key) waiting for its two replies.
@@ -109,6 +110,8 @@ class session : public std::enable_shared_from_this<session> {
   void set_authenticated(bool on);
   // Answers a request here, in its place among the replies (any mode).
   void answer_here(std::size_t start, std::size_t pos, std::string reply);
+  // PUPPY STATS and PUPPY HELP (session_puppy.cpp): the reply.
+  std::string proxy_command(const std::vector<std::string_view>& args) const;
   void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
   void begin_pin(std::size_t cmd_start);
@@ -213,6 +216,7 @@ class session : public std::enable_shared_from_this<session> {
   // Reply accounting.
   std::uint64_t sent_ = 0;                       // counted requests sent upstream (shared or own)
   std::uint64_t received_ = 0;                   // counted replies relayed
+  metrics::rtt_sampler rtt_;                     // own connection's round trips
   std::optional<std::uint64_t> passthrough_at_;  // from this reply on, relay without counting
   bool raw_ = false;                             // replication stream: do not even scan
   bool reset_waiting_ = false;                   // RESET forwarded in pass-through
@@ -259,6 +263,7 @@ struct session::pget_wait {
   std::chrono::steady_clock::time_point deadline;
   bool in_flight = false;  // an attempt's answer is awaited
   bool woken = false;      // the key was published while an attempt was in flight
+  bool waited = false;     // an attempt found no value (counted in puppy_pget_waits_total)
   boost::asio::steady_timer timer;
 };
 

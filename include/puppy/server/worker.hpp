@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "puppy/memcached/ketama.hpp"
+#include "puppy/metrics/stats.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/limits.hpp"
@@ -91,6 +93,11 @@ class worker {
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           boost::asio::ip::tcp::socket& socket);
   wake_hub& wakes() { return *wakes_; }
+  // This worker's counters; only this worker's thread writes them (metrics/stats.hpp).
+  metrics::worker_stats& stats() { return stats_; }
+  const metrics::worker_stats& stats() const { return stats_; }
+  // The whole proxy's figures, for PUPPY STATS (set by the server; safe from this thread).
+  std::function<std::string()> stats_text;
   // The memcached servers, when the upstream is memcached (else null).
   mc_pool* memcached() { return mc_.get(); }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
@@ -133,6 +140,7 @@ class worker {
   // One thread runs it; only post() comes from other threads, so the reactor needs no locks.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::backoff backoff_;
+  metrics::worker_stats stats_;
   std::unordered_set<session*> sessions_;
   std::atomic<std::size_t>& clients_;
   bool draining_ = false;
