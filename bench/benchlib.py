@@ -319,7 +319,7 @@ def start_puppy(proxy_bin, upstream_port, workdir, name="puppy", cpu=None, wrapp
     if text is None:
         rc = stop_process(p, timeout=5)
         die(f"{name} never wrote {ready} (exit {rc}); log:\n{p.log_tail()}")
-    port = int(text.rsplit(":", 1)[1])
+    port = int(text.splitlines()[0].rsplit(":", 1)[1])  # line 2 may name the metrics listener
     if not wait_listening(p, port, timeout):
         die(f"{name} wrote {text} to the ready file but does not listen there; log:\n{p.log_tail()}")
     ok, reply = wait_ping(port)

@@ -1,15 +1,21 @@
 // puppy-proxy: wiring only. Options -> logger -> upstream -> server.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include "puppy/admin/http_server.hpp"
 
 #include "puppy/config/options.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
 #include "puppy/runtime/fd_limit.hpp"
+#include "puppy/runtime/logging.hpp"
+#include "puppy/server/health_check.hpp"
 #include "puppy/server/server.hpp"
 #include "puppy/server/upstream_login.hpp"
 #include "puppy/upstream/address.hpp"
@@ -34,14 +40,75 @@ bool resolve_host(puppy::upstream::host_port* hp, std::string* error) {
   return true;
 }
 
-void write_ready_file(const std::string& path, const boost::asio::ip::tcp::endpoint& ep) {
+// Line 1: the client listener's host:port; line 2, with --metrics-listen: "metrics host:port".
+void write_ready_file(const std::string& path, const boost::asio::ip::tcp::endpoint& ep,
+                      const boost::asio::ip::tcp::endpoint* metrics) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
     out << ep.address().to_string() << ':' << ep.port() << '\n';
+    if (metrics != nullptr) {
+      out << "metrics " << metrics->address().to_string() << ':' << metrics->port() << '\n';
+    }
   }
   std::filesystem::rename(tmp, path);
 }
+
+// The admin listener (/metrics, /healthz, /readyz) and the upstream health check behind /readyz,
+// on a thread of their own.
+class admin {
+ public:
+  admin(const options& opt, const puppy::server::settings& settings, puppy::server::server& srv,
+        const std::shared_ptr<spdlog::logger>& log)
+      : work_(ioc_.get_executor()) {
+    std::string error;
+    const auto hp = puppy::upstream::parse_host_port(opt.metrics_listen, 9121, &error);
+    if (!hp) throw std::runtime_error(error);
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(hp->host, ec);
+    if (ec) throw std::runtime_error("not an IP address");
+    srv.set_upstream_up(0);  // not ready until the first check has passed
+    puppy::admin::routes routes;
+    routes.metrics = [&srv] { return puppy::metrics::render_prometheus(srv.collect()); };
+    routes.not_ready = [&srv]() -> std::string {
+      if (srv.draining()) return "draining";
+      if (srv.upstream_up() != 1) return "upstream unreachable";
+      return {};
+    };
+    http_ = std::make_unique<puppy::admin::http_server>(
+        ioc_, boost::asio::ip::tcp::endpoint(ip, hp->port), std::move(routes), log);
+    check_ = std::make_unique<puppy::server::health_check>(
+        ioc_, settings, std::chrono::milliseconds(opt.health_check_interval_ms),
+        [&srv, log](bool up) {
+          srv.set_upstream_up(up ? 1 : 0);
+          log->info("health check: upstream {}",
+                    up ? "reachable (ready)" : "unreachable (not ready)");
+        });
+    const auto bound = http_->local_endpoint();
+    log->info("metrics and health on http://{}:{} (/metrics, /healthz, /readyz)",
+              bound.address().to_string(), bound.port());
+    http_->start();
+    check_->start();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  boost::asio::ip::tcp::endpoint endpoint() const { return http_->local_endpoint(); }
+  ~admin() {
+    boost::asio::post(ioc_, [this] {
+      http_->stop();
+      check_->stop();
+      work_.reset();
+      ioc_.stop();
+    });
+    thread_.join();
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::unique_ptr<puppy::admin::http_server> http_;
+  std::unique_ptr<puppy::server::health_check> check_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -49,9 +116,7 @@ int main(int argc, char** argv) {
   options opt;
   if (const auto code = puppy::config::parse_options(argc, argv, &opt)) return *code;
 
-  auto log = spdlog::stderr_color_mt("puppy");
-  log->set_level(spdlog::level::from_str(opt.log_level));
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto log = puppy::runtime::make_logger(opt.log_format, opt.log_level);
 
   std::string error;
   const bool upstream_given = !opt.upstream.empty();
@@ -175,8 +240,22 @@ int main(int argc, char** argv) {
       PUPPY_VERSION, bound.address().to_string(), bound.port(), address->text(), opt.threads,
       opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
-  if (!opt.ready_file.empty()) write_ready_file(opt.ready_file, bound);
+  std::unique_ptr<admin> observability;
+  if (!opt.metrics_listen.empty()) {
+    try {
+      observability = std::make_unique<admin>(opt, settings, *srv, log);
+    } catch (const std::exception& e) {
+      log->critical("--metrics-listen {}: {}", opt.metrics_listen, e.what());
+      return e.what() == std::string("not an IP address") ? 2 : 1;
+    }
+  }
+  if (!opt.ready_file.empty()) {
+    const auto metrics =
+        observability ? observability->endpoint() : boost::asio::ip::tcp::endpoint();
+    write_ready_file(opt.ready_file, bound, observability ? &metrics : nullptr);
+  }
   srv->run();
+  observability.reset();
   log->info("stopped");
   return 0;
 }

@@ -80,6 +80,21 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->group("Server");
+  app.add_option("--log-format", out->log_format,
+                 "text (one line per event) or json (one JSON object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}))
+      ->group("Server");
+  app.add_option("--metrics-listen", out->metrics_listen,
+                 "HOST:PORT of an HTTP listener serving /metrics (Prometheus), /healthz and "
+                 "/readyz; none by default")
+      ->group("Observability");
+  app.add_option("--health-check-interval-ms", out->health_check_interval_ms,
+                 "How often the admin listener checks the upstream for /readyz (PING; version on "
+                 "memcached)")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 60000u))
+      ->group("Observability");
   app.add_option("--ready-file", out->ready_file,
                  "Once listening, write the bound host:port to this file (for scripts and tests)")
       ->group("Server");

@@ -1048,7 +1048,7 @@ class Proxy:
         deadline = time.time() + 20
         while time.time() < deadline and self.proc.poll() is None:
             if os.path.exists(ready) and open(ready).read().strip():
-                self.address = open(ready).read().strip()
+                self.address = open(ready).read().splitlines()[0].strip()
                 break
             time.sleep(0.05)
 

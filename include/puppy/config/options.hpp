@@ -14,6 +14,10 @@ struct options {
   unsigned threads = 1;
   std::string log_level = "info";
   std::string ready_file;
+  std::string log_format = "text";  // text | json
+
+  std::string metrics_listen;  // HOST:PORT of /metrics, /healthz, /readyz; empty: none
+  unsigned health_check_interval_ms = 1000;
 
   std::uint64_t max_args = 0;  // 0 until parsed; defaults come from puppy/resp/limits.hpp
   std::uint64_t max_bulk_len = 0;

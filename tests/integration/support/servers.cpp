@@ -174,7 +174,12 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
     throw std::runtime_error("puppy-proxy did not start: " + log());
   }
   const std::string text = read_file(ready);
-  port_ = static_cast<std::uint16_t>(std::stoi(text.substr(text.rfind(':') + 1)));
+  const std::string first = text.substr(0, text.find('\n'));
+  port_ = static_cast<std::uint16_t>(std::stoi(first.substr(first.rfind(':') + 1)));
+  if (const auto m = text.find("\nmetrics "); m != std::string::npos) {
+    const std::string line = text.substr(m + 1, text.find('\n', m + 1) - m - 1);
+    metrics_port_ = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+  }
 }
 
 proxy_server::~proxy_server() {

@@ -61,6 +61,8 @@ class proxy_server {
   explicit proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args = {});
   ~proxy_server();
   std::uint16_t port() const { return port_; }
+  // The admin listener's port, when started with --metrics-listen (else 0).
+  std::uint16_t metrics_port() const { return metrics_port_; }
   // SIGTERM; returns the exit status.
   int stop();
   void signal(int sig) { proc_.signal(sig); }
@@ -74,6 +76,7 @@ class proxy_server {
  private:
   std::string dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t metrics_port_ = 0;
   process proc_;
 };
 
