@@ -1,21 +1,17 @@
 // puppy-proxy: wiring only. Options -> logger -> upstream -> server.
 #include <spdlog/spdlog.h>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
-#include "puppy/admin/http_server.hpp"
+#include "puppy/app/observability.hpp"
+#include "puppy/app/reload.hpp"
 
 #include "puppy/config/options.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
-#include "puppy/runtime/fd_limit.hpp"
 #include "puppy/runtime/logging.hpp"
-#include "puppy/server/health_check.hpp"
 #include "puppy/server/server.hpp"
 #include "puppy/server/upstream_login.hpp"
 #include "puppy/upstream/address.hpp"
@@ -54,67 +50,12 @@ void write_ready_file(const std::string& path, const boost::asio::ip::tcp::endpo
   std::filesystem::rename(tmp, path);
 }
 
-// The admin listener (/metrics, /healthz, /readyz) and the upstream health check behind /readyz,
-// on a thread of their own.
-class admin {
- public:
-  admin(const options& opt, const puppy::server::settings& settings, puppy::server::server& srv,
-        const std::shared_ptr<spdlog::logger>& log)
-      : work_(ioc_.get_executor()) {
-    std::string error;
-    const auto hp = puppy::upstream::parse_host_port(opt.metrics_listen, 9121, &error);
-    if (!hp) throw std::runtime_error(error);
-    boost::system::error_code ec;
-    const auto ip = boost::asio::ip::make_address(hp->host, ec);
-    if (ec) throw std::runtime_error("not an IP address");
-    srv.set_upstream_up(0);  // not ready until the first check has passed
-    puppy::admin::routes routes;
-    routes.metrics = [&srv] { return puppy::metrics::render_prometheus(srv.collect()); };
-    routes.not_ready = [&srv]() -> std::string {
-      if (srv.draining()) return "draining";
-      if (srv.upstream_up() != 1) return "upstream unreachable";
-      return {};
-    };
-    http_ = std::make_unique<puppy::admin::http_server>(
-        ioc_, boost::asio::ip::tcp::endpoint(ip, hp->port), std::move(routes), log);
-    check_ = std::make_unique<puppy::server::health_check>(
-        ioc_, settings, std::chrono::milliseconds(opt.health_check_interval_ms),
-        [&srv, log](bool up) {
-          srv.set_upstream_up(up ? 1 : 0);
-          log->info("health check: upstream {}",
-                    up ? "reachable (ready)" : "unreachable (not ready)");
-        });
-    const auto bound = http_->local_endpoint();
-    log->info("metrics and health on http://{}:{} (/metrics, /healthz, /readyz)",
-              bound.address().to_string(), bound.port());
-    http_->start();
-    check_->start();
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  boost::asio::ip::tcp::endpoint endpoint() const { return http_->local_endpoint(); }
-  ~admin() {
-    boost::asio::post(ioc_, [this] {
-      http_->stop();
-      check_->stop();
-      work_.reset();
-      ioc_.stop();
-    });
-    thread_.join();
-  }
-
- private:
-  boost::asio::io_context ioc_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  std::unique_ptr<puppy::admin::http_server> http_;
-  std::unique_ptr<puppy::server::health_check> check_;
-  std::thread thread_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   options opt;
-  if (const auto code = puppy::config::parse_options(argc, argv, &opt)) return *code;
+  std::string effective;  // the configuration in config-file form, for reloads to compare
+  if (const auto code = puppy::config::parse_options(argc, argv, &opt, &effective)) return *code;
 
   auto log = puppy::runtime::make_logger(opt.log_format, opt.log_level);
 
@@ -163,9 +104,7 @@ int main(int argc, char** argv) {
   }
 
   puppy::server::settings settings;
-  settings.limits.max_args = opt.max_args;
-  settings.limits.max_bulk_len = opt.max_bulk_len;
-  settings.limits.max_inline_len = opt.max_inline_len;
+  puppy::app::apply_reloadable(opt, &settings, *log);  // limits, PGET defaults, timeouts
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
   settings.memcached = memcached;
@@ -175,8 +114,6 @@ int main(int argc, char** argv) {
   settings.memcached_hash = opt.memcached_hash == "fnv1a_64" ? puppy::memcached::key_hash::fnv1a_64
                                                              : puppy::memcached::key_hash::md5;
   settings.shared_connections = opt.shared_connections;
-  settings.max_shared_request = opt.max_shared_request;
-  settings.client_output_limit = opt.client_output_limit;
   settings.requirepass = opt.requirepass;
   {
     const std::string user = opt.upstream_user.empty() ? address->user : opt.upstream_user;
@@ -191,19 +128,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  {
-    const auto budget = puppy::runtime::fit_open_files(opt.max_clients);
-    if (budget.max_clients != opt.max_clients) {
-      log->warn("{}", budget.note);
-    } else if (!budget.note.empty()) {
-      log->info("{}", budget.note);
-    }
-    settings.max_clients = budget.max_clients;
-  }
-  settings.idle_timeout = std::chrono::seconds(opt.timeout);
-  settings.drain_timeout = std::chrono::milliseconds(opt.drain_timeout_ms);
-  settings.pget_defaults.timeout = opt.pget_timeout;
-  settings.pget_defaults.update_time = opt.pget_update_time;
   settings.pget_keys.status_prefix = opt.pget_status_prefix;
   settings.pget_keys.cluster = opt.pget_cluster_keys;
   settings.pget_keys.wake_channel = opt.pget_channel;
@@ -240,10 +164,11 @@ int main(int argc, char** argv) {
       PUPPY_VERSION, bound.address().to_string(), bound.port(), address->text(), opt.threads,
       opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
-  std::unique_ptr<admin> observability;
+  srv->on_sighup(puppy::app::reloader(argc, argv, effective, settings, *srv, log));
+  std::unique_ptr<puppy::app::observability> observability;
   if (!opt.metrics_listen.empty()) {
     try {
-      observability = std::make_unique<admin>(opt, settings, *srv, log);
+      observability = std::make_unique<puppy::app::observability>(opt, settings, *srv, log);
     } catch (const std::exception& e) {
       log->critical("--metrics-listen {}: {}", opt.metrics_listen, e.what());
       return e.what() == std::string("not an IP address") ? 2 : 1;

@@ -39,7 +39,7 @@ std::string masked_config(const std::string& text) {
 
 }  // namespace
 
-std::optional<int> parse_options(int argc, char** argv, options* out) {
+std::optional<int> parse_options(int argc, char** argv, options* out, std::string* effective) {
   CLI::App app{
       "puppy-proxy: a Redis-protocol caching proxy. Every command is forwarded unchanged to the\n"
       "upstream over a connection pinned to its client, replies come back unchanged and in order."};
@@ -248,6 +248,7 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
     std::cout << masked_config(app.config_to_str(true, false));
     return 0;
   }
+  if (effective != nullptr) *effective = masked_config(app.config_to_str(true, false));
   if (out->max_bulk_len == 0 || out->max_inline_len == 0) {
     std::cerr << "--max-bulk-len and --max-inline-len must be at least 1\n";
     return 2;

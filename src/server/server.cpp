@@ -25,6 +25,7 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
       }()),
       acceptor_(workers_.front()->context()),
       signals_(workers_.front()->context(), SIGINT, SIGTERM),
+      hangup_(workers_.front()->context(), SIGHUP),
       accept_retry_(workers_.front()->context()),
       drain_timer_(workers_.front()->context()) {
   for (auto& w : workers_) {
@@ -44,6 +45,7 @@ void server::run() {
     log_->info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
     do_stop();
   });
+  watch_hangup();
   accept();
 
   using guard = asio::executor_work_guard<asio::io_context::executor_type>;
@@ -76,6 +78,7 @@ void server::do_stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   signals_.cancel(ignored);
+  hangup_.cancel(ignored);
   accept_retry_.cancel();
   // Sessions stop reading and close once their in-flight replies are out; whatever is left at
   // the deadline (a blocked BLPOP, a subscriber) is closed then.
@@ -149,6 +152,25 @@ void server::accept() {
       asio::post(target.context(), [&target, fd, protocol] { target.start_session(fd, protocol); });
     }
     accept();
+  });
+}
+
+void server::watch_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec || stopping_) return;
+    log_->info("received SIGHUP, reloading the configuration");
+    if (sighup_hook_) sighup_hook_();
+    watch_hangup();
+  });
+}
+
+void server::reload(const settings& fresh) {
+  asio::post(workers_.front()->context(), [this, fresh] {
+    copy_reloadable(fresh, &config_);  // max_clients and drain_timeout are read on this thread
+    for (auto& w : workers_) {
+      worker* target = w.get();
+      asio::post(target->context(), [target, fresh] { target->reconfigure(fresh); });
+    }
   });
 }
 

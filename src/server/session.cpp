@@ -68,6 +68,10 @@ void session::start() {
   pump_client();
 }
 
+void session::on_reconfigured() {
+  framer_.set_limits(owner_.config().limits);
+}
+
 void session::resume() {
   if (closed_) return;
   pump_upstream();

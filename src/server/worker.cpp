@@ -96,10 +96,30 @@ void worker::watch_dead_peer(int fd) const {
   if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
+void copy_reloadable(const settings& from, settings* to) {
+  to->limits = from.limits;
+  to->max_shared_request = from.max_shared_request;
+  to->client_output_limit = from.client_output_limit;
+  to->max_clients = from.max_clients;
+  to->idle_timeout = from.idle_timeout;
+  to->drain_timeout = from.drain_timeout;
+  to->pget_defaults = from.pget_defaults;
+}
+
+void worker::reconfigure(const settings& fresh) {
+  copy_reloadable(fresh, &config_);
+  for (session* s : sessions_) s->on_reconfigured();
+  if (config_.idle_timeout.count() > 0 && !sweeping_ && !draining_) sweep_idle();
+}
+
 void worker::sweep_idle() {
+  sweeping_ = true;
   idle_sweep_.expires_after(std::chrono::seconds(1));
   idle_sweep_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec || config_.idle_timeout.count() == 0) {  // stopped, or turned off by a reload
+      sweeping_ = false;
+      return;
+    }
     const auto now = std::chrono::steady_clock::now();
     std::vector<session*> all(sessions_.begin(), sessions_.end());
     for (session* s : all) {

@@ -52,7 +52,9 @@ inline constexpr const char* default_upstream = "redis://127.0.0.1:6379";
 
 // Parses the command line (and the --config file it names) into *out. Returns an exit code when
 // the program should stop now (after --help, --version or an invalid option, whose message has
-// been printed), or nullopt to go on.
-std::optional<int> parse_options(int argc, char** argv, options* out);
+// been printed), or nullopt to go on. `effective`, if given, gets the effective configuration in
+// config-file form, secrets masked (what --print-config prints).
+std::optional<int> parse_options(int argc, char** argv, options* out,
+                                 std::string* effective = nullptr);
 
 }  // namespace puppy::config

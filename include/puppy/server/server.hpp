@@ -7,6 +7,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -30,6 +31,12 @@ class server {
   // then closes what is left. Safe from any thread.
   void stop();
 
+  // SIGHUP calls `hook` on worker 0's thread (a reload: it may call reload()).
+  void on_sighup(std::function<void()> hook) { sighup_hook_ = std::move(hook); }
+  // Applies `fresh`'s reloadable fields (copy_reloadable) everywhere: new connections and
+  // requests use them, no connection is dropped. Safe from any thread.
+  void reload(const settings& fresh);
+
   // The proxy's figures now (metrics/stats.hpp). Safe from any thread.
   metrics::snapshot collect() const;
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
@@ -51,6 +58,9 @@ class server {
   std::vector<std::unique_ptr<worker>> workers_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;
+  std::function<void()> sighup_hook_;
+  void watch_hangup();
   boost::asio::steady_timer accept_retry_;
   boost::asio::steady_timer drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;

@@ -65,6 +65,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
+  // The worker's settings changed (a reload): take the new request limits.
+  void on_reconfigured();
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:

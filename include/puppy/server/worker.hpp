@@ -29,7 +29,8 @@ class shared_upstream;
 class wake_hub;
 class mc_pool;
 
-// What sessions need to know; the same for every worker, fixed at start-up.
+// What sessions need to know; the same for every worker. Fixed at start-up but for the fields
+// copy_reloadable() names, which a SIGHUP may change (docs/operations.md).
 struct settings {
   resp::request_limits limits;
   std::size_t max_reply_depth = resp::default_max_reply_depth;
@@ -73,6 +74,9 @@ struct settings {
   memcached::key_hash memcached_hash = memcached::key_hash::md5;
 };
 
+// Copies the fields a configuration reload may change: limits, PGET defaults, timeouts.
+void copy_reloadable(const settings& from, settings* to);
+
 class worker {
  public:
   // `clients` counts the client connections of all workers.
@@ -115,6 +119,8 @@ class worker {
   void close_all();
   // Stops reading new requests; each session closes once its in-flight replies are out.
   void drain();
+  // A configuration reload: takes `fresh`'s reloadable fields. Must run on this worker's thread.
+  void reconfigure(const settings& fresh);
   bool draining() const { return draining_; }
   std::size_t session_count() const { return sessions_.size(); }
 
@@ -135,7 +141,7 @@ class worker {
   static constexpr int keepalive_probes = 3;
 
   unsigned id_;
-  const settings& config_;
+  settings config_;  // this worker's copy: a reload changes it on this worker's thread only
   std::shared_ptr<spdlog::logger> log_;
   // One thread runs it; only post() comes from other threads, so the reactor needs no locks.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -145,6 +151,7 @@ class worker {
   std::atomic<std::size_t>& clients_;
   bool draining_ = false;
   boost::asio::steady_timer idle_sweep_;  // closes idle clients once a second (idle_timeout)
+  bool sweeping_ = false;
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
   std::unique_ptr<wake_hub> wakes_;

@@ -153,8 +153,12 @@ std::string proxy_server::binary() {
 proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args)
     : dir_(make_temp_dir("puppy-test-proxy")) {
   const std::string ready = dir_ + "/ready";
-  std::vector<std::string> argv = {binary(), "--listen",    "127.0.0.1:0", "--ready-file",
-                                   ready,    "--log-level", "debug"};
+  std::vector<std::string> argv = {binary(), "--listen", "127.0.0.1:0", "--ready-file", ready};
+  // Debug logs, unless a config file is given: a flag would override the file's log level.
+  if (std::find(extra_args.begin(), extra_args.end(), "--config") == extra_args.end()) {
+    argv.push_back("--log-level");
+    argv.push_back("debug");
+  }
   if (!upstream_url.empty()) {
     argv.push_back("--upstream");
     argv.push_back(upstream_url);
