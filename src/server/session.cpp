@@ -115,6 +115,7 @@ void session::pump_client() {
       if (ec == asio::error::eof) {
         on_client_eof();
       } else {
+        log_client_error("read failed; connection closed", ec.message());
         close("client read failed");
       }
       return;
@@ -235,7 +236,8 @@ void session::process_requests() {
     } else {
       forward_range(fwd_begin_, pos - partial);
     }
-    owner_.log().debug("client protocol error: {}", framer_.error_message());
+    log_client_error("protocol error; connection closed after the replies before it",
+                     framer_.error_message());
     owner_.stats().error(metrics::error_kind::protocol);
     if (mode_ == mode::pinned && passthrough_at_ && link_ == link::up) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then

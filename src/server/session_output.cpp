@@ -98,6 +98,7 @@ void session::flush_client() {
   if (!client_blocked_ && backlog_size() == 0) {
     const auto ec = detail::write_pieces(client_, pieces_, local_.data(), &first, &first_off, iov_);
     if (ec && !would_block(ec)) {
+      log_client_error("write failed; connection closed", ec.message());
       close("client write failed");
       return;
     }
@@ -112,7 +113,8 @@ void session::flush_client() {
   if (backlog_size() == 0) return;
   const std::size_t limit = owner_.config().client_output_limit;
   if (limit > 0 && backlog_size() > limit && mode_ != mode::pinned) {
-    owner_.log().warn("client output buffer over {} bytes; closing the client", limit);
+    log_client_error("output buffer over --client-output-limit; connection closed",
+                     std::to_string(limit) + " bytes");
     owner_.stats().error(metrics::error_kind::output_limit);
     close("output limit");
     return;
@@ -130,6 +132,7 @@ void session::write_backlog() {
       return;
     }
     if (ec) {
+      log_client_error("write failed; connection closed", ec.message());
       close("client write failed");
       return;
     }

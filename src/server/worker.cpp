@@ -126,6 +126,7 @@ void worker::sweep_idle() {
       if (s->idle_for(now) >= config_.idle_timeout) {
         const auto keep = s->shared_from_this();
         stats_.error(metrics::error_kind::idle_timeout);
+        s->log_client_error("idle timeout; connection closed");
         s->close("idle timeout");
       }
     }

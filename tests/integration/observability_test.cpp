@@ -131,6 +131,17 @@ TEST_CASE("metrics: a scripted workload moves each counter by exactly its amount
   CHECK(metric(text, "puppy_pset_total{result=\"refused\"}") ==
         metric(after, "puppy_pset_total{result=\"refused\"}"));
   CHECK(c.call({"PUPPY", "NOPE"}) == "-ERR unknown subcommand 'NOPE'. Try PUPPY HELP.\r\n");
+
+  // The bad connection left exactly one info line, with its address and the error, no payload.
+  std::istringstream log(proxy.log());
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find(" info client 127.0.0.1:") == std::string::npos) continue;
+    ++lines;
+    CHECK(line.find(": protocol error; connection closed after the replies before it "
+                    "(Protocol error: invalid bulk length)") != std::string::npos);
+  }
+  CHECK(lines == 1);
   CHECK(c.call({"PUPPY"}) == "-ERR wrong number of arguments for 'puppy' command\r\n");
 }
 

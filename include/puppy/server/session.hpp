@@ -57,6 +57,8 @@ class session : public std::enable_shared_from_this<session> {
   // as at the drain deadline); until then, what the client still sends is read and dropped.
   // Closing a socket with unread input sends a RST, which destroys replies still unsent.
   void close_lingering(const char* why);
+  // One log line (info) for a connection error: the client's address, what, and why.
+  void log_client_error(const char* what, const std::string& detail = {}) const;
 
   // For the shared upstream connection. `data` stays valid until flush_delivered() returns.
   void deliver(const char* data, std::size_t len, bool reply_ends);
