@@ -48,7 +48,7 @@ TEST_CASE("quick start: the README's commands run as written") {
   redis_server redis;
   const std::string dir = make_temp_dir("puppy-test-quickstart");
   const std::string ready = dir + "/ready";
-  const std::string binary = proxy_server::binary();
+  const std::string binary = proxy_server::built_binary();  // scripts/run builds its build dir
   const std::string env = "PUPPY_UPSTREAM=" + redis.url() +
                           " PUPPY_LISTEN=127.0.0.1:0 PUPPY_READY_FILE=" + ready +
                           " PUPPY_BUILD_DIR=" + binary.substr(0, binary.rfind('/'));

@@ -71,7 +71,10 @@ class proxy_server {
   pid_t pid() const { return proc_.pid(); }
   bool running() { return proc_.running(); }
   std::string log() const { return read_file(dir_ + "/proxy.log"); }
+  // The proxy the tests run: $PUPPY_TEST_PROXY_BINARY if set, else built_binary().
   static std::string binary();
+  // The one built with these tests.
+  static std::string built_binary();
 
  private:
   std::string dir_;
