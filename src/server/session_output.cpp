@@ -147,7 +147,7 @@ void session::write_backlog() {
 void session::arm_client_write_wait() {
   if (closed_) return;
   client_blocked_ = true;
-  client_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+  client_.async_wait_writable([self = shared_from_this()](const error_code&) {
     self->client_blocked_ = false;
     if (self->closed_) return;
     self->write_backlog();

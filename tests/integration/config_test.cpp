@@ -70,9 +70,11 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   std::tie(code, out) = run_proxy({"--upstream", "http://x"});
   CHECK(code == 2);
   CHECK(out.find("must start with redis://, rediss:// or memcached://") != std::string::npos);
-  std::tie(code, out) = run_proxy({"--upstream", "rediss://127.0.0.1:6379"});
+  std::tie(code, out) = run_proxy(
+      {"--upstream", "rediss://127.0.0.1:6379", "--upstream-tls-ca-cert-file", "/nonexistent.pem"});
   CHECK(code == 2);
-  CHECK(out.find("TLS upstreams (rediss://) are not supported by this build") != std::string::npos);
+  CHECK(out.find("--upstream-tls-ca-cert-file /nonexistent.pem: cannot read it") !=
+        std::string::npos);
   std::tie(code, out) = run_proxy({"--listen", "127.0.0.1:99999"});
   CHECK(code == 2);
   CHECK(out.find("port must be a number from 0 to 65535") != std::string::npos);

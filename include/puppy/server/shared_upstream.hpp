@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/reply_watchdog.hpp"
@@ -73,7 +74,7 @@ class shared_upstream {
   void wake_soon();
 
   worker& owner_;
-  boost::asio::ip::tcp::socket socket_;
+  net::stream socket_;
   boost::asio::steady_timer connect_timer_;
   state state_ = state::idle;
   std::string connect_error_;
