@@ -15,18 +15,6 @@ std::string write_temp(const std::string& dir, const std::string& name, const st
   return path;
 }
 
-// Runs the proxy binary with `args` until it exits; returns {exit code, output}.
-std::pair<int, std::string> run_proxy(const std::vector<std::string>& args) {
-  const std::string dir = make_temp_dir("puppy-test-cli");
-  std::vector<std::string> argv = {proxy_server::binary()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  process p(argv, dir + "/out.log");
-  const int code = p.wait(20s);
-  const std::string out = read_file(dir + "/out.log");
-  remove_temp_dir(dir);
-  return {code, out};
-}
-
 }  // namespace
 
 TEST_CASE("a TOML config file sets options; a flag after it wins") {
