@@ -306,6 +306,35 @@ def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attem
     return _retry_start(name, attempts, attempt)
 
 
+class MetricsScraper:
+    """Fetches http://HOST:port/metrics every `interval` seconds on a thread until stop()."""
+
+    def __init__(self, port, interval):
+        import threading
+        self.port, self.interval = port, interval
+        self.ok = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import urllib.request
+        while not self._stop.wait(self.interval):
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{self.port}/metrics", timeout=5) as r:
+                    if r.status == 200 and b"puppy_commands_total" in r.read():
+                        self.ok += 1
+                        continue
+            except OSError:
+                pass
+            self.failed += 1
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.ok, self.failed
+
+
 def start_puppy(proxy_bin, upstream_port, workdir, name="puppy", cpu=None, wrapper=(),
                 extra_args=(), timeout=60.0, upstream=None):
     """puppy-proxy on a port it picks itself (--listen :0 + --ready-file). Returns (Proc, port).
@@ -324,8 +353,7 @@ def start_puppy(proxy_bin, upstream_port, workdir, name="puppy", cpu=None, wrapp
     if text is None:
         rc = stop_process(p, timeout=5)
         die(f"{name} never wrote {ready} (exit {rc}); log:\n{p.log_tail()}")
-    text = text.splitlines()[0]  # the plain listener
-    port = int(text.rsplit(":", 1)[1])
+    port = int(text.splitlines()[0].rsplit(":", 1)[1])  # line 2 may name the metrics listener
     if not wait_listening(p, port, timeout):
         die(f"{name} wrote {text} to the ready file but does not listen there; log:\n{p.log_tail()}")
     ok, reply = wait_ping(port)

@@ -50,6 +50,13 @@ def parse_args():
                          "and target sets the request count (default 1.5)")
     ap.add_argument("--requests", type=int, default=None,
                     help="fixed request count for every run (skips calibration)")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="a second puppy-proxy binary, run as target 'puppy-base' with the same "
+                         "--proxy-arg options (e.g. a build from before a change, to measure its "
+                         "cost in the same run)")
+    ap.add_argument("--scrape-metrics", type=float, default=0, metavar="SECONDS",
+                    help="run the 'puppy' target with --metrics-listen and fetch its /metrics "
+                         "every SECONDS during the runs, as Prometheus would (0: off)")
     ap.add_argument("--targets", type=csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help="comma list of direct,puppy,twemproxy (default all)")
     ap.add_argument("--tests", type=csv_list(ALL_TESTS), default=ALL_TESTS,
@@ -146,11 +153,26 @@ def main():
     targets = []
     if "direct" in a.targets:
         targets.append(Target("direct", redis_port, [redis]))
+    scraper = None
     if "puppy" in a.targets:
+        extra = list(a.proxy_arg)
+        if a.scrape_metrics > 0:
+            extra += ["--metrics-listen", f"{bl.HOST}:0"]
         pp, pport = bl.start_puppy(a.proxy_bin, redis_port, logs, "puppy", cpu=cpu,
-                                   extra_args=a.proxy_arg)
+                                   extra_args=extra)
         bl.log(f"puppy-proxy pid {pp.pid} on port {pport}")
         targets.append(Target("puppy", pport, [pp, redis], proxy=pp))
+        if a.scrape_metrics > 0:
+            with open(os.path.join(logs, "puppy.ready")) as f:
+                metrics_line = [l for l in f.read().splitlines() if l.startswith("metrics ")][0]
+            scraper = bl.MetricsScraper(int(metrics_line.rsplit(":", 1)[1]), a.scrape_metrics)
+            meta.append(f"puppy: /metrics fetched every {a.scrape_metrics:g}s during the runs")
+    if a.baseline_bin:
+        bp, bport = bl.start_puppy(a.baseline_bin, redis_port, logs, "puppy-base", cpu=cpu,
+                                   extra_args=a.proxy_arg)
+        bl.log(f"baseline puppy-proxy ({a.baseline_bin}) pid {bp.pid} on port {bport}")
+        targets.append(Target("puppy-base", bport, [bp, redis], proxy=bp))
+        meta.append(f"puppy-base: {a.baseline_bin}")
     if "twemproxy" in a.targets:
         tw, tport = bl.start_nutcracker(redis_port, logs, "twemproxy", cpu=cpu)
         bl.log(f"nutcracker pid {tw.pid} on port {tport}")
@@ -279,6 +301,12 @@ def main():
                     bl.die("redis-server has exited; giving up")
     raw_file.close()
     elapsed = time.monotonic() - t_start
+    if scraper is not None:
+        scrapes, failures = scraper.stop()
+        meta.append(f"metrics scrapes: {scrapes} ok, {failures} failed")
+        bl.log(f"metrics scrapes: {scrapes} ok, {failures} failed")
+        if failures:
+            incidents.append(f"{failures} /metrics scrapes failed")
 
     # --- shut down, check exit codes and logs -------------------------------------------------
     for t in reversed(targets):

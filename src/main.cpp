@@ -1,5 +1,4 @@
 // puppy-proxy: wiring only. Options -> logger -> upstream -> server.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <csignal>
@@ -7,11 +6,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "puppy/app/observability.hpp"
+#include "puppy/app/reload.hpp"
+
 #include "puppy/config/options.hpp"
 #include "puppy/net/tls_context.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
-#include "puppy/runtime/fd_limit.hpp"
+#include "puppy/runtime/logging.hpp"
 #include "puppy/server/server.hpp"
 #include "puppy/server/upstream_start.hpp"
 #include "puppy/upstream/address.hpp"
@@ -40,12 +42,15 @@ std::string text(const boost::asio::ip::tcp::endpoint& ep) {
   return ep.address().to_string() + ':' + std::to_string(ep.port());
 }
 
-// One line per listener: the plain one's host:port, then "tls host:port" for the TLS one.
-void write_ready_file(const std::string& path, const puppy::server::server& srv) {
+// Line 1: the client listener's host:port; then "metrics host:port" with --metrics-listen and
+// "tls host:port" with --tls-listen.
+void write_ready_file(const std::string& path, const puppy::server::server& srv,
+                      const boost::asio::ip::tcp::endpoint* metrics) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
     out << text(srv.local_endpoint()) << '\n';
+    if (metrics != nullptr) out << "metrics " << text(*metrics) << '\n';
     if (const auto tls = srv.tls_local_endpoint()) out << "tls " << text(*tls) << '\n';
   }
   std::filesystem::rename(tmp, path);
@@ -108,11 +113,10 @@ std::string setup_tls(const options& opt, const puppy::upstream::address& addres
 
 int main(int argc, char** argv) {
   options opt;
-  if (const auto code = puppy::config::parse_options(argc, argv, &opt)) return *code;
+  std::string effective;  // the configuration in config-file form, for reloads to compare
+  if (const auto code = puppy::config::parse_options(argc, argv, &opt, &effective)) return *code;
 
-  auto log = spdlog::stderr_color_mt("puppy");
-  log->set_level(spdlog::level::from_str(opt.log_level));
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto log = puppy::runtime::make_logger(opt.log_format, opt.log_level);
 
   std::string error;
   const bool upstream_given = !opt.upstream.empty();
@@ -170,9 +174,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  settings.limits.max_args = opt.max_args;
-  settings.limits.max_bulk_len = opt.max_bulk_len;
-  settings.limits.max_inline_len = opt.max_inline_len;
+  puppy::app::apply_reloadable(opt, &settings, *log);  // limits, PGET defaults, timeouts
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
   settings.memcached = memcached;
@@ -182,8 +184,6 @@ int main(int argc, char** argv) {
   settings.memcached_hash = opt.memcached_hash == "fnv1a_64" ? puppy::memcached::key_hash::fnv1a_64
                                                              : puppy::memcached::key_hash::md5;
   settings.shared_connections = opt.shared_connections;
-  settings.max_shared_request = opt.max_shared_request;
-  settings.client_output_limit = opt.client_output_limit;
   settings.requirepass = opt.requirepass;
   {
     const std::string user = opt.upstream_user.empty() ? address->user : opt.upstream_user;
@@ -198,19 +198,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  {
-    const auto budget = puppy::runtime::fit_open_files(opt.max_clients);
-    if (budget.max_clients != opt.max_clients) {
-      log->warn("{}", budget.note);
-    } else if (!budget.note.empty()) {
-      log->info("{}", budget.note);
-    }
-    settings.max_clients = budget.max_clients;
-  }
-  settings.idle_timeout = std::chrono::seconds(opt.timeout);
-  settings.drain_timeout = std::chrono::milliseconds(opt.drain_timeout_ms);
-  settings.pget_defaults.timeout = opt.pget_timeout;
-  settings.pget_defaults.update_time = opt.pget_update_time;
   settings.pget_keys.status_prefix = opt.pget_status_prefix;
   settings.pget_keys.cluster = opt.pget_cluster_keys;
   settings.pget_keys.wake_channel = opt.pget_channel;
@@ -262,8 +249,23 @@ int main(int argc, char** argv) {
       tls_bound ? " and TLS on " + text(*tls_bound) : "", address->text(), opt.threads,
       opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
-  if (!opt.ready_file.empty()) write_ready_file(opt.ready_file, *srv);
+  srv->on_sighup(puppy::app::reloader(argc, argv, effective, settings, *srv, log));
+  std::unique_ptr<puppy::app::observability> observability;
+  if (!opt.metrics_listen.empty()) {
+    try {
+      observability = std::make_unique<puppy::app::observability>(opt, settings, *srv, log);
+    } catch (const std::exception& e) {
+      log->critical("--metrics-listen {}: {}", opt.metrics_listen, e.what());
+      return e.what() == std::string("not an IP address") ? 2 : 1;
+    }
+  }
+  if (!opt.ready_file.empty()) {
+    const auto metrics =
+        observability ? observability->endpoint() : boost::asio::ip::tcp::endpoint();
+    write_ready_file(opt.ready_file, *srv, observability ? &metrics : nullptr);
+  }
   srv->run();
+  observability.reset();
   log->info("stopped");
   return 0;
 }

@@ -39,7 +39,7 @@ std::string masked_config(const std::string& text) {
 
 }  // namespace
 
-std::optional<int> parse_options(int argc, char** argv, options* out) {
+std::optional<int> parse_options(int argc, char** argv, options* out, std::string* effective) {
   CLI::App app{
       "puppy-proxy: a Redis-protocol caching proxy. Every command is forwarded unchanged to the\n"
       "upstream over a connection pinned to its client, replies come back unchanged and in order."};
@@ -80,6 +80,21 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->group("Server");
+  app.add_option("--log-format", out->log_format,
+                 "text (one line per event) or json (one JSON object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}))
+      ->group("Server");
+  app.add_option("--metrics-listen", out->metrics_listen,
+                 "HOST:PORT of an HTTP listener serving /metrics (Prometheus), /healthz and "
+                 "/readyz; none by default")
+      ->group("Observability");
+  app.add_option("--health-check-interval-ms", out->health_check_interval_ms,
+                 "How often the admin listener checks the upstream for /readyz (PING; version on "
+                 "memcached)")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 60000u))
+      ->group("Observability");
   app.add_option("--ready-file", out->ready_file,
                  "Once listening, write the bound host:port to this file (for scripts and tests)")
       ->group("Server");
@@ -277,6 +292,7 @@ std::optional<int> parse_options(int argc, char** argv, options* out) {
     std::cout << masked_config(app.config_to_str(true, false));
     return 0;
   }
+  if (effective != nullptr) *effective = masked_config(app.config_to_str(true, false));
   if (out->max_bulk_len == 0 || out->max_inline_len == 0) {
     std::cerr << "--max-bulk-len and --max-inline-len must be at least 1\n";
     return 2;

@@ -125,4 +125,19 @@ void encode_pget_reply(state s, const std::string_view* value, const std::string
   }
 }
 
+std::optional<state> pget_reply_state(std::string_view reply) {
+  constexpr std::string_view head = "*3\r\n$";
+  if (reply.substr(0, head.size()) != head) return std::nullopt;
+  for (const state s : {state::fresh, state::stale, state::lease, state::miss}) {
+    const std::string_view name = state_name(s);
+    // "$<len>\r\n<name>\r\n" with a one-digit length.
+    const std::string_view rest = reply.substr(head.size());
+    if (rest.size() >= name.size() + 5 && rest[0] == static_cast<char>('0' + name.size()) &&
+        rest.substr(3, name.size()) == name) {
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace puppy::pget

@@ -75,6 +75,7 @@ constexpr special special_commands[] = {
     {"pset", {command_kind::pget, true, true}},
     {"prelease", {command_kind::pget, true, true}},
     {"pinvalidate", {command_kind::pget, true, true}},
+    {"puppy", {command_kind::proxy, true, true}},
 };
 
 const std::unordered_map<std::string_view, command_spec>& table() {

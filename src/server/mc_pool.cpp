@@ -28,7 +28,8 @@ mc_connection::mc_connection(worker& owner, memcached::ketama_server server)
           owner.context(), owner.config().response_timeout, [this] { return !waiting_.empty(); },
           [this] {
             fail(name() + " did not answer within " +
-                 std::to_string(owner_.config().response_timeout.count()) + " ms");
+                     std::to_string(owner_.config().response_timeout.count()) + " ms",
+                 metrics::error_kind::upstream_timeout);
           }) {}
 
 std::string mc_connection::name() const {
@@ -36,6 +37,7 @@ std::string mc_connection::name() const {
 }
 
 void mc_connection::answer_unavailable(done_fn done) {
+  owner_.stats().error(metrics::error_kind::upstream_unavailable);
   std::string why = backoff_.last_error();
   const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
   if (wait.count() > 0) why += "; next attempt in " + std::to_string(wait.count()) + " ms";
@@ -59,6 +61,7 @@ void mc_connection::send(std::string_view bytes, done_fn done) {
   if (state_ == state::up) {
     watchdog_.sent(waiting_.empty());
     waiting_.push_back(std::move(done));
+    rtt_.on_sent(++sent_);
     if (!write_scheduled_) {
       write_scheduled_ = true;  // one write per turn for everything queued meanwhile
       asio::post(owner_.context(), [this, gen = generation_] {
@@ -94,19 +97,24 @@ void mc_connection::connect() {
 void mc_connection::on_connected(const error_code& ec) {
   timer_.cancel();
   if (ec) {
+    owner_.stats().upstream_connect_failures.add();
     fail("connect to " + name() +
          " failed: " + (connect_error_.empty() ? ec.message() : connect_error_));
     return;
   }
   if (backoff_.failures() > 0) owner_.log().info("memcached {} reachable again", name());
   backoff_.succeeded();
+  owner_.stats().upstream_connects.add();
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   state_ = state::up;
   if (!queued_.empty()) watchdog_.sent(true);
+  sent_ = replied_ = 0;
+  rtt_.reset();
   while (!queued_.empty()) {
     waiting_.push_back(std::move(queued_.front()));
     queued_.pop_front();
+    rtt_.on_sent(++sent_);
   }
   flush();
   read();
@@ -152,15 +160,18 @@ void mc_connection::read() {
           pos += res.consumed;
           done_fn done = std::move(waiting_.front());
           waiting_.pop_front();
+          ++replied_;
           done(r);  // may send more: appends to out_, never touches in_
           if (gen != generation_) return;
         }
+        rtt_.on_replied(replied_, owner_.stats().upstream_latency);
         in_.consume(pos);
         read();
       });
 }
 
-void mc_connection::fail(const std::string& why) {
+void mc_connection::fail(const std::string& why, metrics::error_kind kind) {
+  if (state_ == state::up) owner_.stats().error(kind);
   ++generation_;
   watchdog_.stop();
   error_code ignored;

@@ -35,7 +35,11 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
       plain_(workers_.front()->context(), false),
       tls_(workers_.front()->context(), true),
       signals_(workers_.front()->context(), SIGINT, SIGTERM),
+      hangup_(workers_.front()->context(), SIGHUP),
       drain_timer_(workers_.front()->context()) {
+  for (auto& w : workers_) {
+    w->stats_text = [this] { return metrics::render_prometheus(collect()); };
+  }
   open_listener(plain_.acceptor, listen);
   if (tls_listen) open_listener(tls_.acceptor, *tls_listen);
 }
@@ -53,6 +57,7 @@ void server::run() {
     log_->info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
     do_stop();
   });
+  watch_hangup();
   accept(plain_);
   if (tls_.acceptor.is_open()) accept(tls_);
 
@@ -82,12 +87,14 @@ void server::stop() {
 void server::do_stop() {
   if (stopping_) return;
   stopping_ = true;
+  draining_ = true;
   boost::system::error_code ignored;
   for (listener* l : {&plain_, &tls_}) {
     l->acceptor.close(ignored);
     l->retry.cancel();
   }
   signals_.cancel(ignored);
+  hangup_.cancel(ignored);
   // Sessions stop reading and close once their in-flight replies are out; whatever is left at
   // the deadline (a blocked BLPOP, a subscriber) is closed then.
   for (auto& w : workers_) {
@@ -142,13 +149,14 @@ void server::accept(listener& l) {
       return;
     }
     if (config_.max_clients > 0 && clients_.load() >= config_.max_clients) {
-      ++refused_;
+      refused_.add();
       log_->debug("max number of clients reached ({}); connection refused", config_.max_clients);
       refuse(client, l.tls);
       accept(l);
       return;
     }
     ++clients_;
+    accepted_.add();
     worker& target = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     boost::system::error_code ignored;
@@ -163,6 +171,39 @@ void server::accept(listener& l) {
     }
     accept(l);
   });
+}
+
+void server::watch_hangup() {
+  hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec || stopping_) return;
+    log_->info("received SIGHUP, reloading the configuration");
+    if (sighup_hook_) sighup_hook_();
+    watch_hangup();
+  });
+}
+
+void server::reload(const settings& fresh) {
+  asio::post(workers_.front()->context(), [this, fresh] {
+    copy_reloadable(fresh, &config_);  // max_clients and drain_timeout are read on this thread
+    for (auto& w : workers_) {
+      worker* target = w.get();
+      asio::post(target->context(), [target, fresh] { target->reconfigure(fresh); });
+    }
+  });
+}
+
+metrics::snapshot server::collect() const {
+  metrics::snapshot s;
+  s.version = PUPPY_VERSION;
+  s.threads = static_cast<unsigned>(workers_.size());
+  s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  s.connections_current = clients_.load(std::memory_order_relaxed);
+  s.connections_total = accepted_.value();
+  s.connections_rejected = refused_.value();
+  for (const auto& w : workers_) s.add(w->stats());
+  s.upstream_up = upstream_up();
+  s.draining = draining();
+  return s;
 }
 
 }  // namespace puppy::server

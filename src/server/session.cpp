@@ -2,6 +2,7 @@
 #include "puppy/server/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <atomic>
 #include <boost/asio/post.hpp>
 
 #include "io_util.hpp"
@@ -60,7 +61,8 @@ void session::start() {
   }
   if (mode_ == mode::memcached) {
     framer_.set_capture_all(true);
-    static std::int64_t next_id = 0;  // CLIENT ID for the clients of a memcached upstream
+    // CLIENT ID for the clients of a memcached upstream, unique across the worker threads.
+    static std::atomic<std::int64_t> next_id{0};
     mc_state_.id = ++next_id;
   } else if (mode_ == mode::shared) {
     shared_->attach(this);
@@ -71,6 +73,10 @@ void session::start() {
     link_ = link::down;
   }
   pump_client();
+}
+
+void session::on_reconfigured() {
+  framer_.set_limits(owner_.config().limits);
 }
 
 void session::resume() {
@@ -117,12 +123,13 @@ void session::pump_client() {
         on_client_eof();
       } else {
         // Also how a TLS client that fails the handshake (or a plain one on the TLS port) ends.
-        owner_.log().debug("client read failed: {}", client_.describe(ec));
+        log_client_error("read failed; connection closed", client_.describe(ec));
         close("client read failed");
       }
       return;
     }
     in_.commit(n);
+    owner_.stats().bytes_in.add(n);
     last_read_ = std::chrono::steady_clock::now();
     on_client_bytes();  // forward first: the upstream matters more than re-arming
     if (n < want) {
@@ -198,6 +205,7 @@ void session::process_requests() {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
     if (r.status == resp::frame_status::command) {
+      owner_.stats().commands.add();
       const auto& cmd = framer_.command();
       const std::size_t start = pos - std::min<std::size_t>(pos, cmd.wire_size);
       if (cmd.argc > 0 && !on_request(cmd, start, pos)) break;
@@ -236,7 +244,9 @@ void session::process_requests() {
     } else {
       forward_range(fwd_begin_, pos - partial);
     }
-    owner_.log().debug("client protocol error: {}", framer_.error_message());
+    log_client_error("protocol error; connection closed after the replies before it",
+                     framer_.error_message());
+    owner_.stats().error(metrics::error_kind::protocol);
     if (mode_ == mode::pinned && passthrough_at_ && link_ == link::up) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then
       // the error (on_upstream_gone), as Redis would have answered before closing.
@@ -259,6 +269,10 @@ void session::process_requests() {
 
 bool session::on_request(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
   if (bool go_on = true; gate_request(cmd, start, pos, &go_on)) return go_on;
+  if (cmd.spec.kind == resp::command_kind::proxy) {
+    answer_here(start, pos, proxy_command(cmd.args));
+    return true;
+  }
   if (mode_ == mode::memcached) {
     mc_request(cmd);
     if (!mc_state_.quit) return true;
@@ -312,6 +326,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     case resp::command_kind::plain:
     case resp::command_kind::quit:
     case resp::command_kind::pget:
+    case resp::command_kind::proxy:
       break;
     case resp::command_kind::multi:
       in_multi_ = true;

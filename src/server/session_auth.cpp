@@ -44,6 +44,7 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
   *go_on = true;
   switch (d.act) {
     case auth::action::reply:
+      if (d.reply.rfind("-WRONGPASS", 0) == 0) owner_.stats().error(metrics::error_kind::auth);
       answer_here(start, pos, d.reply);
       set_authenticated(d.authenticated);
       return true;

@@ -103,4 +103,16 @@ std::chrono::steady_clock::duration session::idle_for(
   return busy ? std::chrono::steady_clock::duration::zero() : now - last_read_;
 }
 
+void session::log_client_error(const char* what, const std::string& detail) const {
+  error_code ec;
+  const auto peer = client_.socket().remote_endpoint(ec);
+  const std::string who =
+      ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
+  if (detail.empty()) {
+    owner_.log().info("client {}: {}", who, what);
+  } else {
+    owner_.log().info("client {}: {} ({})", who, what, detail);
+  }
+}
+
 }  // namespace puppy::server

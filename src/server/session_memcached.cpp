@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "puppy/pget/reply.hpp"
 #include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/worker.hpp"
@@ -35,6 +36,8 @@ struct session::mc_job {
   std::vector<owned_response> responses;
   std::size_t outstanding = 0;
   std::unique_ptr<asio::steady_timer> timer;  // for a step that asks to be woken later
+  enum class family : std::uint8_t { other, pget, pset } kind = family::other;  // for metrics
+  bool waited = false;
 };
 
 void session::mc_request(const resp::framed_command& cmd) {
@@ -53,18 +56,29 @@ void session::mc_request(const resp::framed_command& cmd) {
   auto job = std::make_shared<mc_job>();
   job->slot = slot;
   job->cmd = std::move(command);
+  if (cmd.name == "pget") job->kind = mc_job::family::pget;
+  if (cmd.name == "pset") job->kind = mc_job::family::pset;
   mc_run(job, job->cmd->begin());
 }
 
 void session::mc_run(const std::shared_ptr<mc_job>& job, memcached::step s) {
   if (closed_) return;
   if (s.done) {
+    if (job->kind == mc_job::family::pget) {
+      if (const auto state = pget::pget_reply_state(s.reply)) {
+        owner_.stats().pget_answer(static_cast<metrics::pget_outcome>(*state));
+      }
+    } else if (job->kind == mc_job::family::pset && (s.reply == ":1\r\n" || s.reply == ":0\r\n")) {
+      (s.reply[1] == '1' ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
+    }
     mc_fill(job->slot, std::move(s.reply));
     return;
   }
   auto& pool = *owner_.memcached();
   if (s.requests.empty()) {
     // Nothing to send now: look again later (a waiting PGET).
+    if (!job->waited) owner_.stats().pget_waits.add();
+    job->waited = true;
     if (!job->timer) job->timer = std::make_unique<asio::steady_timer>(owner_.context());
     job->timer->expires_after(
         std::chrono::milliseconds(std::max<std::int64_t>(s.wake_after_ms, 0)));

@@ -70,12 +70,14 @@ void session::reply_local(std::string bytes) {
 }
 
 void session::queue_local(const std::string& bytes) {
+  owner_.stats().bytes_out.add(bytes.size());
   pieces_.push_back({nullptr, local_.size(), bytes.size()});
   local_ += bytes;
 }
 
 void session::queue_view(const char* data, std::size_t len) {
   if (len == 0) return;
+  owner_.stats().bytes_out.add(len);
   if (!pieces_.empty() && pieces_.back().data != nullptr &&
       pieces_.back().data + pieces_.back().len == data) {
     pieces_.back().len += len;
@@ -96,6 +98,7 @@ void session::flush_client() {
   if (!client_blocked_ && backlog_size() == 0) {
     const auto ec = detail::write_pieces(client_, pieces_, local_.data(), &first, &first_off, iov_);
     if (ec && !would_block(ec)) {
+      log_client_error("write failed; connection closed", client_.describe(ec));
       close("client write failed");
       return;
     }
@@ -110,7 +113,9 @@ void session::flush_client() {
   if (backlog_size() == 0) return;
   const std::size_t limit = owner_.config().client_output_limit;
   if (limit > 0 && backlog_size() > limit && mode_ != mode::pinned) {
-    owner_.log().warn("client output buffer over {} bytes; closing the client", limit);
+    log_client_error("output buffer over --client-output-limit; connection closed",
+                     std::to_string(limit) + " bytes");
+    owner_.stats().error(metrics::error_kind::output_limit);
     close("output limit");
     return;
   }
@@ -127,6 +132,7 @@ void session::write_backlog() {
       return;
     }
     if (ec) {
+      log_client_error("write failed; connection closed", client_.describe(ec));
       close("client write failed");
       return;
     }

@@ -30,6 +30,11 @@ std::string error_reply(const std::string& text) {
   return "-ERR " + text + "\r\n";
 }
 
+void count(worker& w, pget::state s) {
+  w.stats().pget_answer(static_cast<metrics::pget_outcome>(s));  // the same order
+}
+static_assert(static_cast<int>(pget::state::miss) == static_cast<int>(metrics::pget_outcome::miss));
+
 // The proxies' shared time base for lease and freshness timestamps (they should run NTP).
 std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -103,7 +108,10 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   const std::string xfetch = r.beta > 0 ? std::to_string(owner_.xfetch_factor(r.beta)) : "";
   pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, now, false, &call);
   if (r.kind != pget::op::get || r.wait_ms == 0) {
-    send_calls(call, {r.kind == pget::op::get ? capture::what::get : capture::what::integer}, true);
+    const auto kind = r.kind == pget::op::get   ? capture::what::get
+                      : r.kind == pget::op::set ? capture::what::pset
+                                                : capture::what::integer;
+    send_calls(call, {kind}, true);
     return true;
   }
   // PGET ... WAIT: later requests wait until this one is answered.
@@ -173,10 +181,14 @@ void session::on_captured() {
         owner_.log().warn("loading the PGET script failed: {}", bytes.substr(1, bytes.size() - 3));
       }
       return;
-    case capture::what::integer: {
+    case capture::what::integer:
+    case capture::what::pset: {
       std::int64_t value = 0;
       switch (pget::parse_int_reply(bytes, &value, &error)) {
         case pget::reply_kind::ok:
+          if (c.kind == capture::what::pset) {
+            (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
+          }
           queue_local(":" + std::to_string(value) + "\r\n");
           return;
         case pget::reply_kind::noscript:
@@ -252,6 +264,7 @@ void session::on_fast_reply(const std::string& value_bytes) {
   if (!f.status) {  // SET NX set our lease: we regenerate
     const std::string_view token(f.token, sizeof f.token);
     pget::encode_pget_reply(pget::state::lease, value ? &*value : nullptr, &token, &reply);
+    count(owner_, pget::state::lease);
     queue_local(reply);
     return;
   }
@@ -265,11 +278,13 @@ void session::on_fast_reply(const std::string& value_bytes) {
     pget::encode_heal(f.key, status_key, &heal);
     send_calls(heal, {capture::what::discard}, true);
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
+    count(owner_, pget::state::miss);
     queue_local(reply);
     return;
   }
   const bool with_value = value && d.answer != pget::state::miss;
   pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
+  count(owner_, d.answer);
   queue_local(reply);
 }
 
@@ -280,12 +295,15 @@ void session::on_get_reply(const std::string& bytes) {
   std::string reply;
   if (kind == pget::reply_kind::ok) {
     if (wait_ && r.answer == pget::state::miss) {
+      if (!wait_->waited) owner_.stats().pget_waits.add();
+      wait_->waited = true;
       wait_->in_flight = false;
       after_wait_miss(r.retry_after_ms);
       return;
     }
     pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
                             r.answer == pget::state::lease ? &r.token : nullptr, &reply);
+    count(owner_, r.answer);
   } else if (kind == pget::reply_kind::noscript) {
     if (mode_ == mode::shared) {
       shared_->set_scripts_loaded(false);
@@ -310,6 +328,7 @@ void session::after_wait_miss(std::int64_t retry_after_ms) {
   if (now >= wait_->deadline) {
     std::string reply;
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
+    count(owner_, pget::state::miss);
     finish_wait(reply);
     return;
   }

@@ -48,7 +48,7 @@ void session::on_upstream_connected(const error_code& ec) {
   }
   // TLS handshake and login, still under the connect timeout, which closes the socket (failing
   // them) if it fires.
-  async_start_upstream(owner_, upstream_,
+  async_start_upstream(owner_.config(), upstream_,
                        [self = shared_from_this()](const error_code& e, const std::string& why) {
                          if (e && self->connect_error_.empty()) self->connect_error_ = why;
                          self->on_upstream_ready(e);
@@ -82,6 +82,7 @@ void session::on_upstream_ready(const error_code& ec) {
 }
 
 std::string session::unavailable_reply() const {
+  owner_.stats().error(metrics::error_kind::upstream_unavailable);
   const auto& backoff = owner_.upstream_backoff();
   std::string text = "-ERR upstream unavailable (" + backoff.last_error();
   const auto wait = backoff.remaining(std::chrono::steady_clock::now());
@@ -115,6 +116,7 @@ void session::flush_upstream() {
   up_out_.clear();
   up_owned_.clear();
   up_out_index_ = up_out_off_ = 0;
+  if (sent_ > received_ && counting()) rtt_.on_sent(sent_);
 }
 
 void session::send_owned(const std::string& bytes) {
@@ -146,6 +148,7 @@ void session::pump_upstream() {
       return;
     }
     relay_replies(n);
+    rtt_.on_replied(received_, owner_.stats().upstream_latency);
     flush_client();  // writes, or copies into the backlog, everything that points into up_in_
     if (n < want) {
       upstream_rx_.readable = false;
@@ -246,6 +249,7 @@ void session::enter_passthrough(bool raw) {
 void session::on_upstream_gone(const std::string& why) {
   if (link_ == link::closed) return;
   owner_.log().debug("upstream connection ended ({}); closing its client", why);
+  owner_.stats().error(metrics::error_kind::upstream_lost);
   link_ = link::closed;
   error_code ignored;
   upstream_.close(ignored);

@@ -30,7 +30,8 @@ shared_upstream::shared_upstream(worker& owner)
           owner.context(), owner.config().response_timeout, [this] { return !routes_.empty(); },
           [this] {
             fail("no reply within " + std::to_string(owner_.config().response_timeout.count()) +
-                 " ms");
+                     " ms",
+                 metrics::error_kind::upstream_timeout);
           }) {}
 
 bool shared_upstream::congested() const {
@@ -70,7 +71,7 @@ void shared_upstream::on_connected(const error_code& ec) {
     on_ready(ec);
     return;
   }
-  async_start_upstream(owner_, socket_,
+  async_start_upstream(owner_.config(), socket_,
                        [this, gen = generation_](const error_code& e, const std::string& why) {
                          if (gen != generation_) return;
                          if (e && connect_error_.empty()) connect_error_ = why;
@@ -85,6 +86,8 @@ void shared_upstream::on_ready(const error_code& ec) {
   } else {
     readable_ = true;
     scripts_loaded_ = false;
+    requests_ = replies_ = 0;
+    rtt_.reset();
     state_ = state::up;
     pump();
   }
@@ -101,6 +104,8 @@ void shared_upstream::send(const std::shared_ptr<session>& s, const char* data, 
   } else {
     routes_.push_back({s, count});
   }
+  requests_ += count;
+  rtt_.on_sent(requests_);
   if (idle && !write_blocked_ && !flush_scheduled_) {
     flush();  // nothing in flight: latency first, write at once
   } else {
@@ -220,10 +225,14 @@ void shared_upstream::dispatch(std::size_t n) {
     pos += res.consumed;
     if (ends) {
       replied = true;
+      ++replies_;
       if (--r.left == 0) routes_.pop_front();
     }
   }
-  if (replied) watchdog_.replied();  // once per read, not per reply
+  if (replied) {  // once per read, not per reply
+    watchdog_.replied();
+    rtt_.on_replied(replies_, owner_.stats().upstream_latency);
+  }
   // Each client gets one write for everything this read brought it; what a client cannot take
   // now is copied, so in_ is free again when this returns.
   for (auto& s : touched_) {
@@ -233,7 +242,8 @@ void shared_upstream::dispatch(std::size_t n) {
   touched_.clear();
 }
 
-void shared_upstream::fail(const std::string& why) {
+void shared_upstream::fail(const std::string& why, metrics::error_kind kind) {
+  owner_.stats().error(kind);
   owner_.log().warn("shared upstream connection ended ({}); closing its clients", why);
   // Clients delivered to in a read that failed half-way copy what they got before in_ goes.
   for (auto& s : touched_) {

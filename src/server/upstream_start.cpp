@@ -1,5 +1,8 @@
 #include "puppy/server/upstream_start.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <memory>
 
 #include "io_util.hpp"
@@ -14,6 +17,10 @@ using detail::would_block;
 namespace {
 
 constexpr std::size_t max_login_reply = 1024;  // a +OK or an error line; more is not Redis
+// Dead-peer detection on upstream connections (see prepare()).
+constexpr int keepalive_idle_s = 15;
+constexpr int keepalive_interval_s = 5;
+constexpr int keepalive_probes = 3;
 
 std::string bulk(const std::string& s) {
   return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
@@ -23,14 +30,15 @@ std::string bulk(const std::string& s) {
 // everywhere else, so that TLS and plain connections take the same path).
 struct start_op : std::enable_shared_from_this<start_op> {
   using done_fn = std::function<void(const error_code&, const std::string&)>;
-  worker& owner;
   net::stream& s;
+  std::string auth;  // the login request, or empty
   done_fn done;
   std::size_t written = 0;
   std::string reply;
   char buf[128];
 
-  start_op(worker& w, net::stream& stream, done_fn d) : owner(w), s(stream), done(std::move(d)) {}
+  start_op(net::stream& stream, std::string login, done_fn d)
+      : s(stream), auth(std::move(login)), done(std::move(d)) {}
 
   // Runs `step` again once the stream can make progress (for a write if `writing`), unless it
   // was closed meanwhile.
@@ -64,7 +72,6 @@ struct start_op : std::enable_shared_from_this<start_op> {
   // asking for one here reports it as the handshake failure it is, at connect. Plain and
   // without credentials nothing is sent (the connection is known to work once connected).
   void login() {
-    const std::string& auth = owner.config().upstream_login;
     probing = auth.empty();
     if (probing && !s.tls()) return done({}, {});
     const std::string& request = probing ? ping : auth;
@@ -124,6 +131,24 @@ struct start_op : std::enable_shared_from_this<start_op> {
   static inline const std::string ping = "*1\r\n$4\r\nPING\r\n";
 };
 
+// Non-blocking (reactor style), no Nagle, and a vanished upstream host or a network partition
+// ends the connection even when no reply is due (a client blocked in BLPOP 0 on its own
+// connection): TCP keepalive probes while idle, and TCP_USER_TIMEOUT when sent bytes stay
+// unacknowledged. A slow reply does neither.
+void prepare(asio::ip::tcp::socket& socket, std::chrono::milliseconds user_timeout) {
+  error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);
+  const int fd = socket.native_handle();
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_idle_s, sizeof keepalive_idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_s, sizeof keepalive_interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
+  const auto ms = static_cast<unsigned>(user_timeout.count());
+  if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
 }  // namespace
 
 std::string login_request(const std::string& user, const std::string& password) {
@@ -131,11 +156,11 @@ std::string login_request(const std::string& user, const std::string& password) 
   return "*3\r\n$4\r\nAUTH\r\n" + bulk(user) + bulk(password);
 }
 
-void async_start_upstream(worker& owner, net::stream& s,
+void async_start_upstream(const settings& config, net::stream& s,
                           std::function<void(const error_code&, const std::string&)> done) {
-  owner.prepare_upstream(s.socket());
-  auto op = std::make_shared<start_op>(owner, s, std::move(done));
-  if (const auto& tls = owner.config().upstream_tls) {
+  prepare(s.socket(), config.response_timeout);
+  auto op = std::make_shared<start_op>(s, config.upstream_login, std::move(done));
+  if (const auto& tls = config.upstream_tls) {
     error_code ec;
     if (!s.connect_tls(*tls, ec)) {
       op->done(ec, "TLS set-up failed: " + s.describe(ec));

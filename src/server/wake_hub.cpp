@@ -90,7 +90,7 @@ void wake_hub::on_connected(const error_code& ec) {
     on_ready(ec, "connect failed: " + ec.message());
     return;
   }
-  async_start_upstream(owner_, socket_,
+  async_start_upstream(owner_.config(), socket_,
                        [this, gen = generation_](const error_code& e, const std::string& why) {
                          if (gen == generation_) on_ready(e, why);
                        });

@@ -60,13 +60,6 @@ void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
       ->start();
 }
 
-void worker::prepare_upstream(boost::asio::ip::tcp::socket& socket) const {
-  boost::system::error_code ignored;
-  socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-  socket.non_blocking(true, ignored);
-  watch_dead_peer(socket.native_handle());
-}
-
 bool worker::upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                                 net::stream& stream) {
   if (ec) {
@@ -74,6 +67,7 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
     const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
                             " failed: " + (detail.empty() ? ec.message() : detail);
     backoff_.failed(std::chrono::steady_clock::now(), why);
+    stats_.upstream_connect_failures.add();
     if (backoff_.failures() == 1) {
       log_->warn("upstream unavailable: {}", why);
     } else {
@@ -85,31 +79,41 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
   }
   if (backoff_.failures() > 0) log_->info("upstream reachable again");
   backoff_.succeeded();
+  stats_.upstream_connects.add();
   return true;
 }
 
-void worker::watch_dead_peer(int fd) const {
-  // A vanished upstream host or a network partition ends the connection even when no reply is
-  // due (a client blocked in BLPOP 0 on its own connection): TCP keepalive probes while idle,
-  // and TCP_USER_TIMEOUT when sent bytes stay unacknowledged. A slow reply does neither.
-  const int on = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_idle_s, sizeof keepalive_idle_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_s, sizeof keepalive_interval_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
-  const auto ms = static_cast<unsigned>(config_.response_timeout.count());
-  if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+void copy_reloadable(const settings& from, settings* to) {
+  to->limits = from.limits;
+  to->max_shared_request = from.max_shared_request;
+  to->client_output_limit = from.client_output_limit;
+  to->max_clients = from.max_clients;
+  to->idle_timeout = from.idle_timeout;
+  to->drain_timeout = from.drain_timeout;
+  to->pget_defaults = from.pget_defaults;
+}
+
+void worker::reconfigure(const settings& fresh) {
+  copy_reloadable(fresh, &config_);
+  for (session* s : sessions_) s->on_reconfigured();
+  if (config_.idle_timeout.count() > 0 && !sweeping_ && !draining_) sweep_idle();
 }
 
 void worker::sweep_idle() {
+  sweeping_ = true;
   idle_sweep_.expires_after(std::chrono::seconds(1));
   idle_sweep_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec || config_.idle_timeout.count() == 0) {  // stopped, or turned off by a reload
+      sweeping_ = false;
+      return;
+    }
     const auto now = std::chrono::steady_clock::now();
     std::vector<session*> all(sessions_.begin(), sessions_.end());
     for (session* s : all) {
       if (s->idle_for(now) >= config_.idle_timeout) {
         const auto keep = s->shared_from_this();
+        stats_.error(metrics::error_kind::idle_timeout);
+        s->log_client_error("idle timeout; connection closed");
         s->close("idle timeout");
       }
     }

@@ -721,7 +721,7 @@ def check_dockerfile(report, root, docker_dir, proxy_help, binary, state):
         report.fail(f"{where}:{cmd[-1].line}", f"--config {config}: the image has no such file")
 
     exposes = runtime.all("EXPOSE")
-    state.exposed = [e.args.split("/")[0] for e in exposes]
+    state.exposed = [p.split("/")[0] for e in exposes for p in e.args.split()]
 
     health = runtime.all("HEALTHCHECK")
     if not health:
@@ -990,13 +990,27 @@ def check_k8s(report, docker_dir, proxy_help, state, runs):
                      for p in container.get("ports") or []}
             if port not in ports:
                 report.fail(at, f"containerPort {sorted(ports)} is not the listening port {port}")
-            for probe in ("readinessProbe", "livenessProbe"):
+            metrics = option_value(args, "--metrics-listen")
+            metrics_port = metrics.rpartition(":")[2] if metrics else None
+            if metrics_port and metrics_port not in ports:
+                report.fail(at, f"--metrics-listen port {metrics_port} is not a containerPort")
+            for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
                 spec = container.get(probe)
                 if not spec:
                     report.fail(at, f"no {probe}")
                     continue
-                target = (spec.get("tcpSocket") or spec.get("httpGet") or {}).get("port")
-                if str(named.get(target, target)) != port and "exec" not in spec:
+                target = str(named.get((spec.get("tcpSocket") or spec.get("httpGet") or {})
+                                       .get("port"), (spec.get("tcpSocket") or
+                                                      spec.get("httpGet") or {}).get("port")))
+                if "httpGet" in spec:
+                    # HTTP probes go to the admin listener, on the path for their purpose.
+                    if target != metrics_port:
+                        report.fail(at, f"{probe} httpGet port {target} is not --metrics-listen's "
+                                        f"({metrics_port})")
+                    if spec["httpGet"].get("path") != path:
+                        report.fail(at, f"{probe} httpGet path {spec['httpGet'].get('path')}, "
+                                        f"expected {path}")
+                elif target != port and "exec" not in spec:
                     report.fail(at, f"{probe} checks port {target}, the proxy listens on {port}")
             pre_stop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec", {})
             pause = pre_stop.get("command", [])
@@ -1048,7 +1062,7 @@ class Proxy:
         deadline = time.time() + 20
         while time.time() < deadline and self.proc.poll() is None:
             if os.path.exists(ready) and open(ready).read().strip():
-                self.address = open(ready).read().strip()
+                self.address = open(ready).read().splitlines()[0].strip()
                 break
             time.sleep(0.05)
 

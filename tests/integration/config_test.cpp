@@ -1,5 +1,6 @@
 // Options from the command line and from TOML/INI config files reach the running proxy.
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <fstream>
 
 #include "client.hpp"
@@ -69,6 +70,76 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   std::tie(code, out) = run_proxy({"--config", "/nonexistent/puppy.toml"});
   CHECK(code != 0);
   CHECK(out.find("/nonexistent/puppy.toml") != std::string::npos);
+  // The message names the option and the accepted range or values.
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--threads", "0"}, "--threads: Value 0 not in range 1 to 256"},
+      {{"--max-clients", "-1"}, "--max-clients"},
+      {{"--health-check-interval-ms", "50"},
+       "--health-check-interval-ms: Value 50 not in range 100 to 60000"},
+      {{"--log-format", "xml"}, "--log-format: xml not in {text,json}"},
+      {{"--drain-timeout-ms", "3600001"},
+       "--drain-timeout-ms: Value 3600001 not in range 0 to 3600000"},
+  };
+  for (const auto& [args, message] : cases) {
+    INFO(args.front());
+    std::tie(code, out) = run_proxy(args);
+    CHECK(code != 0);
+    CHECK(out.find(message) != std::string::npos);
+  }
+}
+
+TEST_CASE("SIGHUP reloads the log level, limits and PGET defaults live, without dropping clients") {
+  redis_server redis;
+  const std::string dir = make_temp_dir("puppy-test-reload");
+  const std::string toml = write_temp(dir, "proxy.toml",
+                                      "log-level = \"info\"\nmax-args = 100\n"
+                                      "pget-update-time = 30\n");
+  proxy_server proxy(redis.url(), {"--config", toml});
+  raw_client before(proxy.port());  // connected before the reload; must survive it
+  CHECK(before.call({"SET", "k", "v"}) == "+OK\r\n");
+  {
+    raw_client bad(proxy.port());
+    bad.send("*1\r\n$x\r\n");
+    bad.read_until_closed();
+  }
+  CHECK(proxy.log().find("closing client connection") == std::string::npos);  // debug: not logged
+
+  write_temp(dir, "proxy.toml",
+             "log-level = \"debug\"\nmax-args = 2\npget-update-time = 7\n"
+             "threads = 3\n");
+  proxy.signal(SIGHUP);
+  REQUIRE(wait_until(
+      [&] { return proxy.log().find("configuration reloaded") != std::string::npos; }, 10s));
+  CHECK(proxy.log().find("'threads' changed but takes effect only after a restart") !=
+        std::string::npos);
+  {
+    raw_client bad(proxy.port());
+    bad.send("*1\r\n$x\r\n");
+    bad.read_until_closed();
+  }
+  REQUIRE(wait_until(
+      [&] { return proxy.log().find("closing client connection") != std::string::npos; }, 10s));
+  // The limit applies to the connection that was already open, from its next request on.
+  CHECK(before.call({"GET", "k"}) == "$1\r\nv\r\n");
+  before.send(encode({"SET", "k", "w"}));
+  CHECK(before.read_until_closed() == "-ERR Protocol error: invalid multibulk length\r\n");
+  // The PGET default: a lease now lives 7 s, not 30 (the status key's TTL tells).
+  raw_client c(proxy.port());
+  CHECK(c.call({"PGET", "p"}).find("lease") != std::string::npos);
+  raw_client direct(redis.port());
+  CHECK(direct.call({"TTL", "puppy:p"}) == ":7\r\n");
+
+  // An invalid configuration changes nothing.
+  write_temp(dir, "proxy.toml", "max-args = 0\n");
+  proxy.signal(SIGHUP);
+  REQUIRE(wait_until(
+      [&] {
+        return proxy.log().find("reload failed: the configuration is invalid") != std::string::npos;
+      },
+      10s));
+  CHECK(c.call({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK(proxy.running());
+  remove_temp_dir(dir);
 }
 
 TEST_CASE("--help and --version") {

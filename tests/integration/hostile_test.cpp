@@ -420,7 +420,7 @@ TEST_CASE("hostile: a client pipelining without reading is cut off or held back,
   const std::size_t sent = send_without_reading(greedy.fd(), pipeline, 5s);
   // Either the proxy gives up on the client, or Redis runs every request and holds the replies.
   const auto cut_off = [&] {
-    return proxy.log().find("client output buffer over") != std::string::npos;
+    return proxy.log().find("output buffer over --client-output-limit") != std::string::npos;
   };
   REQUIRE(wait_until(
       [&] { return cut_off() || redis_calls(direct, "get") - gets_before >= requests; }, 60s));

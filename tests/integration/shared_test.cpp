@@ -103,7 +103,11 @@ TEST_CASE("a shared client that does not read its replies is cut off at the outp
   for (int i = 0; i < 200; ++i) batch += encode({"GET", "v"});  // 20 MB of replies, never read
   hog.send(batch);
   CHECK(wait_until(
-      [&] { return proxy.log().find("client output buffer over 1048576") != std::string::npos; },
+      [&] {
+        return proxy.log().find(
+                   "output buffer over --client-output-limit; connection closed (1048576 bytes)") !=
+               std::string::npos;
+      },
       20s));
   // Everyone else is served as before.
   CHECK(setter.call({"STRLEN", "v"}) == ":100000\r\n");

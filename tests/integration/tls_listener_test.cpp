@@ -82,7 +82,8 @@ TEST_CASE("a plain-text client on the TLS port is closed; TLS clients go on") {
   CHECK(answer.find("PONG") == std::string::npos);  // a TLS alert, then the close
   CHECK(wait_until(
       [&] {
-        return proxy.log().find("client read failed: wrong version number") != std::string::npos;
+        return proxy.log().find("read failed; connection closed (wrong version number)") !=
+               std::string::npos;
       },
       10s));
   CHECK(good.call({"GET", "k"}) == "$1\r\nv\r\n");

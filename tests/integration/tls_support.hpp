@@ -52,6 +52,15 @@ inline client_options tls_client(bool with_certificate = false, int receive_buff
   return o;
 }
 
+// The body of the admin listener's /readyz ("ready\n", "not ready: ...\n").
+inline std::string readyz(std::uint16_t metrics_port) {
+  raw_client c(metrics_port);
+  c.send("GET /readyz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+  const std::string all = c.read_until_closed();
+  const auto end = all.find("\r\n\r\n");
+  return end == std::string::npos ? all : all.substr(end + 4);
+}
+
 // "$<len>\r\n<value>\r\n"
 inline std::string bulk(const std::string& value) {
   return "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";

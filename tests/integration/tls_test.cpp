@@ -140,6 +140,22 @@ TEST_CASE("TLS on both sides, Redis requiring the proxy's client certificate") {
   }
 }
 
+TEST_CASE("/readyz: the health check connects over TLS too, with the client certificate") {
+  redis_server redis(redis_tls{"yes"});
+  const std::vector<std::string> admin = {"--metrics-listen", "127.0.0.1:0",
+                                          "--health-check-interval-ms", "100"};
+  proxy_server good(redis.url(), join(join(upstream_ca_args(), upstream_cert_args()), admin));
+  CHECK(wait_until([&] { return readyz(good.metrics_port()) == "ready\n"; }, 10s));
+  proxy_server untrusting(redis.url(), join({"--upstream-tls-ca-cert-file", pki("other-ca.crt")},
+                                            join(upstream_cert_args(), admin)));
+  proxy_server no_certificate(redis.url(), join(upstream_ca_args(), admin));
+  for (const proxy_server* p : {&untrusting, &no_certificate}) {
+    CHECK(wait_until(
+        [&] { return readyz(p->metrics_port()) == "not ready: upstream unreachable\n"; }, 10s));
+  }
+  CHECK(readyz(good.metrics_port()) == "ready\n");
+}
+
 TEST_CASE("an upstream certificate the proxy cannot trust: an error naming the TLS failure") {
   redis_server redis(redis_tls{});
   const std::string prefix =

@@ -14,6 +14,10 @@ struct options {
   unsigned threads = 1;
   std::string log_level = "info";
   std::string ready_file;
+  std::string log_format = "text";  // text | json
+
+  std::string metrics_listen;  // HOST:PORT of /metrics, /healthz, /readyz; empty: none
+  unsigned health_check_interval_ms = 1000;
 
   std::uint64_t max_args = 0;  // 0 until parsed; defaults come from puppy/resp/limits.hpp
   std::uint64_t max_bulk_len = 0;
@@ -62,7 +66,9 @@ inline constexpr const char* default_upstream = "redis://127.0.0.1:6379";
 
 // Parses the command line (and the --config file it names) into *out. Returns an exit code when
 // the program should stop now (after --help, --version or an invalid option, whose message has
-// been printed), or nullopt to go on.
-std::optional<int> parse_options(int argc, char** argv, options* out);
+// been printed), or nullopt to go on. `effective`, if given, gets the effective configuration in
+// config-file form, secrets masked (what --print-config prints).
+std::optional<int> parse_options(int argc, char** argv, options* out,
+                                 std::string* effective = nullptr);
 
 }  // namespace puppy::config

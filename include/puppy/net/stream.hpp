@@ -50,6 +50,7 @@ class stream {
   stream& operator=(const stream&) = delete;
 
   tcp::socket& socket() { return socket_; }
+  const tcp::socket& socket() const { return socket_; }
   bool tls() const { return ssl_ != nullptr; }
 
   // Starts TLS on the connected, non-blocking socket as the server; the handshake runs within

@@ -40,5 +40,7 @@ reply_kind parse_bulk_reply(std::string_view bytes, std::optional<std::string_vi
 // Appends PGET's reply: *3 [state, value or nil, token or nil].
 void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,
                        std::string* out);
+// The state of a reply encode_pget_reply() made (nullopt: an error or anything else).
+std::optional<state> pget_reply_state(std::string_view reply);
 
 }  // namespace puppy::pget

@@ -15,7 +15,8 @@ enum class command_kind : std::uint8_t {
   replication,  // SYNC/PSYNC: the reply is not RESP; relay raw bytes from then on
   multi,        // MULTI: later commands are queued until EXEC or DISCARD
   multi_end,    // EXEC, DISCARD
-  pget          // PGET, PSET, PRELEASE, PINVALIDATE: answered by the proxy (via a script)
+  pget,         // PGET, PSET, PRELEASE, PINVALIDATE: answered by the proxy (via a script)
+  proxy         // PUPPY: about the proxy itself (PUPPY STATS), answered by the proxy
 };
 
 struct command_spec {

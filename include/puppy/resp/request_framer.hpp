@@ -80,6 +80,8 @@ class request_framer {
   // Apply Redis's pre-auth limits (pre_auth_max_args, pre_auth_max_bulk_len) from the next
   // request header on, as Redis does for a client that has not authenticated yet.
   void set_pre_auth(bool on) { pre_auth_ = on; }
+  // New limits, from the next request header on (a configuration reload).
+  void set_limits(request_limits limits) { limits_ = limits; }
 
  private:
   enum class state : std::uint8_t { start, bulk_header, name_data, arg_data };

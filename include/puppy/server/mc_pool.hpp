@@ -13,6 +13,7 @@
 
 #include "puppy/memcached/ketama.hpp"
 #include "puppy/memcached/response.hpp"
+#include "puppy/metrics/stats.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/reply_watchdog.hpp"
 #include "puppy/upstream/backoff.hpp"
@@ -42,7 +43,8 @@ class mc_connection {
   void on_connected(const boost::system::error_code& ec);
   void flush();
   void read();
-  void fail(const std::string& why);
+  // Counts `kind` if the connection was up (a failed connect is counted where it fails).
+  void fail(const std::string& why, metrics::error_kind kind = metrics::error_kind::upstream_lost);
   void answer_unavailable(done_fn done);
 
   worker& owner_;
@@ -60,6 +62,9 @@ class mc_connection {
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
   buffer in_;
   reply_watchdog watchdog_;
+  std::uint64_t sent_ = 0;  // requests sent and responses read on the current connection
+  std::uint64_t replied_ = 0;
+  metrics::rtt_sampler rtt_;
 };
 
 class mc_pool {

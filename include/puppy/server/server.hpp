@@ -8,10 +8,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "puppy/metrics/stats.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -35,6 +37,20 @@ class server {
   // then closes what is left. Safe from any thread.
   void stop();
 
+  // SIGHUP calls `hook` on worker 0's thread (a reload: it may call reload()).
+  void on_sighup(std::function<void()> hook) { sighup_hook_ = std::move(hook); }
+  // Applies `fresh`'s reloadable fields (copy_reloadable) everywhere: new connections and
+  // requests use them, no connection is dropped. Safe from any thread.
+  void reload(const settings& fresh);
+
+  // The proxy's figures now (metrics/stats.hpp). Safe from any thread.
+  metrics::snapshot collect() const;
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  // The upstream health check's verdict (1 reachable, 0 not), which collect() reports; -1 (the
+  // default) when no check runs. Safe from any thread.
+  void set_upstream_up(int up) { upstream_up_.store(up, std::memory_order_relaxed); }
+  int upstream_up() const { return upstream_up_.load(std::memory_order_relaxed); }
+
  private:
   struct listener {
     listener(boost::asio::io_context& ioc, bool tls_) : acceptor(ioc), retry(ioc), tls(tls_) {}
@@ -56,10 +72,17 @@ class server {
   listener plain_;
   listener tls_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set hangup_;
+  std::function<void()> sighup_hook_;
+  void watch_hangup();
   boost::asio::steady_timer drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::size_t next_worker_ = 0;
-  std::size_t refused_ = 0;  // connections turned away at max_clients
+  metrics::counter accepted_;  // written by worker 0's thread (the acceptor's) only
+  metrics::counter refused_;   // connections turned away at max_clients
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<bool> draining_{false};
+  std::atomic<int> upstream_up_{-1};
   bool stopping_ = false;
 };
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "puppy/memcached/translate.hpp"
+#include "puppy/metrics/stats.hpp"
 #include "puppy/net/stream.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/reply_scanner.hpp"
@@ -59,6 +60,8 @@ class session : public std::enable_shared_from_this<session> {
   // as at the drain deadline); until then, what the client still sends is read and dropped.
   // Closing a socket with unread input sends a RST, which destroys replies still unsent.
   void close_lingering(const char* why);
+  // One log line (info) for a connection error: the client's address, what, and why.
+  void log_client_error(const char* what, const std::string& detail = {}) const;
 
   // For the shared upstream connection. `data` stays valid until flush_delivered() returns.
   void deliver(const char* data, std::size_t len, bool reply_ends);
@@ -67,6 +70,8 @@ class session : public std::enable_shared_from_this<session> {
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
+  // The worker's settings changed (a reload): take the new request limits.
+  void on_reconfigured();
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:
@@ -83,7 +88,7 @@ class session : public std::enable_shared_from_this<session> {
   };
   // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
   struct capture {
-    enum class what : std::uint8_t { discard, get, integer, fast_status, fast_value } kind;
+    enum class what : std::uint8_t { discard, get, integer, pset, fast_status, fast_value } kind;
     std::uint64_t seq;  // the counted reply it is (received_ once it arrived)
   };
   // A PGET on the fast path (SET status NX GET + GET key) waiting for its two replies.
@@ -112,6 +117,8 @@ class session : public std::enable_shared_from_this<session> {
   void set_authenticated(bool on);
   // Answers a request here, in its place among the replies (any mode).
   void answer_here(std::size_t start, std::size_t pos, std::string reply);
+  // PUPPY STATS and PUPPY HELP (session_puppy.cpp): the reply.
+  std::string proxy_command(const std::vector<std::string_view>& args) const;
   void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
   void begin_pin(std::size_t cmd_start);
@@ -217,6 +224,7 @@ class session : public std::enable_shared_from_this<session> {
   // Reply accounting.
   std::uint64_t sent_ = 0;                       // counted requests sent upstream (shared or own)
   std::uint64_t received_ = 0;                   // counted replies relayed
+  metrics::rtt_sampler rtt_;                     // own connection's round trips
   std::optional<std::uint64_t> passthrough_at_;  // from this reply on, relay without counting
   bool raw_ = false;                             // replication stream: do not even scan
   bool reset_waiting_ = false;                   // RESET forwarded in pass-through
@@ -263,6 +271,7 @@ struct session::pget_wait {
   std::chrono::steady_clock::time_point deadline;
   bool in_flight = false;  // an attempt's answer is awaited
   bool woken = false;      // the key was published while an attempt was in flight
+  bool waited = false;     // an attempt found no value (counted in puppy_pget_waits_total)
   boost::asio::steady_timer timer;
 };
 

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "puppy/metrics/stats.hpp"
 #include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
@@ -69,7 +70,7 @@ class shared_upstream {
   void pump();
   void arm_read_wait();
   void dispatch(std::size_t n);
-  void fail(const std::string& why);
+  void fail(const std::string& why, metrics::error_kind kind = metrics::error_kind::upstream_lost);
   void wake_all();
   void wake_soon();
 
@@ -96,6 +97,9 @@ class shared_upstream {
   std::vector<std::shared_ptr<session>> waiters_;  // strong: a waiting session has no I/O pending
   std::unordered_set<session*> attached_;
   reply_watchdog watchdog_;
+  std::uint64_t requests_ = 0;  // requests queued and replies read on the current connection
+  std::uint64_t replies_ = 0;
+  metrics::rtt_sampler rtt_;
 };
 
 }  // namespace puppy::server

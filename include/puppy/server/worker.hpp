@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "puppy/memcached/ketama.hpp"
+#include "puppy/metrics/stats.hpp"
 #include "puppy/net/tls_context.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
@@ -32,7 +34,8 @@ class shared_upstream;
 class wake_hub;
 class mc_pool;
 
-// What sessions need to know; the same for every worker, fixed at start-up.
+// What sessions need to know; the same for every worker. Fixed at start-up but for the fields
+// copy_reloadable() names, which a SIGHUP may change (docs/operations.md).
 struct settings {
   resp::request_limits limits;
   std::size_t max_reply_depth = resp::default_max_reply_depth;
@@ -81,6 +84,9 @@ struct settings {
   memcached::key_hash memcached_hash = memcached::key_hash::md5;
 };
 
+// Copies the fields a configuration reload may change: limits, PGET defaults, timeouts.
+void copy_reloadable(const settings& from, settings* to);
+
 class worker {
  public:
   // `clients` counts the client connections of all workers.
@@ -95,15 +101,17 @@ class worker {
   const settings& config() const { return config_; }
   spdlog::logger& log() { return *log_; }
   upstream::backoff& upstream_backoff() { return backoff_; }
-  // Makes a just connected upstream socket non-blocking, without Nagle, with dead-peer
-  // detection (see watch_dead_peer).
-  void prepare_upstream(boost::asio::ip::tcp::socket& socket) const;
   // Records the outcome of an attempt to connect to the upstream and start the connection
   // (back-off, one log line per outage); closes the stream on failure. `detail` overrides the
   // error's text (e.g. "timed out", "TLS handshake failed: ..."). Returns whether it is usable.
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           net::stream& stream);
   wake_hub& wakes() { return *wakes_; }
+  // This worker's counters; only this worker's thread writes them (metrics/stats.hpp).
+  metrics::worker_stats& stats() { return stats_; }
+  const metrics::worker_stats& stats() const { return stats_; }
+  // The whole proxy's figures, for PUPPY STATS (set by the server; safe from this thread).
+  std::function<std::string()> stats_text;
   // The memcached servers, when the upstream is memcached (else null).
   mc_pool* memcached() { return mc_.get(); }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
@@ -122,6 +130,8 @@ class worker {
   void close_all();
   // Stops reading new requests; each session closes once its in-flight replies are out.
   void drain();
+  // A configuration reload: takes `fresh`'s reloadable fields. Must run on this worker's thread.
+  void reconfigure(const settings& fresh);
   bool draining() const { return draining_; }
   std::size_t session_count() const { return sessions_.size(); }
 
@@ -135,22 +145,19 @@ class worker {
 
  private:
   void sweep_idle();
-  // TCP keepalive and TCP_USER_TIMEOUT on an upstream connection (see worker.cpp).
-  void watch_dead_peer(int fd) const;
-  static constexpr int keepalive_idle_s = 15;
-  static constexpr int keepalive_interval_s = 5;
-  static constexpr int keepalive_probes = 3;
 
   unsigned id_;
-  const settings& config_;
+  settings config_;  // this worker's copy: a reload changes it on this worker's thread only
   std::shared_ptr<spdlog::logger> log_;
   // One thread runs it; only post() comes from other threads, so the reactor needs no locks.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   upstream::backoff backoff_;
+  metrics::worker_stats stats_;
   std::unordered_set<session*> sessions_;
   std::atomic<std::size_t>& clients_;
   bool draining_ = false;
   boost::asio::steady_timer idle_sweep_;  // closes idle clients once a second (idle_timeout)
+  bool sweeping_ = false;
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
   std::unique_ptr<wake_hub> wakes_;

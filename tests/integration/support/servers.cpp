@@ -179,14 +179,26 @@ void memcached_server::stop() {
 }
 
 std::string proxy_server::binary() {
+  // scripts/sanitize.sh points the tests at a sanitized build of the proxy.
+  if (const char* other = std::getenv("PUPPY_TEST_PROXY_BINARY"); other != nullptr && *other) {
+    return other;
+  }
+  return built_binary();
+}
+
+std::string proxy_server::built_binary() {
   return PUPPY_PROXY_BINARY;
 }
 
 proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args)
     : dir_(make_temp_dir("puppy-test-proxy")) {
   const std::string ready = dir_ + "/ready";
-  std::vector<std::string> argv = {binary(), "--listen",    "127.0.0.1:0", "--ready-file",
-                                   ready,    "--log-level", "debug"};
+  std::vector<std::string> argv = {binary(), "--listen", "127.0.0.1:0", "--ready-file", ready};
+  // Debug logs, unless a config file is given: a flag would override the file's log level.
+  if (std::find(extra_args.begin(), extra_args.end(), "--config") == extra_args.end()) {
+    argv.push_back("--log-level");
+    argv.push_back("debug");
+  }
   if (!upstream_url.empty()) {
     argv.push_back("--upstream");
     argv.push_back(upstream_url);
@@ -205,11 +217,18 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
       !proc_.running()) {
     throw std::runtime_error("puppy-proxy did not start: " + log());
   }
-  // One line per listener: "host:port", then "tls host:port" with --tls-listen.
+  // One line per listener: "host:port", then "metrics host:port" with --metrics-listen and
+  // "tls host:port" with --tls-listen.
   std::istringstream lines(read_file(ready));
   for (std::string line; std::getline(lines, line);) {
     const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
-    (line.rfind("tls ", 0) == 0 ? tls_port_ : port_) = port;
+    if (line.rfind("tls ", 0) == 0) {
+      tls_port_ = port;
+    } else if (line.rfind("metrics ", 0) == 0) {
+      metrics_port_ = port;
+    } else {
+      port_ = port;
+    }
   }
 }
 

@@ -81,6 +81,8 @@ class proxy_server {
   std::uint16_t port() const { return port_; }
   // The TLS listener's port (--tls-listen), or 0 if there is none.
   std::uint16_t tls_port() const { return tls_port_; }
+  // The admin listener's port, when started with --metrics-listen (else 0).
+  std::uint16_t metrics_port() const { return metrics_port_; }
   // SIGTERM; returns the exit status.
   int stop();
   void signal(int sig) { proc_.signal(sig); }
@@ -89,12 +91,16 @@ class proxy_server {
   pid_t pid() const { return proc_.pid(); }
   bool running() { return proc_.running(); }
   std::string log() const { return read_file(dir_ + "/proxy.log"); }
+  // The proxy the tests run: $PUPPY_TEST_PROXY_BINARY if set, else built_binary().
   static std::string binary();
+  // The one built with these tests.
+  static std::string built_binary();
 
  private:
   std::string dir_;
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
+  std::uint16_t metrics_port_ = 0;
   process proc_;
 };
 

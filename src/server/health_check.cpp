@@ -1,0 +1,200 @@
+#include "puppy/server/health_check.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include "io_util.hpp"
+#include "puppy/net/stream.hpp"
+#include "puppy/server/upstream_start.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using detail::would_block;
+
+namespace {
+constexpr std::size_t max_check_reply = 1024;  // +PONG, or memcached's VERSION line
+}
+
+// One upstream server's connection and its checks. Started as every upstream connection is
+// (async_start_upstream: TLS and the login when the upstream has them), then reactor style.
+class health_check::probe {
+ public:
+  probe(asio::io_context& ioc, upstream::host_port target, settings start, std::string request,
+        std::string expect, std::chrono::milliseconds deadline, std::chrono::milliseconds interval,
+        std::function<void(bool)> report)
+      : socket_(ioc),
+        timer_(ioc),
+        target_(std::move(target)),
+        start_(std::move(start)),
+        request_(std::move(request)),
+        expect_(std::move(expect)),
+        deadline_(deadline),
+        interval_(interval),
+        report_(std::move(report)) {}
+
+  void start() { connect(); }
+  void stop() {
+    ++generation_;
+    error_code ignored;
+    socket_.close(ignored);
+    timer_.cancel();
+  }
+
+ private:
+  void connect() {
+    const auto gen = ++generation_;
+    error_code ec;
+    const auto ip = asio::ip::make_address(target_.host, ec);
+    arm_deadline(gen);
+    socket_.socket().async_connect(tcp::endpoint(ip, target_.port), [this,
+                                                                     gen](const error_code& e) {
+      if (gen != generation_) return;
+      if (e) return failed();
+      async_start_upstream(start_, socket_, [this, gen](const error_code& se, const std::string&) {
+        if (gen != generation_) return;
+        if (se) return failed();
+        check(gen);
+      });
+    });
+  }
+
+  void check(std::uint64_t gen) {
+    arm_deadline(gen);
+    reply_.clear();
+    written_ = 0;
+    write(gen);
+  }
+
+  // Runs `step` once the stream can go on, or fails (the deadline closes the socket).
+  void wait(bool writing, std::uint64_t gen, void (probe::*step)(std::uint64_t)) {
+    auto resume = [this, gen, step](const error_code& e) {
+      if (gen != generation_) return;
+      if (e) return failed();
+      (this->*step)(gen);
+    };
+    if (writing) {
+      socket_.async_wait_writable(std::move(resume));
+    } else {
+      socket_.async_wait_readable(std::move(resume));
+    }
+  }
+
+  void write(std::uint64_t gen) {
+    while (written_ < request_.size()) {
+      error_code ec;
+      written_ += socket_.write_some(
+          asio::buffer(request_.data() + written_, request_.size() - written_), ec);
+      if (would_block(ec)) return wait(true, gen, &probe::write);
+      if (ec) return failed();
+    }
+    read(gen);
+  }
+
+  void read(std::uint64_t gen) {
+    for (;;) {
+      error_code ec;
+      const std::size_t n = socket_.read_some(asio::buffer(buf_), ec);
+      if (would_block(ec)) return wait(false, gen, &probe::read);
+      if (ec) return failed();
+      reply_.append(buf_, n);
+      const auto end = reply_.find("\r\n");
+      if (end == std::string::npos) {
+        if (reply_.size() > max_check_reply) return failed();
+        continue;
+      }
+      if (reply_.compare(0, expect_.size(), expect_) != 0 || end + 2 != reply_.size()) {
+        return failed();  // -LOADING, -NOAUTH, anything but the answer: not ready
+      }
+      report_(true);
+      timer_.expires_after(interval_);
+      timer_.async_wait([this, gen](const error_code& te) {
+        if (!te && gen == generation_) check(gen);
+      });
+      return;
+    }
+  }
+
+  void arm_deadline(std::uint64_t gen) {
+    timer_.expires_after(deadline_);
+    timer_.async_wait([this, gen](const error_code& e) {
+      if (e || gen != generation_) return;
+      error_code ignored;
+      socket_.close(ignored);  // the pending operation completes with an error: failed()
+    });
+  }
+
+  void failed() {
+    ++generation_;
+    error_code ignored;
+    socket_.close(ignored);
+    report_(false);
+    timer_.expires_after(interval_);
+    timer_.async_wait([this, next = generation_](const error_code& e) {
+      if (!e && next == generation_) connect();
+    });
+  }
+
+  net::stream socket_;
+  asio::steady_timer timer_;
+  upstream::host_port target_;
+  settings start_;  // what async_start_upstream needs: TLS, login, timeout
+  std::string request_;
+  std::size_t written_ = 0;
+  std::string expect_;
+  std::chrono::milliseconds deadline_;
+  std::chrono::milliseconds interval_;
+  std::function<void(bool)> report_;
+  std::uint64_t generation_ = 0;
+  std::string reply_;
+  char buf_[256];
+};
+
+health_check::health_check(asio::io_context& ioc, const settings& config,
+                           std::chrono::milliseconds interval, std::function<void(bool)> on_change)
+    : on_change_(std::move(on_change)) {
+  const auto deadline = std::max(config.connect_timeout, std::chrono::milliseconds(1000));
+  std::vector<upstream::host_port> targets;
+  if (config.memcached) {
+    for (const auto& s : config.memcached_servers) targets.push_back({s.host, s.port});
+  } else {
+    targets.push_back(config.upstream);
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    settings start;  // memcached: plain, no login
+    if (!config.memcached) {
+      start.upstream_login = config.upstream_login;
+      start.upstream_tls = config.upstream_tls;
+    }
+    start.response_timeout = config.response_timeout;
+    probes_.push_back(
+        std::make_unique<probe>(ioc, targets[i], std::move(start),
+                                config.memcached ? "version\r\n" : "*1\r\n$4\r\nPING\r\n",
+                                config.memcached ? "VERSION " : "+PONG", deadline, interval,
+                                [this, i](bool up) { on_probe(i, up); }));
+  }
+  verdicts_.assign(probes_.size(), -1);
+}
+
+health_check::~health_check() {
+  stop();
+}
+
+void health_check::start() {
+  for (auto& p : probes_) p->start();
+}
+
+void health_check::stop() {
+  for (auto& p : probes_) p->stop();
+}
+
+void health_check::on_probe(std::size_t index, bool up) {
+  verdicts_[index] = up ? 1 : 0;
+  int verdict = 0;
+  for (const int v : verdicts_) verdict = std::max(verdict, v);
+  if (verdict == verdict_) return;
+  verdict_ = verdict;
+  on_change_(verdict == 1);
+}
+
+}  // namespace puppy::server
