@@ -106,11 +106,11 @@ TEST_CASE("SIGHUP reloads the log level, limits and PGET defaults live, without 
 
   write_temp(dir, "proxy.toml",
              "log-level = \"debug\"\nmax-args = 2\npget-update-time = 7\n"
-             "threads = 3\n");
+             "pget-channel = \"elsewhere\"\n");
   proxy.signal(SIGHUP);
   REQUIRE(wait_until(
       [&] { return proxy.log().find("configuration reloaded") != std::string::npos; }, 10s));
-  CHECK(proxy.log().find("'threads' changed but takes effect only after a restart") !=
+  CHECK(proxy.log().find("'pget-channel' changed but takes effect only after a restart") !=
         std::string::npos);
   {
     raw_client bad(proxy.port());
