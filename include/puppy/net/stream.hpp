@@ -75,25 +75,7 @@ class stream {
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
     if (ssl_ == nullptr) return socket_.write_some(buffers, ec);
-    if (retry_) return tls_write(staged_.data(), staged_.size(), ec);
-    auto it = boost::asio::buffer_sequence_begin(buffers);
-    const auto end = boost::asio::buffer_sequence_end(buffers);
-    while (it != end && boost::asio::const_buffer(*it).size() == 0) ++it;
-    if (it == end) {
-      ec = {};
-      return 0;
-    }
-    const boost::asio::const_buffer first(*it);
-    if (first.size() >= max_record || std::next(it) == end) {
-      return tls_write(first.data(), std::min(first.size(), max_record), ec);  // no copy
-    }
-    staged_.clear();
-    for (; it != end && staged_.size() < max_record; ++it) {
-      const boost::asio::const_buffer b(*it);
-      staged_.append(static_cast<const char*>(b.data()),
-                     std::min(b.size(), max_record - staged_.size()));
-    }
-    return tls_write(staged_.data(), staged_.size(), ec);
+    return tls_write_some(buffers, ec);
   }
 
   // Calls h(error_code) once a read may make progress (the socket readable, or writable if TLS
@@ -131,6 +113,30 @@ class stream {
   bool start_tls(const tls_context& ctx, error_code& ec);
   std::size_t tls_read(const boost::asio::mutable_buffer& buffer, error_code& ec);
   std::size_t tls_write(const void* data, std::size_t len, error_code& ec);
+  // write_some with TLS: one record from the buffers. Never inlined, so that write_some, which
+  // is, stays the socket's own call plus one branch.
+  template <class ConstBufferSequence>
+  [[gnu::noinline]] std::size_t tls_write_some(const ConstBufferSequence& buffers, error_code& ec) {
+    if (retry_) return tls_write(staged_.data(), staged_.size(), ec);
+    auto it = boost::asio::buffer_sequence_begin(buffers);
+    const auto end = boost::asio::buffer_sequence_end(buffers);
+    while (it != end && boost::asio::const_buffer(*it).size() == 0) ++it;
+    if (it == end) {
+      ec = {};
+      return 0;
+    }
+    const boost::asio::const_buffer first(*it);
+    if (first.size() >= max_record || std::next(it) == end) {
+      return tls_write(first.data(), std::min(first.size(), max_record), ec);  // no copy
+    }
+    staged_.clear();
+    for (; it != end && staged_.size() < max_record; ++it) {
+      const boost::asio::const_buffer b(*it);
+      staged_.append(static_cast<const char*>(b.data()),
+                     std::min(b.size(), max_record - staged_.size()));
+    }
+    return tls_write(staged_.data(), staged_.size(), ec);
+  }
   // The outcome of a failed SSL_* call; sets *wants for would_block.
   error_code failure(tcp::socket::wait_type* wants);
   void close_notify();
