@@ -283,7 +283,8 @@ def _retry_start(what, attempts, fn):
     die(f"could not start {what}: {last}")
 
 
-def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attempts=3):
+def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attempts=3,
+                extra_args=()):
     """redis-server without persistence on a free port. Returns (Proc, port)."""
 
     def attempt():
@@ -291,7 +292,7 @@ def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attem
         argv = list(wrapper) + [
             "redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
             "--dir", workdir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
-            "--logfile", ""]
+            "--logfile", ""] + list(extra_args)
         p = start_process(name, argv, os.path.join(workdir, f"{name}.log"), cpu=cpu)
         if not wait_listening(p, port, timeout):
             rc = stop_process(p, timeout=5)
@@ -335,14 +336,18 @@ class MetricsScraper:
 
 
 def start_puppy(proxy_bin, upstream_port, workdir, name="puppy", cpu=None, wrapper=(),
-                extra_args=(), timeout=60.0):
-    """puppy-proxy on a port it picks itself (--listen :0 + --ready-file). Returns (Proc, port)."""
+                extra_args=(), timeout=60.0, upstream=None):
+    """puppy-proxy on a port it picks itself (--listen :0 + --ready-file). Returns (Proc, port).
+
+    `upstream`: a URL instead of redis://HOST:upstream_port. With --tls-listen among extra_args
+    the ready file's second line is "tls host:port" (see ready_tls_port)."""
     ready = os.path.join(workdir, f"{name}.ready")
     if os.path.exists(ready):
         os.unlink(ready)
     argv = list(wrapper) + [
         proxy_bin, "--listen", f"{HOST}:0", "--ready-file", ready,
-        "--upstream", f"redis://{HOST}:{upstream_port}", "--log-level", "warn"] + list(extra_args)
+        "--upstream", upstream or f"redis://{HOST}:{upstream_port}",
+        "--log-level", "warn"] + list(extra_args)
     p = start_process(name, argv, os.path.join(workdir, f"{name}.log"), cpu=cpu)
     text = wait_file(ready, p, timeout)
     if text is None:
@@ -421,9 +426,20 @@ CSV_FIELDS = ["rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_
 _BENIGN = ("WARNING: Could not fetch server CONFIG",)
 
 
-def benchmark_argv(port, test, clients, pipeline, requests, data_size=3, keyspace=0, cpu=None):
+def ready_tls_port(workdir, name):
+    """The TLS listener's port from the ready file of start_puppy's proxy `name`."""
+    with open(os.path.join(workdir, f"{name}.ready")) as f:
+        for line in f:
+            if line.startswith("tls "):
+                return int(line.rsplit(":", 1)[1])
+    die(f"{name} has no TLS listener in its ready file")
+
+
+def benchmark_argv(port, test, clients, pipeline, requests, data_size=3, keyspace=0, cpu=None,
+                   extra_args=()):
     argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", test, "-c", str(clients),
             "-n", str(requests), "-P", str(pipeline), "-d", str(data_size), "--csv"]
+    argv += list(extra_args)  # e.g. --tls --cacert FILE
     if keyspace:
         argv += ["-r", str(keyspace)]
     if cpu is not None:

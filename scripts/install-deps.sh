@@ -19,12 +19,14 @@ done
 
 if [ "$build_only" = 1 ]; then
   # Enough for `scripts/build.sh -DBUILD_TESTING=OFF`: the proxy's libraries and binary.
-  packages=(build-essential cmake pkg-config libboost-dev libhiredis-dev libspdlog-dev libcli11-dev)
+  packages=(build-essential cmake pkg-config libboost-dev libhiredis-dev libspdlog-dev libcli11-dev
+    libssl-dev)
 else
 packages=(
   build-essential cmake pkg-config git
   libboost-dev libhiredis-dev libspdlog-dev libcli11-dev catch2 libssl-dev
   redis-server redis-tools memcached nutcracker libmemcached-tools
+  openssl  # the TLS tests' throwaway certificates (tests/tls/make_certs.sh)
   python3 python3-redis nodejs npm
   valgrind procps iproute2
   clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)

@@ -1,6 +1,7 @@
 // puppy-proxy: wiring only. Options -> logger -> upstream -> server.
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,11 +10,12 @@
 #include "puppy/app/reload.hpp"
 
 #include "puppy/config/options.hpp"
+#include "puppy/net/tls_context.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/runtime/embedded_redis.hpp"
 #include "puppy/runtime/logging.hpp"
 #include "puppy/server/server.hpp"
-#include "puppy/server/upstream_login.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/upstream/address.hpp"
 
 namespace {
@@ -36,18 +38,75 @@ bool resolve_host(puppy::upstream::host_port* hp, std::string* error) {
   return true;
 }
 
-// Line 1: the client listener's host:port; line 2, with --metrics-listen: "metrics host:port".
-void write_ready_file(const std::string& path, const boost::asio::ip::tcp::endpoint& ep,
+std::string text(const boost::asio::ip::tcp::endpoint& ep) {
+  return ep.address().to_string() + ':' + std::to_string(ep.port());
+}
+
+// Line 1: the client listener's host:port; then "metrics host:port" with --metrics-listen and
+// "tls host:port" with --tls-listen.
+void write_ready_file(const std::string& path, const puppy::server::server& srv,
                       const boost::asio::ip::tcp::endpoint* metrics) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
-    out << ep.address().to_string() << ':' << ep.port() << '\n';
-    if (metrics != nullptr) {
-      out << "metrics " << metrics->address().to_string() << ':' << metrics->port() << '\n';
-    }
+    out << text(srv.local_endpoint()) << '\n';
+    if (metrics != nullptr) out << "metrics " << text(*metrics) << '\n';
+    if (const auto tls = srv.tls_local_endpoint()) out << "tls " << text(*tls) << '\n';
   }
   std::filesystem::rename(tmp, path);
+}
+
+// The TLS contexts of both sides from the options (before host names are resolved: the
+// upstream's name is its certificate's). Returns an error message naming the option at fault.
+std::string setup_tls(const options& opt, const puppy::upstream::address& address,
+                      puppy::server::settings* settings) {
+  using puppy::net::peer_check;
+  using puppy::net::tls_options;
+  const bool client_side = !opt.tls_cert_file.empty() || !opt.tls_key_file.empty() ||
+                           !opt.tls_ca_cert_file.empty() || opt.tls_auth_clients != "no";
+  if (client_side && opt.tls_listen.empty()) {
+    return "--tls-cert-file, --tls-key-file, --tls-ca-cert-file and --tls-auth-clients are for "
+           "the TLS listener: give --tls-listen too";
+  }
+  const bool upstream_options =
+      !opt.upstream_tls_ca_cert_file.empty() || !opt.upstream_tls_server_name.empty() ||
+      !opt.upstream_tls_cert_file.empty() || !opt.upstream_tls_key_file.empty() ||
+      opt.upstream_tls_verify != "yes";
+  const bool upstream_tls = address.kind == puppy::upstream::scheme::rediss;
+  if (address.kind == puppy::upstream::scheme::memcached &&
+      (upstream_options || opt.upstream_tls)) {
+    return "--upstream-tls options: a memcached:// upstream is plain TCP (memcached has no TLS "
+           "here)";
+  }
+  if (upstream_options && !upstream_tls) {
+    return "--upstream-tls-* options need a TLS upstream: a rediss:// URL or --upstream-tls";
+  }
+  try {
+    if (!opt.tls_listen.empty()) {
+      tls_options o{"--tls",
+                    opt.tls_cert_file,
+                    opt.tls_key_file,
+                    opt.tls_ca_cert_file,
+                    opt.tls_auth_clients == "yes"        ? peer_check::required
+                    : opt.tls_auth_clients == "optional" ? peer_check::optional
+                                                         : peer_check::none,
+                    ""};
+      settings->client_tls = puppy::net::tls_context::server(o);
+    }
+    if (upstream_tls) {
+      tls_options o{"--upstream-tls",
+                    opt.upstream_tls_cert_file,
+                    opt.upstream_tls_key_file,
+                    opt.upstream_tls_ca_cert_file,
+                    opt.upstream_tls_verify == "yes" ? peer_check::required : peer_check::none,
+                    opt.upstream_tls_server_name.empty() ? address.servers.front().host
+                                                         : opt.upstream_tls_server_name};
+      settings->upstream_tls = puppy::net::tls_context::client(o);
+    }
+  } catch (const puppy::net::tls_config_error& e) {
+    return e.what();
+  }
+  return {};
 }
 
 }  // namespace
@@ -67,21 +126,33 @@ int main(int argc, char** argv) {
     log->critical("{}", error);
     return 2;
   }
-  if (address->kind == puppy::upstream::scheme::rediss) {
-    log->critical("upstream {}: TLS upstreams (rediss://) are not supported by this build",
-                  address->text());
-    return 2;
+  if (opt.upstream_tls && address->kind == puppy::upstream::scheme::redis) {
+    address->kind = puppy::upstream::scheme::rediss;
   }
   const bool memcached = address->kind == puppy::upstream::scheme::memcached;
+  const bool upstream_tls = address->kind == puppy::upstream::scheme::rediss;
   auto listen = puppy::upstream::parse_host_port(opt.listen, 6380, &error);
   if (!listen) {
     log->critical("--listen {}", error);
     return 2;
   }
+  std::optional<puppy::upstream::host_port> tls_listen;
+  if (!opt.tls_listen.empty()) {
+    tls_listen = puppy::upstream::parse_host_port(opt.tls_listen, 6380, &error);
+    if (!tls_listen) {
+      log->critical("--tls-listen {}", error);
+      return 2;
+    }
+  }
+  puppy::server::settings settings;
+  if (const std::string why = setup_tls(opt, *address, &settings); !why.empty()) {
+    log->critical("{}", why);
+    return 2;
+  }
 
   std::unique_ptr<puppy::runtime::embedded_redis> embedded;
   auto& target = address->servers.front();
-  if (!upstream_given && !memcached && opt.embedded_upstream == "auto" &&
+  if (!upstream_given && !memcached && !upstream_tls && opt.embedded_upstream == "auto" &&
       !puppy::runtime::tcp_answers(target.host, target.port, 500)) {
     try {
       embedded = puppy::runtime::embedded_redis::start(opt.redis_server);
@@ -103,7 +174,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  puppy::server::settings settings;
   puppy::app::apply_reloadable(opt, &settings, *log);  // limits, PGET defaults, timeouts
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
@@ -149,19 +219,34 @@ int main(int argc, char** argv) {
     log->critical("--listen {}: not an IP address", opt.listen);
     return 2;
   }
+  std::optional<boost::asio::ip::tcp::endpoint> tls_endpoint;
+  if (tls_listen) {
+    const auto ip = boost::asio::ip::make_address(tls_listen->host, ec);
+    if (ec) {
+      log->critical("--tls-listen {}: not an IP address", opt.tls_listen);
+      return 2;
+    }
+    tls_endpoint.emplace(ip, tls_listen->port);
+  }
+  // OpenSSL writes to sockets with write(2), which raises SIGPIPE on a closed connection; the
+  // error it returns is enough (as Redis does).
+  std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<puppy::server::server> srv;
   try {
     srv = std::make_unique<puppy::server::server>(
-        settings, opt.threads, boost::asio::ip::tcp::endpoint(listen_ip, listen->port), log);
+        settings, opt.threads, boost::asio::ip::tcp::endpoint(listen_ip, listen->port),
+        tls_endpoint, log);
   } catch (const boost::system::system_error& e) {
-    log->critical("cannot listen on {}: {}", opt.listen, e.code().message());
+    log->critical("cannot listen on {}{}: {}", opt.listen,
+                  tls_listen ? " and " + opt.tls_listen : std::string(), e.code().message());
     return 1;
   }
-  const auto bound = srv->local_endpoint();
+  const auto tls_bound = srv->tls_local_endpoint();
   log->info(
-      "puppy-proxy {} listening on {}:{}, upstream {}, {} thread{}, {} shared upstream "
+      "puppy-proxy {} listening on {}{}, upstream {}, {} thread{}, {} shared upstream "
       "connection{} per thread",
-      PUPPY_VERSION, bound.address().to_string(), bound.port(), address->text(), opt.threads,
+      PUPPY_VERSION, text(srv->local_endpoint()),
+      tls_bound ? " and TLS on " + text(*tls_bound) : "", address->text(), opt.threads,
       opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
   srv->on_sighup(puppy::app::reloader(argc, argv, effective, settings, *srv, log));
@@ -177,7 +262,7 @@ int main(int argc, char** argv) {
   if (!opt.ready_file.empty()) {
     const auto metrics =
         observability ? observability->endpoint() : boost::asio::ip::tcp::endpoint();
-    write_ready_file(opt.ready_file, bound, observability ? &metrics : nullptr);
+    write_ready_file(opt.ready_file, *srv, observability ? &metrics : nullptr);
   }
   srv->run();
   observability.reset();

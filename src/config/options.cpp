@@ -223,6 +223,50 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
       ->check(CLI::Range(1u, 600000u))
       ->group("Upstream");
 
+  app.add_option("--tls-listen", out->tls_listen,
+                 "Also accept clients over TLS here (host:port; port 0 picks a free port) with "
+                 "the certificate of --tls-cert-file and --tls-key-file as well. --listen stays "
+                 "plain")
+      ->group("TLS");
+  app.add_option("--tls-cert-file", out->tls_cert_file,
+                 "PEM certificate (chain) the TLS listener presents")
+      ->group("TLS");
+  app.add_option("--tls-key-file", out->tls_key_file,
+                 "PEM private key of --tls-cert-file (unencrypted)")
+      ->group("TLS");
+  app.add_option("--tls-ca-cert-file", out->tls_ca_cert_file,
+                 "PEM CA certificates that client certificates must be signed by")
+      ->group("TLS");
+  app.add_option("--tls-auth-clients", out->tls_auth_clients,
+                 "Client certificates on the TLS listener, as Redis's tls-auth-clients: 'no' "
+                 "(not asked for), 'yes' (required), 'optional' (checked if sent)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"no", "yes", "optional"}))
+      ->group("TLS");
+  app.add_flag("--upstream-tls", out->upstream_tls,
+               "Connect to the upstream over TLS (as a rediss:// URL does)")
+      ->group("TLS");
+  app.add_option("--upstream-tls-ca-cert-file", out->upstream_tls_ca_cert_file,
+                 "PEM CA certificates the upstream's certificate must be signed by (default: the "
+                 "system's CAs)")
+      ->group("TLS");
+  app.add_option("--upstream-tls-server-name", out->upstream_tls_server_name,
+                 "Name sent as SNI and required in the upstream's certificate (default: the "
+                 "upstream URL's host; an IP address is matched against the certificate's IP "
+                 "addresses and not sent)")
+      ->group("TLS");
+  app.add_option("--upstream-tls-cert-file", out->upstream_tls_cert_file,
+                 "PEM client certificate the proxy presents to the upstream (tls-auth-clients)")
+      ->group("TLS");
+  app.add_option("--upstream-tls-key-file", out->upstream_tls_key_file,
+                 "PEM private key of --upstream-tls-cert-file (unencrypted)")
+      ->group("TLS");
+  app.add_option("--upstream-tls-verify", out->upstream_tls_verify,
+                 "Check the upstream's certificate and name: 'yes', or 'no' (testing only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"yes", "no"}))
+      ->group("TLS");
+
   bool print_config = false;
   app.add_flag("--print-config", print_config,
                "Print the effective configuration (flags, environment, config file and defaults "

@@ -1,29 +1,32 @@
 #include "puppy/server/health_check.hpp"
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/write.hpp>
 
-#include "puppy/server/upstream_login.hpp"
+#include "io_util.hpp"
+#include "puppy/net/stream.hpp"
+#include "puppy/server/upstream_start.hpp"
 
 namespace puppy::server {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
+using detail::would_block;
 
 namespace {
 constexpr std::size_t max_check_reply = 1024;  // +PONG, or memcached's VERSION line
 }
 
-// One upstream server's connection and its checks.
+// One upstream server's connection and its checks. Started as every upstream connection is
+// (async_start_upstream: TLS and the login when the upstream has them), then reactor style.
 class health_check::probe {
  public:
-  probe(asio::io_context& ioc, upstream::host_port target, std::string login, std::string request,
+  probe(asio::io_context& ioc, upstream::host_port target, settings start, std::string request,
         std::string expect, std::chrono::milliseconds deadline, std::chrono::milliseconds interval,
         std::function<void(bool)> report)
       : socket_(ioc),
         timer_(ioc),
         target_(std::move(target)),
-        login_(std::move(login)),
+        start_(std::move(start)),
         request_(std::move(request)),
         expect_(std::move(expect)),
         deadline_(deadline),
@@ -44,13 +47,13 @@ class health_check::probe {
     error_code ec;
     const auto ip = asio::ip::make_address(target_.host, ec);
     arm_deadline(gen);
-    socket_.async_connect(tcp::endpoint(ip, target_.port), [this, gen](const error_code& e) {
+    socket_.socket().async_connect(tcp::endpoint(ip, target_.port), [this,
+                                                                     gen](const error_code& e) {
       if (gen != generation_) return;
       if (e) return failed();
-      if (login_.empty()) return check(gen);
-      async_login(socket_, login_, [this, gen](const error_code& le, const std::string&) {
+      async_start_upstream(start_, socket_, [this, gen](const error_code& se, const std::string&) {
         if (gen != generation_) return;
-        if (le) return failed();
+        if (se) return failed();
         check(gen);
       });
     });
@@ -59,23 +62,46 @@ class health_check::probe {
   void check(std::uint64_t gen) {
     arm_deadline(gen);
     reply_.clear();
-    asio::async_write(socket_, asio::buffer(request_),
-                      [this, gen](const error_code& e, std::size_t) {
-                        if (gen != generation_) return;
-                        if (e) return failed();
-                        read(gen);
-                      });
+    written_ = 0;
+    write(gen);
+  }
+
+  // Runs `step` once the stream can go on, or fails (the deadline closes the socket).
+  void wait(bool writing, std::uint64_t gen, void (probe::*step)(std::uint64_t)) {
+    auto resume = [this, gen, step](const error_code& e) {
+      if (gen != generation_) return;
+      if (e) return failed();
+      (this->*step)(gen);
+    };
+    if (writing) {
+      socket_.async_wait_writable(std::move(resume));
+    } else {
+      socket_.async_wait_readable(std::move(resume));
+    }
+  }
+
+  void write(std::uint64_t gen) {
+    while (written_ < request_.size()) {
+      error_code ec;
+      written_ += socket_.write_some(
+          asio::buffer(request_.data() + written_, request_.size() - written_), ec);
+      if (would_block(ec)) return wait(true, gen, &probe::write);
+      if (ec) return failed();
+    }
+    read(gen);
   }
 
   void read(std::uint64_t gen) {
-    socket_.async_read_some(asio::buffer(buf_), [this, gen](const error_code& e, std::size_t n) {
-      if (gen != generation_) return;
-      if (e) return failed();
+    for (;;) {
+      error_code ec;
+      const std::size_t n = socket_.read_some(asio::buffer(buf_), ec);
+      if (would_block(ec)) return wait(false, gen, &probe::read);
+      if (ec) return failed();
       reply_.append(buf_, n);
       const auto end = reply_.find("\r\n");
       if (end == std::string::npos) {
         if (reply_.size() > max_check_reply) return failed();
-        return read(gen);
+        continue;
       }
       if (reply_.compare(0, expect_.size(), expect_) != 0 || end + 2 != reply_.size()) {
         return failed();  // -LOADING, -NOAUTH, anything but the answer: not ready
@@ -85,7 +111,8 @@ class health_check::probe {
       timer_.async_wait([this, gen](const error_code& te) {
         if (!te && gen == generation_) check(gen);
       });
-    });
+      return;
+    }
   }
 
   void arm_deadline(std::uint64_t gen) {
@@ -108,11 +135,12 @@ class health_check::probe {
     });
   }
 
-  tcp::socket socket_;
+  net::stream socket_;
   asio::steady_timer timer_;
   upstream::host_port target_;
-  std::string login_;
+  settings start_;  // what async_start_upstream needs: TLS, login, timeout
   std::string request_;
+  std::size_t written_ = 0;
   std::string expect_;
   std::chrono::milliseconds deadline_;
   std::chrono::milliseconds interval_;
@@ -133,11 +161,17 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
     targets.push_back(config.upstream);
   }
   for (std::size_t i = 0; i < targets.size(); ++i) {
-    probes_.push_back(std::make_unique<probe>(
-        ioc, targets[i], config.memcached ? std::string() : config.upstream_login,
-        config.memcached ? "version\r\n" : "*1\r\n$4\r\nPING\r\n",
-        config.memcached ? "VERSION " : "+PONG", deadline, interval,
-        [this, i](bool up) { on_probe(i, up); }));
+    settings start;  // memcached: plain, no login
+    if (!config.memcached) {
+      start.upstream_login = config.upstream_login;
+      start.upstream_tls = config.upstream_tls;
+    }
+    start.response_timeout = config.response_timeout;
+    probes_.push_back(
+        std::make_unique<probe>(ioc, targets[i], std::move(start),
+                                config.memcached ? "version\r\n" : "*1\r\n$4\r\nPING\r\n",
+                                config.memcached ? "VERSION " : "+PONG", deadline, interval,
+                                [this, i](bool up) { on_probe(i, up); }));
   }
   verdicts_.assign(probes_.size(), -1);
 }

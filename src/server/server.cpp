@@ -13,8 +13,17 @@ namespace {
 constexpr int listen_backlog = 511;  // Redis's tcp-backlog default
 }
 
+namespace {
+void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
+  acceptor.open(at.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(at);
+  acceptor.listen(listen_backlog);
+}
+}  // namespace
+
 server::server(const settings& config, unsigned threads, const tcp::endpoint& listen,
-               std::shared_ptr<spdlog::logger> log)
+               const std::optional<tcp::endpoint>& tls_listen, std::shared_ptr<spdlog::logger> log)
     : config_(config),
       log_(std::move(log)),
       workers_([&] {
@@ -23,18 +32,21 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
           w.push_back(std::make_unique<worker>(i, config_, log_, clients_));
         return w;
       }()),
-      acceptor_(workers_.front()->context()),
+      plain_(workers_.front()->context(), false),
+      tls_(workers_.front()->context(), true),
       signals_(workers_.front()->context(), SIGINT, SIGTERM),
       hangup_(workers_.front()->context(), SIGHUP),
-      accept_retry_(workers_.front()->context()),
       drain_timer_(workers_.front()->context()) {
   for (auto& w : workers_) {
     w->stats_text = [this] { return metrics::render_prometheus(collect()); };
   }
-  acceptor_.open(listen.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(listen);
-  acceptor_.listen(listen_backlog);
+  open_listener(plain_.acceptor, listen);
+  if (tls_listen) open_listener(tls_.acceptor, *tls_listen);
+}
+
+std::optional<tcp::endpoint> server::tls_local_endpoint() const {
+  if (!tls_.acceptor.is_open()) return std::nullopt;
+  return tls_.acceptor.local_endpoint();
 }
 
 server::~server() = default;
@@ -46,7 +58,8 @@ void server::run() {
     do_stop();
   });
   watch_hangup();
-  accept();
+  accept(plain_);
+  if (tls_.acceptor.is_open()) accept(tls_);
 
   using guard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<guard> guards;
@@ -76,10 +89,12 @@ void server::do_stop() {
   stopping_ = true;
   draining_ = true;
   boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  for (listener* l : {&plain_, &tls_}) {
+    l->acceptor.close(ignored);
+    l->retry.cancel();
+  }
   signals_.cancel(ignored);
   hangup_.cancel(ignored);
-  accept_retry_.cancel();
   // Sessions stop reading and close once their in-flight replies are out; whatever is left at
   // the deadline (a blocked BLPOP, a subscriber) is closed then.
   for (auto& w : workers_) {
@@ -110,33 +125,34 @@ void server::close_everything() {
   workers_.front()->close_all();
 }
 
-void server::refuse(tcp::socket& client) {
-  // As Redis does at maxclients: say why, then close (a best-effort write, never blocking).
+void server::refuse(tcp::socket& client, bool tls) {
+  // As Redis does at maxclients: say why, then close (a best-effort write, never blocking). A
+  // TLS client is only closed: the reply would need a handshake first, for a client turned away.
   static constexpr char reply[] = "-ERR max number of clients reached\r\n";
   boost::system::error_code ignored;
   client.non_blocking(true, ignored);
-  client.write_some(asio::buffer(reply, sizeof reply - 1), ignored);
+  if (!tls) client.write_some(asio::buffer(reply, sizeof reply - 1), ignored);
   client.close(ignored);
 }
 
-void server::accept() {
+void server::accept(listener& l) {
   if (stopping_) return;
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket client) {
+  l.acceptor.async_accept([this, &l](const boost::system::error_code& ec, tcp::socket client) {
     if (stopping_ || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Out of descriptors or a transient error: keep the listener, try again shortly.
       log_->warn("accept failed: {}", ec.message());
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](const boost::system::error_code& e) {
-        if (!e) accept();
+      l.retry.expires_after(std::chrono::milliseconds(100));
+      l.retry.async_wait([this, &l](const boost::system::error_code& e) {
+        if (!e) accept(l);
       });
       return;
     }
     if (config_.max_clients > 0 && clients_.load() >= config_.max_clients) {
       refused_.add();
       log_->debug("max number of clients reached ({}); connection refused", config_.max_clients);
-      refuse(client);
-      accept();
+      refuse(client, l.tls);
+      accept(l);
       return;
     }
     ++clients_;
@@ -144,14 +160,16 @@ void server::accept() {
     worker& target = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
     boost::system::error_code ignored;
-    const auto protocol = acceptor_.local_endpoint(ignored).protocol();
+    const auto protocol = l.acceptor.local_endpoint(ignored).protocol();
     const auto fd = client.release(ignored);
+    const bool tls = l.tls;
     if (&target == workers_.front().get()) {
-      target.start_session(fd, protocol);
+      target.start_session(fd, protocol, tls);
     } else {
-      asio::post(target.context(), [&target, fd, protocol] { target.start_session(fd, protocol); });
+      asio::post(target.context(),
+                 [&target, fd, protocol, tls] { target.start_session(fd, protocol, tls); });
     }
-    accept();
+    accept(l);
   });
 }
 

@@ -25,9 +25,11 @@ constexpr int max_turns = 16;                   // reads in a row before letting
 
 using detail::would_block;
 
-session::session(worker& owner, tcp::socket client, shared_upstream* shared)
+session::session(worker& owner, tcp::socket client, shared_upstream* shared,
+                 const net::tls_context* tls)
     : owner_(owner),
       client_(std::move(client)),
+      client_tls_(tls),
       shared_(shared),
       mode_(owner.memcached() != nullptr ? mode::memcached
             : shared != nullptr          ? mode::shared
@@ -50,8 +52,13 @@ session::~session() {
 
 void session::start() {
   error_code ec;
-  client_.set_option(tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  client_.socket().non_blocking(true, ec);
+  if (client_tls_ != nullptr && !client_.accept_tls(*client_tls_, ec)) {
+    owner_.log().warn("cannot start TLS with a client: {}", client_.describe(ec));
+    close("TLS failed");
+    return;
+  }
   if (mode_ == mode::memcached) {
     framer_.set_capture_all(true);
     // CLIENT ID for the clients of a memcached upstream, unique across the worker threads.
@@ -115,7 +122,8 @@ void session::pump_client() {
       if (ec == asio::error::eof) {
         on_client_eof();
       } else {
-        log_client_error("read failed; connection closed", ec.message());
+        // Also how a TLS client that fails the handshake (or a plain one on the TLS port) ends.
+        log_client_error("read failed; connection closed", client_.describe(ec));
         close("client read failed");
       }
       return;
@@ -136,7 +144,7 @@ void session::pump_client() {
 void session::arm_client_wait() {
   if (client_rx_.wait_pending || closed_) return;
   client_rx_.wait_pending = true;
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code&) {
+  client_.async_wait_readable([self = shared_from_this()](const error_code&) {
     self->client_rx_.wait_pending = false;
     if (self->closed_) return;
     self->client_rx_.readable = true;  // an error shows up in the read that follows

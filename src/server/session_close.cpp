@@ -46,7 +46,7 @@ void session::close_lingering(const char* why) {
 void session::watch_unsent() {
   // Once the client has acknowledged every byte sent, a RST can no longer destroy a reply.
   int unsent = 0;
-  if (::ioctl(client_.native_handle(), SIOCOUTQ, &unsent) != 0 || unsent == 0) {
+  if (::ioctl(client_.socket().native_handle(), SIOCOUTQ, &unsent) != 0 || unsent == 0) {
     close();
     return;
   }
@@ -69,24 +69,26 @@ void session::release(const char* why) {
 
 void session::discard_until_eof() {
   // Read first: the socket may be readable already, and an edge-triggered wait would not fire.
+  // The socket itself, under any TLS: what is discarded need not be decrypted.
   char scratch[4096];
   for (;;) {
     error_code ec;
-    client_.read_some(asio::buffer(scratch), ec);
+    client_.socket().read_some(asio::buffer(scratch), ec);
     if (would_block(ec)) break;
     if (ec) {
       close();  // EOF: the client has read everything and closed
       return;
     }
   }
-  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-    if (!self->lingering_) return;
-    if (ec) {
-      self->close();
-      return;
-    }
-    self->discard_until_eof();
-  });
+  client_.socket().async_wait(tcp::socket::wait_read,
+                              [self = shared_from_this()](const error_code& ec) {
+                                if (!self->lingering_) return;
+                                if (ec) {
+                                  self->close();
+                                  return;
+                                }
+                                self->discard_until_eof();
+                              });
 }
 
 void session::drain() {
@@ -103,7 +105,7 @@ std::chrono::steady_clock::duration session::idle_for(
 
 void session::log_client_error(const char* what, const std::string& detail) const {
   error_code ec;
-  const auto peer = client_.remote_endpoint(ec);
+  const auto peer = client_.socket().remote_endpoint(ec);
   const std::string who =
       ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
   if (detail.empty()) {

@@ -98,7 +98,7 @@ void session::flush_client() {
   if (!client_blocked_ && backlog_size() == 0) {
     const auto ec = detail::write_pieces(client_, pieces_, local_.data(), &first, &first_off, iov_);
     if (ec && !would_block(ec)) {
-      log_client_error("write failed; connection closed", ec.message());
+      log_client_error("write failed; connection closed", client_.describe(ec));
       close("client write failed");
       return;
     }
@@ -132,7 +132,7 @@ void session::write_backlog() {
       return;
     }
     if (ec) {
-      log_client_error("write failed; connection closed", ec.message());
+      log_client_error("write failed; connection closed", client_.describe(ec));
       close("client write failed");
       return;
     }
@@ -153,7 +153,7 @@ void session::write_backlog() {
 void session::arm_client_write_wait() {
   if (closed_) return;
   client_blocked_ = true;
-  client_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+  client_.async_wait_writable([self = shared_from_this()](const error_code&) {
     self->client_blocked_ = false;
     if (self->closed_) return;
     self->write_backlog();

@@ -5,7 +5,7 @@
 
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
-#include "puppy/server/upstream_login.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -36,23 +36,23 @@ void session::connect_upstream() {
       self->upstream_.close(ignored);
     }
   });
-  upstream_.async_connect(
+  upstream_.socket().async_connect(
       tcp::endpoint(ip, target.port),
       [self = shared_from_this()](const error_code& e) { self->on_upstream_connected(e); });
 }
 
 void session::on_upstream_connected(const error_code& ec) {
-  const std::string& login = owner_.config().upstream_login;
-  if (ec || closed_ || link_ == link::closed || login.empty()) {
+  if (ec || closed_ || link_ == link::closed) {
     on_upstream_ready(ec);
     return;
   }
-  // Still under the connect timeout, which closes the socket (failing the login) if it fires.
-  async_login(upstream_, login,
-              [self = shared_from_this()](const error_code& e, const std::string& why) {
-                if (e && self->connect_error_.empty()) self->connect_error_ = why;
-                self->on_upstream_ready(e);
-              });
+  // TLS handshake and login, still under the connect timeout, which closes the socket (failing
+  // them) if it fires.
+  async_start_upstream(owner_.config(), upstream_,
+                       [self = shared_from_this()](const error_code& e, const std::string& why) {
+                         if (e && self->connect_error_.empty()) self->connect_error_ = why;
+                         self->on_upstream_ready(e);
+                       });
 }
 
 void session::on_upstream_ready(const error_code& ec) {
@@ -98,7 +98,7 @@ void session::flush_upstream() {
                                        &up_out_off_, iov_);
   if (would_block(ec)) {
     upstream_blocked_ = true;
-    upstream_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const error_code&) {
+    upstream_.async_wait_writable([self = shared_from_this()](const error_code&) {
       self->upstream_blocked_ = false;
       if (self->closed_) return;
       self->flush_upstream();
@@ -110,7 +110,7 @@ void session::flush_upstream() {
     return;
   }
   if (ec) {
-    on_upstream_gone(ec.message());
+    on_upstream_gone(upstream_.describe(ec));
     return;
   }
   up_out_.clear();
@@ -144,7 +144,7 @@ void session::pump_upstream() {
       return;
     }
     if (ec) {
-      on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+      on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : upstream_.describe(ec));
       return;
     }
     relay_replies(n);
@@ -161,7 +161,7 @@ void session::pump_upstream() {
 void session::arm_upstream_wait() {
   if (upstream_rx_.wait_pending || closed_ || link_ != link::up) return;
   upstream_rx_.wait_pending = true;
-  upstream_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code&) {
+  upstream_.async_wait_readable([self = shared_from_this()](const error_code&) {
     self->upstream_rx_.wait_pending = false;
     if (self->closed_ || self->link_ != link::up) return;
     self->upstream_rx_.readable = true;

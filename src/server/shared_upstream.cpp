@@ -6,7 +6,7 @@
 
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
-#include "puppy/server/upstream_login.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -61,23 +61,22 @@ void shared_upstream::connect() {
       socket_.close(ignored);
     }
   });
-  socket_.async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
   });
 }
 
 void shared_upstream::on_connected(const error_code& ec) {
-  const std::string& login = owner_.config().upstream_login;
-  if (ec || login.empty()) {
+  if (ec) {
     on_ready(ec);
     return;
   }
-  async_login(socket_, login,
-              [this, gen = generation_](const error_code& e, const std::string& why) {
-                if (gen != generation_) return;
-                if (e && connect_error_.empty()) connect_error_ = why;
-                on_ready(e);
-              });
+  async_start_upstream(owner_.config(), socket_,
+                       [this, gen = generation_](const error_code& e, const std::string& why) {
+                         if (gen != generation_) return;
+                         if (e && connect_error_.empty()) connect_error_ = why;
+                         on_ready(e);
+                       });
 }
 
 void shared_upstream::on_ready(const error_code& ec) {
@@ -132,7 +131,7 @@ void shared_upstream::flush() {
         socket_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
     if (would_block(ec)) {
       write_blocked_ = true;
-      socket_.async_wait(tcp::socket::wait_write, [this, gen = generation_](const error_code&) {
+      socket_.async_wait_writable([this, gen = generation_](const error_code&) {
         if (gen != generation_) return;
         write_blocked_ = false;
         flush();
@@ -141,7 +140,7 @@ void shared_upstream::flush() {
       return;
     }
     if (ec) {
-      fail(ec.message());
+      fail(socket_.describe(ec));
       return;
     }
     out_off_ += n;
@@ -177,7 +176,7 @@ void shared_upstream::pump() {
       return;
     }
     if (ec) {
-      fail(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+      fail(ec == asio::error::eof ? "closed by the upstream" : socket_.describe(ec));
       return;
     }
     dispatch(n);  // replies first: the clients waiting for them matter more than re-arming
@@ -194,7 +193,7 @@ void shared_upstream::pump() {
 void shared_upstream::arm_read_wait() {
   if (read_wait_pending_ || state_ != state::up) return;
   read_wait_pending_ = true;
-  socket_.async_wait(tcp::socket::wait_read, [this, gen = generation_](const error_code&) {
+  socket_.async_wait_readable([this, gen = generation_](const error_code&) {
     if (gen != generation_) return;
     read_wait_pending_ = false;
     readable_ = true;

@@ -3,10 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/asio/post.hpp>
 
+#include "io_util.hpp"
 #include "puppy/server/session.hpp"
-#include "puppy/server/upstream_login.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -17,6 +18,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t buffer_size = 16 * 1024;
+constexpr int max_turns = 16;  // reads in a row before letting others run
 
 // Reads the bulk strings of a RESP2/RESP3 array or push of bulk strings; false if it is not one.
 bool bulk_strings(std::string_view in, std::vector<std::string_view>* out) {
@@ -74,7 +76,7 @@ void wake_hub::connect() {
   const auto& target = owner_.config().upstream;
   error_code ec;
   const auto ip = asio::ip::make_address(target.host, ec);
-  socket_.async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
   });
   timer_.expires_after(owner_.config().connect_timeout);
@@ -84,15 +86,14 @@ void wake_hub::connect() {
 }
 
 void wake_hub::on_connected(const error_code& ec) {
-  const std::string& login = owner_.config().upstream_login;
-  if (ec || login.empty()) {
-    on_ready(ec, ec ? "connect failed: " + ec.message() : std::string());
+  if (ec) {
+    on_ready(ec, "connect failed: " + ec.message());
     return;
   }
-  async_login(socket_, login,
-              [this, gen = generation_](const error_code& e, const std::string& why) {
-                if (gen == generation_) on_ready(e, why);
-              });
+  async_start_upstream(owner_.config(), socket_,
+                       [this, gen = generation_](const error_code& e, const std::string& why) {
+                         if (gen == generation_) on_ready(e, why);
+                       });
 }
 
 void wake_hub::on_ready(const error_code& ec, const std::string& why) {
@@ -105,40 +106,75 @@ void wake_hub::on_ready(const error_code& ec, const std::string& why) {
   scanner_.reset();
   message_.clear();
   const std::string& channel = owner_.config().pget_keys.wake_channel;
-  auto request = std::make_shared<std::string>(
-      "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(channel.size()) + "\r\n" + channel + "\r\n");
-  asio::async_write(socket_, asio::buffer(*request),
-                    [this, request, gen = generation_](const error_code& e, std::size_t) {
-                      if (gen == generation_ && e) lost("write failed: " + e.message());
-                    });
-  read();
+  out_ = "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(channel.size()) + "\r\n" + channel + "\r\n";
+  const auto gen = generation_;
+  write();
+  if (gen == generation_) read();  // unless the write failed
+}
+
+void wake_hub::write() {
+  // Reactor style, like every connection: try at once, wait only when the stream says so.
+  while (!out_.empty()) {
+    error_code ec;
+    const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
+    if (detail::would_block(ec)) {
+      socket_.async_wait_writable([this, gen = generation_](const error_code& e) {
+        if (gen != generation_) return;
+        if (e) {
+          lost("write failed: " + e.message());
+          return;
+        }
+        write();
+      });
+      return;
+    }
+    if (ec) {
+      lost("write failed: " + socket_.describe(ec));
+      return;
+    }
+    out_.erase(0, n);
+  }
 }
 
 void wake_hub::read() {
-  socket_.async_read_some(
-      asio::buffer(in_.data(), in_.capacity()),
-      [this, gen = generation_](const error_code& ec, std::size_t n) {
+  const auto gen = generation_;
+  for (int turn = 0; turn < max_turns; ++turn) {
+    error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(in_.data(), in_.capacity()), ec);
+    if (detail::would_block(ec)) {
+      socket_.async_wait_readable([this, gen = generation_](const error_code& e) {
         if (gen != generation_) return;
-        if (ec) {
-          lost(ec == asio::error::eof ? "closed by the upstream" : ec.message());
+        if (e) {
+          lost(e.message());
           return;
-        }
-        std::size_t pos = 0;
-        while (pos < n) {
-          const auto r = scanner_.scan(in_.data() + pos, n - pos);
-          message_.append(in_.data() + pos, r.consumed);
-          pos += r.consumed;
-          if (r.status == resp::scan_status::error) {
-            lost("invalid reply");
-            return;
-          }
-          if (r.status == resp::scan_status::reply) {
-            on_message(message_);
-            message_.clear();
-          }
         }
         read();
       });
+      return;
+    }
+    if (ec) {
+      lost(ec == asio::error::eof ? "closed by the upstream" : socket_.describe(ec));
+      return;
+    }
+    std::size_t pos = 0;
+    while (pos < n) {
+      const auto r = scanner_.scan(in_.data() + pos, n - pos);
+      message_.append(in_.data() + pos, r.consumed);
+      pos += r.consumed;
+      if (r.status == resp::scan_status::error) {
+        lost("invalid reply");
+        return;
+      }
+      if (r.status == resp::scan_status::reply) {
+        on_message(message_);
+        if (gen != generation_) return;  // lost (SUBSCRIBE refused)
+        message_.clear();
+      }
+    }
+  }
+  asio::post(owner_.context(), [this, gen] {
+    if (gen == generation_) read();
+  });
 }
 
 void wake_hub::on_message(std::string_view bytes) {

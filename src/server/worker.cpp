@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "puppy/net/stream.hpp"
 #include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
@@ -39,7 +40,7 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
 worker::~worker() = default;
 
 void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
-                           boost::asio::ip::tcp protocol) {
+                           boost::asio::ip::tcp protocol, bool tls) {
   boost::system::error_code ec;
   boost::asio::ip::tcp::socket client(ioc_);
   client.assign(protocol, fd, ec);
@@ -54,12 +55,13 @@ void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
     shared = shared_[next_shared_].get();
     next_shared_ = (next_shared_ + 1) % shared_.size();
   }
-  std::make_shared<session>(*this, std::move(client), shared)->start();
+  std::make_shared<session>(*this, std::move(client), shared,
+                            tls ? config_.client_tls.get() : nullptr)
+      ->start();
 }
 
 bool worker::upstream_connected(const boost::system::error_code& ec, const std::string& detail,
-                                boost::asio::ip::tcp::socket& socket) {
-  boost::system::error_code ignored;
+                                net::stream& stream) {
   if (ec) {
     const auto& target = config_.upstream;
     const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
@@ -71,29 +73,14 @@ bool worker::upstream_connected(const boost::system::error_code& ec, const std::
     } else {
       log_->debug("upstream unavailable: {}", why);
     }
-    socket.close(ignored);
+    boost::system::error_code ignored;
+    stream.close(ignored);
     return false;
   }
   if (backoff_.failures() > 0) log_->info("upstream reachable again");
   backoff_.succeeded();
   stats_.upstream_connects.add();
-  socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-  socket.non_blocking(true, ignored);
-  watch_dead_peer(socket.native_handle());
   return true;
-}
-
-void worker::watch_dead_peer(int fd) const {
-  // A vanished upstream host or a network partition ends the connection even when no reply is
-  // due (a client blocked in BLPOP 0 on its own connection): TCP keepalive probes while idle,
-  // and TCP_USER_TIMEOUT when sent bytes stay unacknowledged. A slow reply does neither.
-  const int on = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_idle_s, sizeof keepalive_idle_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_s, sizeof keepalive_interval_s);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
-  const auto ms = static_cast<unsigned>(config_.response_timeout.count());
-  if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
 void copy_reloadable(const settings& from, settings* to) {

@@ -45,6 +45,20 @@ struct options {
   unsigned upstream_timeout_ms = 10000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;
+
+  // TLS towards clients: a second listener that speaks only TLS, with this certificate.
+  std::string tls_listen;  // empty: none
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_cert_file;         // CAs that sign client certificates
+  std::string tls_auth_clients = "no";  // no | yes | optional, as Redis's tls-auth-clients
+  // TLS towards the upstream: with a rediss:// URL or this flag.
+  bool upstream_tls = false;
+  std::string upstream_tls_ca_cert_file;  // empty: the system's CAs
+  std::string upstream_tls_server_name;   // empty: the URL's host
+  std::string upstream_tls_cert_file;     // the proxy's client certificate, if Redis asks for one
+  std::string upstream_tls_key_file;
+  std::string upstream_tls_verify = "yes";  // yes | no
 };
 
 // The URL used when no upstream is configured.

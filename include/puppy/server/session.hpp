@@ -26,6 +26,7 @@
 
 #include "puppy/memcached/translate.hpp"
 #include "puppy/metrics/stats.hpp"
+#include "puppy/net/stream.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
@@ -38,8 +39,10 @@ class shared_upstream;
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  // `shared` is the upstream connection to start on, or null to pin from the start.
-  session(worker& owner, boost::asio::ip::tcp::socket client, shared_upstream* shared);
+  // `shared` is the upstream connection to start on, or null to pin from the start. `tls`:
+  // the client came to the TLS listener and speaks TLS with this context (null: plain).
+  session(worker& owner, boost::asio::ip::tcp::socket client, shared_upstream* shared,
+          const net::tls_context* tls);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -176,7 +179,8 @@ class session : public std::enable_shared_from_this<session> {
   void maybe_finish();
 
   worker& owner_;
-  boost::asio::ip::tcp::socket client_;
+  net::stream client_;
+  const net::tls_context* client_tls_;  // the TLS listener's context; null: plain
   shared_upstream* shared_;
   mode mode_;
   bool attached_ = false;  // registered with shared_ (to hear of its failure)
@@ -200,7 +204,7 @@ class session : public std::enable_shared_from_this<session> {
   bool close_after_replies_ = false;
 
   // The client's own upstream connection.
-  boost::asio::ip::tcp::socket upstream_;
+  net::stream upstream_;
   boost::asio::steady_timer connect_timer_;
   link link_ = link::none;
   std::string connect_error_;

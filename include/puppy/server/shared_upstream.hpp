@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "puppy/metrics/stats.hpp"
+#include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/reply_watchdog.hpp"
@@ -74,7 +75,7 @@ class shared_upstream {
   void wake_soon();
 
   worker& owner_;
-  boost::asio::ip::tcp::socket socket_;
+  net::stream socket_;
   boost::asio::steady_timer connect_timer_;
   state state_ = state::idle;
   std::string connect_error_;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
 
@@ -38,6 +39,7 @@ class wake_hub {
   void connect();
   void on_connected(const boost::system::error_code& ec);
   void on_ready(const boost::system::error_code& ec, const std::string& why);
+  void write();
   void read();
   void on_message(std::string_view bytes);
   void notify(const std::string& key);
@@ -45,11 +47,12 @@ class wake_hub {
   void lost(const std::string& why);
 
   worker& owner_;
-  boost::asio::ip::tcp::socket socket_;
+  net::stream socket_;
   boost::asio::steady_timer timer_;
   state state_ = state::idle;
   unsigned failures_ = 0;
   std::uint64_t generation_ = 0;
+  std::string out_;  // the SUBSCRIBE request not yet written
   buffer in_;
   std::string message_;  // the message being read
   resp::reply_scanner scanner_;

@@ -16,11 +16,16 @@
 
 #include "puppy/memcached/ketama.hpp"
 #include "puppy/metrics/stats.hpp"
+#include "puppy/net/tls_context.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/limits.hpp"
 #include "puppy/upstream/address.hpp"
 #include "puppy/upstream/backoff.hpp"
+
+namespace puppy::net {
+class stream;
+}
 
 namespace puppy::server {
 
@@ -55,6 +60,11 @@ struct settings {
   // Sent first on every upstream connection and its reply checked (AUTH [user] password);
   // empty: nothing. Never logged.
   std::string upstream_login;
+  // TLS towards the upstream (rediss:// or --upstream-tls): every upstream connection does the
+  // handshake before anything else. Null: plain TCP. (memcached upstreams are always plain.)
+  std::shared_ptr<const net::tls_context> upstream_tls;
+  // TLS towards the clients of the TLS listener (--tls-listen). Null: no TLS listener.
+  std::shared_ptr<const net::tls_context> client_tls;
   // The proxy's own password (requirepass); empty: none. Clients AUTH to the proxy, and
   // AUTH/HELLO AUTH never reach the upstream.
   std::string requirepass;
@@ -91,11 +101,11 @@ class worker {
   const settings& config() const { return config_; }
   spdlog::logger& log() { return *log_; }
   upstream::backoff& upstream_backoff() { return backoff_; }
-  // Records the outcome of a connection attempt to the upstream (back-off, one log line per
-  // outage), and prepares a connected socket (non-blocking, no Nagle). `detail` overrides the
-  // error's text (e.g. "timed out"). Returns whether the socket is usable.
+  // Records the outcome of an attempt to connect to the upstream and start the connection
+  // (back-off, one log line per outage); closes the stream on failure. `detail` overrides the
+  // error's text (e.g. "timed out", "TLS handshake failed: ..."). Returns whether it is usable.
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
-                          boost::asio::ip::tcp::socket& socket);
+                          net::stream& stream);
   wake_hub& wakes() { return *wakes_; }
   // This worker's counters; only this worker's thread writes them (metrics/stats.hpp).
   metrics::worker_stats& stats() { return stats_; }
@@ -112,9 +122,10 @@ class worker {
   double xfetch_factor(double beta);
 
   // Starts a session for an accepted client socket (a native handle, so that it is registered
-  // with this worker's reactor by this worker's thread). Must run on this worker's thread.
+  // with this worker's reactor by this worker's thread), speaking TLS if it came to the TLS
+  // listener. Must run on this worker's thread.
   void start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
-                     boost::asio::ip::tcp protocol);
+                     boost::asio::ip::tcp protocol, bool tls);
   // Closes every session of this worker. Must run on this worker's thread.
   void close_all();
   // Stops reading new requests; each session closes once its in-flight replies are out.
@@ -134,11 +145,6 @@ class worker {
 
  private:
   void sweep_idle();
-  // TCP keepalive and TCP_USER_TIMEOUT on an upstream connection (see worker.cpp).
-  void watch_dead_peer(int fd) const;
-  static constexpr int keepalive_idle_s = 15;
-  static constexpr int keepalive_interval_s = 5;
-  static constexpr int keepalive_probes = 3;
 
   unsigned id_;
   settings config_;  // this worker's copy: a reload changes it on this worker's thread only

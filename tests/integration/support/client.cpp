@@ -22,8 +22,11 @@ std::string encode(const std::vector<std::string>& args) {
   return out;
 }
 
-raw_client::raw_client(std::uint16_t port) : scanner_(100000) {
+raw_client::raw_client(std::uint16_t port, const client_options& options) : scanner_(100000) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (options.receive_buffer > 0) {
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &options.receive_buffer, sizeof options.receive_buffer);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -35,13 +38,14 @@ raw_client::raw_client(std::uint16_t port) : scanner_(100000) {
   }
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-raw_client::~raw_client() {
-  if (fd_ >= 0) close(fd_);
+  if (options.tls) start_tls(options, port);  // closes fd_ and throws if it fails
 }
 
 void raw_client::send(std::string_view bytes) {
+  if (ssl_ != nullptr) {
+    send_tls(bytes);
+    return;
+  }
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -53,6 +57,7 @@ void raw_client::send(std::string_view bytes) {
 }
 
 bool raw_client::fill(std::chrono::steady_clock::time_point deadline) {
+  if (ssl_ != nullptr) return fill_tls(deadline);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -138,12 +143,13 @@ std::string raw_client::read_until_closed(std::chrono::milliseconds timeout) {
 }
 
 bool raw_client::has_data(std::chrono::milliseconds timeout) {
-  if (!buf_.empty()) return true;
+  if (!buf_.empty() || tls_pending()) return true;
   pollfd p{fd_, POLLIN, 0};
   return poll(&p, 1, static_cast<int>(timeout.count())) == 1;
 }
 
 void raw_client::shutdown_write() {
+  if (ssl_ != nullptr) send_close_notify();
   ::shutdown(fd_, SHUT_WR);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// A blocking RESP client over a raw socket that returns replies as the exact bytes received.
+// A blocking RESP client over a raw socket (or TLS over it) that returns replies as the exact
+// bytes received.
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -8,6 +9,9 @@
 
 #include "puppy/resp/reply_scanner.hpp"
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace puppy::test {
 
 using namespace std::chrono_literals;
@@ -15,9 +19,21 @@ using namespace std::chrono_literals;
 // Encodes arguments as a RESP multibulk request.
 std::string encode(const std::vector<std::string>& args);
 
+struct client_options {
+  // TLS (OpenSSL, the handshake done in the constructor, which throws if it fails).
+  bool tls = false;
+  std::string ca_file;    // CAs the server's certificate must be signed by; empty: unchecked
+  std::string cert_file;  // a client certificate and its key, if the server asks for one
+  std::string key_file;
+  std::string server_name;  // SNI; empty: none
+  // SO_RCVBUF before connecting (0: the system's): a small one makes the server's writes to
+  // this client stop often (would_block, TLS's WANT_WRITE) while it reads.
+  int receive_buffer = 0;
+};
+
 class raw_client {
  public:
-  explicit raw_client(std::uint16_t port);
+  explicit raw_client(std::uint16_t port, const client_options& options = {});
   ~raw_client();
   raw_client(const raw_client&) = delete;
   raw_client& operator=(const raw_client&) = delete;
@@ -36,14 +52,22 @@ class raw_client {
   std::string read_until_closed(std::chrono::milliseconds timeout = 10s);
   // Whether a reply (or any byte) arrives within `timeout`; does not consume it.
   bool has_data(std::chrono::milliseconds timeout);
-  void shutdown_write();
+  void shutdown_write();  // with TLS, close_notify first
   int fd() const { return fd_; }
 
  private:
   // Reads more bytes into buf_; false on EOF, throws on timeout.
   bool fill(std::chrono::steady_clock::time_point deadline);
+  // TLS (client_tls.cpp).
+  void start_tls(const client_options& options, std::uint16_t port);
+  void send_tls(std::string_view bytes);
+  bool fill_tls(std::chrono::steady_clock::time_point deadline);
+  bool tls_pending() const;
+  void send_close_notify();
 
   int fd_ = -1;
+  ssl_ctx_st* ctx_ = nullptr;
+  ssl_st* ssl_ = nullptr;
   std::string buf_;
   std::size_t scanned_ = 0;  // bytes of buf_ the scanner has seen
   resp::reply_scanner scanner_;

@@ -74,6 +74,8 @@ struct corpus_runner::impl {
       : direct_port_(direct_port), proxy_port_(proxy_port) {}
 
   std::vector<std::uint16_t> redis_ports_;  // for @blocked; none: it waits for nothing
+  client_options second_;                   // the second side's connections (TLS)
+  client_options second_redis_;             // its Redis's, for @blocked
 
   void run_file(const std::string& path) {
     std::ifstream in(path);
@@ -94,7 +96,7 @@ struct corpus_runner::impl {
     auto& c = conns_[current_];
     if (!c.direct) {
       c.direct = std::make_unique<raw_client>(direct_port_);
-      c.proxied = std::make_unique<raw_client>(proxy_port_);
+      c.proxied = std::make_unique<raw_client>(proxy_port_, second_);
     }
     return c;
   }
@@ -136,8 +138,8 @@ struct corpus_runner::impl {
       send_both(encode(split(rest)));
     } else if (directive == "@blocked") {
       // Both Redis servers have this many clients blocked: the @send before has arrived.
-      for (const std::uint16_t port : redis_ports_) {
-        raw_client info(port);
+      for (std::size_t i = 0; i < redis_ports_.size(); ++i) {
+        raw_client info(redis_ports_[i], i == 1 ? second_redis_ : client_options{});
         const std::string want = "blocked_clients:" + rest + "\r\n";
         INFO(where_);
         REQUIRE(wait_until(
@@ -177,6 +179,10 @@ corpus_runner::corpus_runner(std::uint16_t first_port, std::uint16_t second_port
 corpus_runner::~corpus_runner() = default;
 void corpus_runner::set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis) {
   impl_->redis_ports_ = {first_redis, second_redis};
+}
+void corpus_runner::set_second_options(const client_options& side, const client_options& redis) {
+  impl_->second_ = side;
+  impl_->second_redis_ = redis;
 }
 
 void corpus_runner::run_file(const std::string& path) {

@@ -21,6 +21,8 @@ class corpus_runner {
   // The Redis servers behind the two sides, for `@blocked N` (wait until both have N clients
   // blocked, so that a blocking request sent with @send is in place before the next line).
   void set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis);
+  // How to connect to the second side and to its Redis (TLS, say); plain by default.
+  void set_second_options(const client_options& side, const client_options& redis);
 
  private:
   struct impl;

@@ -16,9 +16,9 @@
 namespace puppy::test {
 namespace {
 
-bool answers_ping(std::uint16_t port) {
+bool answers_ping(std::uint16_t port, const client_options& options = {}) {
   try {
-    raw_client c(port);
+    raw_client c(port, options);
     const std::string reply = c.call({"PING"}, 2s);  // +PONG, or -NOAUTH with requirepass
     return reply == "+PONG\r\n" || reply.rfind("-NOAUTH", 0) == 0;
   } catch (const std::exception&) {
@@ -48,8 +48,26 @@ void print_and_abort(const std::string& log) {
 
 void (*on_sanitizer_report)(const std::string& log) = print_and_abort;
 
+std::string test_pki() {
+  const std::string dir = PUPPY_TLS_DIR;
+  if (access((dir + "/ca.crt").c_str(), R_OK) != 0) {
+    throw std::runtime_error("no test PKI in " + dir + ": run tests/tls/make_certs.sh " + dir +
+                             " (CTest's fixture tls_certs does)");
+  }
+  return dir;
+}
+
 redis_server::redis_server(std::vector<std::string> extra_args)
     : extra_args_(std::move(extra_args)), dir_(make_temp_dir("puppy-test-redis")) {
+  pick_port_and_start();
+}
+
+redis_server::redis_server(const redis_tls& tls, std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)), tls_(tls), dir_(make_temp_dir("puppy-test-redis")) {
+  pick_port_and_start();
+}
+
+void redis_server::pick_port_and_start() {
   for (int attempt = 0;; ++attempt) {
     port_ = free_port();
     try {
@@ -62,9 +80,10 @@ redis_server::redis_server(std::vector<std::string> extra_args)
 }
 
 void redis_server::start() {
+  client_options ping_options;
   std::vector<std::string> argv = {"redis-server",
                                    "--port",
-                                   std::to_string(port_),
+                                   tls_ ? "0" : std::to_string(port_),
                                    "--bind",
                                    "127.0.0.1",
                                    "--save",
@@ -75,9 +94,22 @@ void redis_server::start() {
                                    dir_,
                                    "--enable-debug-command",
                                    "yes"};
+  if (tls_) {
+    const std::string pki = test_pki();
+    argv.insert(argv.end(),
+                {"--tls-port", std::to_string(port_), "--tls-cert-file", pki + "/server.crt",
+                 "--tls-key-file", pki + "/server.key", "--tls-ca-cert-file", pki + "/ca.crt",
+                 "--tls-auth-clients", tls_->auth_clients});
+    ping_options.tls = true;
+    ping_options.ca_file = pki + "/ca.crt";
+    if (tls_->auth_clients == "yes") {
+      ping_options.cert_file = pki + "/client.crt";
+      ping_options.key_file = pki + "/client.key";
+    }
+  }
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   proc_ = process(argv, dir_ + "/redis.log");
-  if (!wait_until([&] { return !proc_.running() || answers_ping(port_); }, 20s) ||
+  if (!wait_until([&] { return !proc_.running() || answers_ping(port_, ping_options); }, 20s) ||
       !proc_.running()) {
     proc_.stop(9, 5s);
     throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ": " +
@@ -185,12 +217,18 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
       !proc_.running()) {
     throw std::runtime_error("puppy-proxy did not start: " + log());
   }
-  const std::string text = read_file(ready);
-  const std::string first = text.substr(0, text.find('\n'));
-  port_ = static_cast<std::uint16_t>(std::stoi(first.substr(first.rfind(':') + 1)));
-  if (const auto m = text.find("\nmetrics "); m != std::string::npos) {
-    const std::string line = text.substr(m + 1, text.find('\n', m + 1) - m - 1);
-    metrics_port_ = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+  // One line per listener: "host:port", then "metrics host:port" with --metrics-listen and
+  // "tls host:port" with --tls-listen.
+  std::istringstream lines(read_file(ready));
+  for (std::string line; std::getline(lines, line);) {
+    const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+    if (line.rfind("tls ", 0) == 0) {
+      tls_port_ = port;
+    } else if (line.rfind("metrics ", 0) == 0) {
+      metrics_port_ = port;
+    } else {
+      port_ = port;
+    }
   }
 }
 
@@ -207,6 +245,17 @@ int proxy_server::stop() {
 }  // namespace puppy::test
 
 namespace puppy::test {
+std::pair<int, std::string> run_proxy(const std::vector<std::string>& args) {
+  const std::string dir = make_temp_dir("puppy-test-cli");
+  std::vector<std::string> argv = {proxy_server::binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process p(argv, dir + "/out.log");
+  const int code = p.wait(20s);
+  const std::string out = read_file(dir + "/out.log");
+  remove_temp_dir(dir);
+  return {code, out};
+}
+
 bool raw_client_answers_default() {
   try {
     raw_client c(6379);

@@ -2,20 +2,35 @@
 // Real servers for integration tests, each on a loopback port it picks, in its own temp directory.
 #include <csignal>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "process.hpp"
 
 namespace puppy::test {
 
+// The throwaway test PKI of tests/tls/make_certs.sh (made by the CTest fixture tls_certs):
+// its directory, holding ca.crt, server.crt/key (localhost, 127.0.0.1), client.crt/key,
+// other-ca.crt, bad.pem. Throws if it has not been made.
+std::string test_pki();
+
+// A redis-server serving TLS only, with the test PKI's server certificate and CA.
+struct redis_tls {
+  std::string auth_clients = "no";  // its tls-auth-clients: no, yes (client.crt) or optional
+};
+
 // A redis-server with no persistence.
 class redis_server {
  public:
   explicit redis_server(std::vector<std::string> extra_args = {});
+  explicit redis_server(const redis_tls& tls, std::vector<std::string> extra_args = {});
   ~redis_server();  // kills it and removes its directory (kept if PUPPY_KEEP_TEST_DIRS is set)
   std::uint16_t port() const { return port_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (tls_ ? "rediss://127.0.0.1:" : "redis://127.0.0.1:") + std::to_string(port_);
+  }
   void stop();   // SIGTERM and wait
   void kill();   // SIGKILL
   void start();  // again, on the same port
@@ -24,7 +39,10 @@ class redis_server {
   void resume() { proc_.signal(SIGCONT); }
 
  private:
+  void pick_port_and_start();
+
   std::vector<std::string> extra_args_;
+  std::optional<redis_tls> tls_;
   std::string dir_;
   std::uint16_t port_ = 0;
   process proc_;
@@ -61,6 +79,8 @@ class proxy_server {
   explicit proxy_server(const std::string& upstream_url, std::vector<std::string> extra_args = {});
   ~proxy_server();
   std::uint16_t port() const { return port_; }
+  // The TLS listener's port (--tls-listen), or 0 if there is none.
+  std::uint16_t tls_port() const { return tls_port_; }
   // The admin listener's port, when started with --metrics-listen (else 0).
   std::uint16_t metrics_port() const { return metrics_port_; }
   // SIGTERM; returns the exit status.
@@ -79,6 +99,7 @@ class proxy_server {
  private:
   std::string dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   std::uint16_t metrics_port_ = 0;
   process proc_;
 };
@@ -86,6 +107,8 @@ class proxy_server {
 }  // namespace puppy::test
 
 namespace puppy::test {
+// Runs the proxy binary with `args` until it exits (at most 20 s); returns {exit code, output}.
+std::pair<int, std::string> run_proxy(const std::vector<std::string>& args);
 // Whether something accepts connections on 127.0.0.1:6379.
 bool raw_client_answers_default();
 }  // namespace puppy::test

@@ -1,0 +1,175 @@
+#include "puppy/server/upstream_start.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <memory>
+
+#include "io_util.hpp"
+#include "puppy/net/stream.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using detail::would_block;
+
+namespace {
+
+constexpr std::size_t max_login_reply = 1024;  // a +OK or an error line; more is not Redis
+// Dead-peer detection on upstream connections (see prepare()).
+constexpr int keepalive_idle_s = 15;
+constexpr int keepalive_interval_s = 5;
+constexpr int keepalive_probes = 3;
+
+std::string bulk(const std::string& s) {
+  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+}
+
+// One start-up, step by step, each step retried when the stream is ready (reactor style, as
+// everywhere else, so that TLS and plain connections take the same path).
+struct start_op : std::enable_shared_from_this<start_op> {
+  using done_fn = std::function<void(const error_code&, const std::string&)>;
+  net::stream& s;
+  std::string auth;  // the login request, or empty
+  done_fn done;
+  std::size_t written = 0;
+  std::string reply;
+  char buf[128];
+
+  start_op(net::stream& stream, std::string login, done_fn d)
+      : s(stream), auth(std::move(login)), done(std::move(d)) {}
+
+  // Runs `step` again once the stream can make progress (for a write if `writing`), unless it
+  // was closed meanwhile.
+  void again(bool writing, void (start_op::*step)()) {
+    auto resume = [self = shared_from_this(), step](const error_code& ec) {
+      if (ec || !self->s.socket().is_open()) {
+        const error_code why = ec ? ec : error_code(asio::error::operation_aborted);
+        self->done(why, why.message());
+        return;
+      }
+      ((*self).*step)();
+    };
+    if (writing) {
+      s.async_wait_writable(std::move(resume));
+    } else {
+      s.async_wait_readable(std::move(resume));
+    }
+  }
+
+  void handshake() {
+    error_code ec;
+    s.handshake(ec);
+    if (would_block(ec)) return again(false, &start_op::handshake);
+    if (ec) return done(ec, "TLS handshake failed: " + s.describe(ec));
+    login();
+  }
+
+  // The first request: AUTH with credentials; else, on TLS, a PING. In TLS 1.3 the server
+  // checks the client's certificate after the client's side of the handshake is done, so a
+  // refusal (tls-auth-clients yes, no or a wrong certificate) only arrives with the first reply;
+  // asking for one here reports it as the handshake failure it is, at connect. Plain and
+  // without credentials nothing is sent (the connection is known to work once connected).
+  void login() {
+    probing = auth.empty();
+    if (probing && !s.tls()) return done({}, {});
+    const std::string& request = probing ? ping : auth;
+    while (written < request.size()) {
+      error_code ec;
+      written += s.write_some(asio::buffer(request.data() + written, request.size() - written), ec);
+      if (would_block(ec)) return again(true, &start_op::login);
+      if (ec) return fail(why_write_failed(ec));
+    }
+    read();
+  }
+
+  // Before the reply the upstream sends nothing else (no HELLO 3 yet, so no pushes), so
+  // whatever arrives is that reply.
+  void read() {
+    for (;;) {
+      error_code ec;
+      const std::size_t n = s.read_some(asio::buffer(buf), ec);
+      if (would_block(ec)) return again(false, &start_op::read);
+      if (ec) return fail(ec);
+      reply.append(buf, n);
+      const auto end = reply.find("\r\n");
+      if (end != std::string::npos) return on_reply(end);
+      if (reply.size() > max_login_reply) {
+        return done(asio::error::access_denied, "authentication failed: unexpected reply");
+      }
+    }
+  }
+
+  void on_reply(std::size_t end) {
+    if (end + 2 != reply.size()) {
+      return done(asio::error::access_denied, "authentication failed: unexpected reply");
+    }
+    // Any answer to PING shows a working connection (even -NOAUTH: clients may AUTH themselves).
+    if (probing || reply == "+OK\r\n") return done({}, {});
+    done(asio::error::access_denied, "authentication failed: " + reply.substr(1, reply.size() - 3));
+  }
+
+  // A server that refuses the handshake at its end sends an alert and closes, and a RST for
+  // the bytes it did not read may fail this side's next write first. The alert still waits
+  // to be read, and says more than "connection reset".
+  error_code why_write_failed(const error_code& ec) {
+    if (!s.tls()) return ec;
+    error_code alert;
+    s.read_some(asio::buffer(buf), alert);
+    return net::stream::is_tls_error(alert) ? alert : ec;
+  }
+
+  void fail(const error_code& ec) {
+    const std::string what = ec == asio::error::eof ? "closed by the upstream" : s.describe(ec);
+    // The probe only finishes the handshake: whatever ends it is the handshake failing.
+    if (probing || net::stream::is_tls_error(ec)) return done(ec, "TLS handshake failed: " + what);
+    done(ec, ec == asio::error::eof ? "closed during login" : what);
+  }
+
+  bool probing = false;
+  static inline const std::string ping = "*1\r\n$4\r\nPING\r\n";
+};
+
+// Non-blocking (reactor style), no Nagle, and a vanished upstream host or a network partition
+// ends the connection even when no reply is due (a client blocked in BLPOP 0 on its own
+// connection): TCP keepalive probes while idle, and TCP_USER_TIMEOUT when sent bytes stay
+// unacknowledged. A slow reply does neither.
+void prepare(asio::ip::tcp::socket& socket, std::chrono::milliseconds user_timeout) {
+  error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);
+  const int fd = socket.native_handle();
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_idle_s, sizeof keepalive_idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_s, sizeof keepalive_interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
+  const auto ms = static_cast<unsigned>(user_timeout.count());
+  if (ms > 0) ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
+}  // namespace
+
+std::string login_request(const std::string& user, const std::string& password) {
+  if (user.empty()) return "*2\r\n$4\r\nAUTH\r\n" + bulk(password);
+  return "*3\r\n$4\r\nAUTH\r\n" + bulk(user) + bulk(password);
+}
+
+void async_start_upstream(const settings& config, net::stream& s,
+                          std::function<void(const error_code&, const std::string&)> done) {
+  prepare(s.socket(), config.response_timeout);
+  auto op = std::make_shared<start_op>(s, config.upstream_login, std::move(done));
+  if (const auto& tls = config.upstream_tls) {
+    error_code ec;
+    if (!s.connect_tls(*tls, ec)) {
+      op->done(ec, "TLS set-up failed: " + s.describe(ec));
+      return;
+    }
+    op->handshake();
+    return;
+  }
+  op->login();
+}
+
+}  // namespace puppy::server
