@@ -4,7 +4,8 @@
 # The integration, client and PGET tests are the ordinary build's, pointed at the sanitized proxy
 # with PUPPY_TEST_PROXY_BINARY, so no test code is compiled twice.
 #   scripts/sanitize.sh asan [CTEST ARGS...]  AddressSanitizer + UBSan (fatal), ./build-asan:
-#                                             unit_tests and fuzz_replay sanitized, then every
+#                                             unit_tests, fuzz_replay and net_tests (the TLS
+#                                             transport) sanitized, then every
 #                                             other CTest test against the sanitized proxy
 #   scripts/sanitize.sh tsan [CTEST ARGS...]  ThreadSanitizer, ./build-tsan: the proxy runs with
 #                                             --threads 2; by default the integration, pget and
@@ -23,7 +24,7 @@ case "$mode" in
   asan)
     dir=build-asan
     sanitize=address,undefined
-    targets=(puppy-proxy unit_tests fuzz_replay)
+    targets=(puppy-proxy unit_tests fuzz_replay net_tests)
     # gcc 12 with ASan reports -Wmaybe-uninitialized inside libstdc++'s <regex> and
     # std::function (an error under -Werror): known false positives of the instrumented build.
     flags="$flags -Wno-maybe-uninitialized"
@@ -62,7 +63,8 @@ cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 if [ "$mode" = asan ]; then
   "$dir/tests/unit_tests"
   "$dir/tests/fuzz/fuzz_replay" tests/fuzz/corpus
-  [ $# -gt 0 ] || set -- -E '^(unit|fuzz_replay)$'  # just run, sanitized
+  tests/tls/make_certs.sh "$dir/tests/tls-pki" && "$dir/tests/net_tests"  # with its test PKI
+  [ $# -gt 0 ] || set -- -E '^(unit|fuzz_replay|net)$'  # just run, sanitized
 fi
 export PUPPY_TEST_PROXY_BINARY=$PWD/$dir/puppy-proxy
 cd "$plain"

@@ -109,6 +109,24 @@ TEST_CASE("--tls-auth-clients yes: only clients with a certificate from the CA a
   CHECK(with.call({"PING"}) == "+PONG\r\n");
 }
 
+TEST_CASE("--max-clients counts TLS clients too; one more TLS client is only closed") {
+  redis_server redis;
+  proxy_server proxy(redis.url(), join(tls_listener_args(), {"--max-clients", "1"}));
+  raw_client first(proxy.tls_port(), tls_client());
+  CHECK(first.call({"PING"}) == "+PONG\r\n");
+  bool closed = false;  // no handshake: the error text would need one
+  try {
+    raw_client second(proxy.tls_port(), tls_client());
+    closed = second.read_until_closed(5s).empty();
+  } catch (const std::exception& e) {
+    closed = std::string(e.what()).rfind("TLS handshake with port", 0) == 0;
+  }
+  CHECK(closed);
+  raw_client plain(proxy.port());
+  CHECK(plain.read_until_closed() == "-ERR max number of clients reached\r\n");
+  CHECK(first.call({"PING"}) == "+PONG\r\n");
+}
+
 TEST_CASE("SIGTERM: a TLS client's reply in flight arrives, then the close; exit 0") {
   redis_server redis;
   proxy_server proxy(redis.url(), tls_listener_args());
