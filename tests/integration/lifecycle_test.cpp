@@ -12,21 +12,7 @@
 
 using namespace puppy::test;
 
-namespace {
-
-// Waits until Redis reports `blocked` clients blocked in a command (so a request has been
-// forwarded and is being executed).
-bool redis_has_blocked(std::uint16_t redis_port, int blocked) {
-  raw_client direct(redis_port);
-  const std::string want = "blocked_clients:" + std::to_string(blocked) + "\r\n";
-  return wait_until(
-      [&] {
-        return direct.call({"INFO", "clients"}).find(want) != std::string::npos;
-      },
-      10s);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE(
     "max-clients: the connection over the limit is told so and closed; a freed slot is reused") {

@@ -212,11 +212,7 @@ TEST_CASE("readyz: unready while draining for shutdown") {
   raw_client blocked(proxy.port());
   blocked.send("*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n");  // keeps the drain going
   raw_client direct(redis.port());
-  REQUIRE(wait_until(
-      [&] {
-        return direct.call({"INFO", "clients"}).find("blocked_clients:1\r\n") != std::string::npos;
-      },
-      10s));
+  REQUIRE(redis_has_blocked(redis.port(), 1));
   proxy.signal(SIGTERM);
   REQUIRE(wait_until([&] { return !ready(proxy); }, 10s));
   CHECK(http_get(proxy.metrics_port(), "/readyz").body == "not ready: draining\n");

@@ -133,11 +133,7 @@ TEST_CASE("SIGTERM: a TLS client's reply in flight arrives, then the close; exit
   raw_client c(proxy.tls_port(), tls_client());
   c.send(encode({"BLPOP", "q", "10"}));
   raw_client direct(redis.port());
-  REQUIRE(wait_until(
-      [&] {
-        return direct.call({"INFO", "clients"}).find("blocked_clients:1\r\n") != std::string::npos;
-      },
-      10s));
+  REQUIRE(redis_has_blocked(redis.port(), 1));
   proxy.signal(SIGTERM);
   CHECK(direct.call({"LPUSH", "q", "x"}) == ":1\r\n");
   CHECK(c.read_reply() == "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");

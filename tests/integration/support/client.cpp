@@ -1,4 +1,5 @@
 #include "client.hpp"
+#include "process.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -151,6 +152,16 @@ bool raw_client::has_data(std::chrono::milliseconds timeout) {
 void raw_client::shutdown_write() {
   if (ssl_ != nullptr) send_close_notify();
   ::shutdown(fd_, SHUT_WR);
+}
+
+bool redis_has_blocked(std::uint16_t redis_port, int blocked) {
+  raw_client direct(redis_port);
+  const std::string want = "blocked_clients:" + std::to_string(blocked) + "\r\n";
+  return wait_until(
+      [&] {
+        return direct.call({"INFO", "clients"}).find(want) != std::string::npos;
+      },
+      10s);
 }
 
 }  // namespace puppy::test

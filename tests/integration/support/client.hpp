@@ -31,6 +31,10 @@ struct client_options {
   int receive_buffer = 0;
 };
 
+// Waits (up to 10 s) until the Redis at `redis_port` reports `blocked` clients blocked in a
+// command, so a blocking request has been forwarded and is being executed.
+bool redis_has_blocked(std::uint16_t redis_port, int blocked);
+
 class raw_client {
  public:
   explicit raw_client(std::uint16_t port, const client_options& options = {});
