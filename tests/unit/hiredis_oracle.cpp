@@ -8,11 +8,29 @@ extern "C" {
 #include <memory>
 
 namespace resp_test {
+namespace {
+
+// The offset of the first '*' followed by a count above max_oracle_elements (wherever it is: in a
+// header or inside a bulk payload), or in.size().
+std::size_t first_huge_array(std::string_view in) {
+  for (std::size_t star = in.find('*'); star != std::string_view::npos;
+       star = in.find('*', star + 1)) {
+    std::size_t count = 0;
+    for (std::size_t i = star + 1; i < in.size() && in[i] >= '0' && in[i] <= '9'; ++i) {
+      count = count * 10 + static_cast<std::size_t>(in[i] - '0');
+      if (count > max_oracle_elements) return star;
+    }
+  }
+  return in.size();
+}
+
+}  // namespace
 
 bool hiredis_replies(std::string_view in, std::vector<oracle_reply>* out, std::string* error) {
   std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
                                                               &redisReaderFree);
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  const std::size_t stop = first_huge_array(in);
+  for (std::size_t i = 0; i < stop; ++i) {
     if (redisReaderFeed(reader.get(), in.data() + i, 1) != REDIS_OK) {
       *error = reader->errstr;
       return false;
@@ -39,6 +57,10 @@ bool hiredis_replies(std::string_view in, std::vector<oracle_reply>* out, std::s
       }
       out->push_back(std::move(o));
     }
+  }
+  if (stop < in.size()) {
+    *error = "oracle: not judged past an array count above max_oracle_elements";
+    return false;
   }
   return true;
 }

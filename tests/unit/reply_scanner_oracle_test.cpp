@@ -182,3 +182,19 @@ TEST_CASE("scanner vs hiredis: one long pipelined stream") {
   reply_scanner s;
   CHECK(resp_test::scan_chunks(s, resp_test::random_chunks(in, r, 1500)) == expected);
 }
+
+TEST_CASE("the oracle stops before an array count hiredis 0.14 would allocate for") {
+  // Found by fuzzing: "*1536870912\r\n" made hiredis calloc 12 GB.
+  std::vector<oracle_reply> replies;
+  std::string error;
+  const std::string huge = "*" + std::to_string(resp_test::max_oracle_elements + 1) + "\r\n";
+  CHECK_FALSE(resp_test::hiredis_replies("+OK\r\n:1\r\n" + huge + "+X\r\n", &replies, &error));
+  CHECK(error == "oracle: not judged past an array count above max_oracle_elements");
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[1].end == 9);
+  // At the limit hiredis still judges (and allocates 8 MiB).
+  replies.clear();
+  const std::string at_limit = "*" + std::to_string(resp_test::max_oracle_elements) + "\r\n";
+  CHECK(resp_test::hiredis_replies("+OK\r\n" + at_limit, &replies, &error));
+  CHECK(replies.size() == 1);
+}
