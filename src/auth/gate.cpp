@@ -3,8 +3,12 @@
 #include <cctype>
 #include <charconv>
 
+#include "puppy/resp/encode.hpp"
+
 namespace puppy::auth {
 namespace {
+
+using resp::encode::bulk;
 
 // Redis 7.0's texts.
 constexpr const char* noauth = "-NOAUTH Authentication required.\r\n";
@@ -39,10 +43,6 @@ bool same_secret(std::string_view given, const std::string& secret) {
 bool valid_login(std::string_view user, std::string_view password, const std::string& secret) {
   const bool user_ok = user == "default";
   return same_secret(password, secret) && user_ok;
-}
-
-std::string bulk(std::string_view s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
 }
 
 decision answer(std::string reply, bool authenticated) {

@@ -13,35 +13,6 @@
 
 namespace puppy::memcached {
 
-namespace resp_out {
-std::string simple(std::string_view s) {
-  return "+" + std::string(s) + "\r\n";
-}
-std::string error(std::string_view s) {
-  // One line whatever the text holds (a command name with CR in it, say), as Redis's
-  // addReplyErrorLength turns CR and LF into spaces.
-  std::string out = "-" + std::string(s) + "\r\n";
-  std::replace_if(
-      out.begin() + 1, out.end() - 2, [](char c) { return c == '\r' || c == '\n'; }, ' ');
-  return out;
-}
-std::string integer(std::int64_t v) {
-  return ":" + std::to_string(v) + "\r\n";
-}
-std::string bulk(std::string_view s) {
-  std::string out = "$" + std::to_string(s.size()) + "\r\n";
-  out.append(s);
-  out.append("\r\n");
-  return out;
-}
-std::string nil(bool resp3) {
-  return resp3 ? "_\r\n" : "$-1\r\n";
-}
-std::string array_header(std::size_t n) {
-  return "*" + std::to_string(n) + "\r\n";
-}
-}  // namespace resp_out
-
 namespace {
 
 std::string base64(std::string_view in) {

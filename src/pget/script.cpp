@@ -5,8 +5,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "puppy/resp/encode.hpp"
+
 namespace puppy::pget {
 namespace {
+
+using resp::encode::append_bulk;
 
 // Mirrors decision.cpp. Status values: current:<compute_ms>,
 // lease:<token>:<granted_ms>:<compute_ms>:<fresh_until_ms>, backoff:<compute_ms>.
@@ -147,17 +151,6 @@ std::array<std::uint32_t, 5> sha1(std::string_view data) {
     h[4] += e;
   }
   return h;
-}
-
-void append_bulk(std::string* out, std::string_view s) {
-  char head[24];
-  head[0] = '$';
-  char* end = std::to_chars(head + 1, head + sizeof head - 2, s.size()).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  out->append(head, static_cast<std::size_t>(end - head));
-  out->append(s);
-  out->append("\r\n", 2);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // PUPPY: commands about the proxy itself, answered here whatever the upstream.
+#include "puppy/resp/encode.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/worker.hpp"
 
@@ -14,9 +15,7 @@ bool equals_lower(std::string_view a, std::string_view lower) {
   return true;
 }
 
-std::string bulk(const std::string& s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
-}
+using resp::encode::bulk;
 
 }  // namespace
 

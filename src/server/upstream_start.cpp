@@ -7,6 +7,7 @@
 
 #include "io_util.hpp"
 #include "puppy/net/stream.hpp"
+#include "puppy/resp/encode.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -22,9 +23,7 @@ constexpr int keepalive_idle_s = 15;
 constexpr int keepalive_interval_s = 5;
 constexpr int keepalive_probes = 3;
 
-std::string bulk(const std::string& s) {
-  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
-}
+using resp::encode::bulk;
 
 // One start-up, step by step, each step retried when the stream is ready (reactor style, as
 // everywhere else, so that TLS and plain connections take the same path).

@@ -12,6 +12,7 @@
 #include "puppy/memcached/response.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
+#include "puppy/resp/encode.hpp"
 
 namespace puppy::memcached {
 
@@ -65,14 +66,7 @@ std::unique_ptr<command> translate(const std::vector<std::string_view>& args, cl
 
 // ---- helpers shared by the command implementations (translate_*.cpp) --------------------------
 
-namespace resp_out {
-std::string simple(std::string_view s);
-std::string error(std::string_view s);  // s without "-" and CRLF, e.g. "ERR syntax error"
-std::string integer(std::int64_t v);
-std::string bulk(std::string_view s);
-std::string nil(bool resp3);
-std::string array_header(std::size_t n);
-}  // namespace resp_out
+namespace resp_out = resp::encode;
 
 // The key as memcached takes it: as is if printable without blanks, else base64 with the
 // meta protocol's "b" flag. Fails (with a Redis-style error reply) for an empty key or one over
