@@ -7,6 +7,10 @@
 
 namespace puppy::server::detail {
 
+// Reads in a row a connection's handler makes before it lets the other connections of its
+// thread run (fairness between a busy pipeline and the rest).
+constexpr int max_read_turns = 16;
+
 // Whether a non-blocking socket operation failed only because it would have blocked.
 inline bool would_block(const boost::system::error_code& ec) {
   return ec == boost::asio::error::would_block || ec == boost::asio::error::try_again;

@@ -13,7 +13,7 @@ using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr std::size_t buffer_size = 64 * 1024;
+constexpr std::size_t pool_buffer_size = 64 * 1024;
 constexpr std::size_t max_value = 1024 * 1024 * 1024;  // memcached's largest item size (-I)
 }  // namespace
 
@@ -23,7 +23,7 @@ mc_connection::mc_connection(worker& owner, memcached::ketama_server server)
       socket_(owner.context()),
       timer_(owner.context()),
       backoff_(owner.config().retry_min, owner.config().retry_max),
-      in_(buffer_size),
+      in_(pool_buffer_size),
       watchdog_(
           owner.context(), owner.config().response_timeout, [this] { return !waiting_.empty(); },
           [this] {
@@ -136,7 +136,7 @@ void mc_connection::flush() {
 }
 
 void mc_connection::read() {
-  in_.reserve(buffer_size / 4);
+  in_.reserve(pool_buffer_size / 4);
   socket_.async_read_some(
       asio::buffer(in_.end(), in_.free()),
       [this, gen = generation_](const error_code& ec, std::size_t n) {

@@ -17,9 +17,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t buffer_size = 16 * 1024;  // initial size of each direction's buffer
-constexpr std::size_t min_read = 4 * 1024;      // never read into less room than this
-constexpr int max_turns = 16;                   // reads in a row before letting others run
+constexpr std::size_t session_buffer_size = 16 * 1024;  // initial size of each direction's buffer
+constexpr std::size_t min_read = 4 * 1024;              // never read into less room than this
 
 }  // namespace
 
@@ -35,11 +34,11 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
             : shared != nullptr          ? mode::shared
                                          : mode::pinned),
       framer_(owner.config().limits),
-      in_(buffer_size),
+      in_(session_buffer_size),
       upstream_(owner.context()),
       connect_timer_(owner.context()),
       scanner_(owner.config().max_reply_depth),
-      up_in_(buffer_size) {
+      up_in_(session_buffer_size) {
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
 }
@@ -98,7 +97,7 @@ bool session::may_read_client() const {
 }
 
 void session::pump_client() {
-  for (int turn = 0; turn < max_turns; ++turn) {
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     if (!may_read_client()) {
       if (!closed_ && mode_ == mode::shared && shared_->congested()) {
         shared_->wake_me(shared_from_this());
@@ -397,7 +396,7 @@ void session::finish_request_round() {
   round_active_ = false;
   in_.consume(tail_);
   tail_ = 0;
-  if (in_.size() == 0) in_.shrink_to(buffer_size);
+  if (in_.size() == 0) in_.shrink_to(session_buffer_size);
   if (!error_after_eof_.empty() && link_ == link::up) {
     error_code ignored;
     upstream_.shutdown(tcp::socket::shutdown_send, ignored);

@@ -20,17 +20,16 @@ std::int64_t wall_ms() {
       .count();
 }
 
-// A response kept beyond the callback it arrived in.
-struct owned_response {
-  memcached::code what = memcached::code::error;
-  std::string flags;
-  std::string data;
-};
-
 }  // namespace
 
 // One request in flight: its command and the responses of its current step.
 struct session::mc_job {
+  // A response kept beyond the callback it arrived in.
+  struct owned_response {
+    memcached::code what = memcached::code::error;
+    std::string flags;
+    std::string data;
+  };
   std::uint64_t slot = 0;
   std::unique_ptr<memcached::command> cmd;
   std::vector<owned_response> responses;
@@ -91,7 +90,7 @@ void session::mc_run(const std::shared_ptr<mc_job>& job, memcached::step s) {
   }
   std::size_t total = 0;
   for (const auto& r : s.requests) total += r.broadcast ? pool.size() : 1;
-  job->responses.assign(total, owned_response{});
+  job->responses.assign(total, mc_job::owned_response{});
   job->outstanding = total;
   std::size_t index = 0;
   const auto on_response = [self = shared_from_this(), job](std::size_t i) {

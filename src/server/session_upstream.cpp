@@ -16,9 +16,7 @@ using tcp = asio::ip::tcp;
 using detail::buffer_range;
 using detail::would_block;
 
-namespace {
-constexpr int max_turns = 16;  // reads in a row before letting others run
-}  // namespace
+namespace {}  // namespace
 
 // ---- connecting ---------------------------------------------------------------------------------
 
@@ -128,7 +126,7 @@ void session::send_owned(const std::string& bytes) {
 // ---- replies in ---------------------------------------------------------------------------------
 
 void session::pump_upstream() {
-  for (int turn = 0; turn < max_turns; ++turn) {
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     if (closed_ || link_ != link::up) return;
     if (backlog_size() > owner_.config().max_pending_output) return;  // resumed as it drains
     if (!upstream_rx_.readable) {

@@ -16,15 +16,14 @@ using tcp = asio::ip::tcp;
 using detail::would_block;
 
 namespace {
-constexpr std::size_t buffer_size = 64 * 1024;
-constexpr int max_turns = 16;  // reads in a row before letting others run
+constexpr std::size_t shared_buffer_size = 64 * 1024;
 }  // namespace
 
 shared_upstream::shared_upstream(worker& owner)
     : owner_(owner),
       socket_(owner.context()),
       connect_timer_(owner.context()),
-      in_(buffer_size),
+      in_(shared_buffer_size),
       scanner_(owner.config().max_reply_depth),
       watchdog_(
           owner.context(), owner.config().response_timeout, [this] { return !routes_.empty(); },
@@ -161,7 +160,7 @@ void shared_upstream::wake_soon() {
 }
 
 void shared_upstream::pump() {
-  for (int turn = 0; turn < max_turns; ++turn) {
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     if (state_ != state::up) return;
     if (!readable_) {
       arm_read_wait();

@@ -17,8 +17,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t buffer_size = 16 * 1024;
-constexpr int max_turns = 16;  // reads in a row before letting others run
+constexpr std::size_t hub_buffer_size = 16 * 1024;
 
 // Reads the bulk strings of a RESP2/RESP3 array or push of bulk strings; false if it is not one.
 bool bulk_strings(std::string_view in, std::vector<std::string_view>* out) {
@@ -50,7 +49,7 @@ bool bulk_strings(std::string_view in, std::vector<std::string_view>* out) {
 }  // namespace
 
 wake_hub::wake_hub(worker& owner)
-    : owner_(owner), socket_(owner.context()), timer_(owner.context()), in_(buffer_size) {}
+    : owner_(owner), socket_(owner.context()), timer_(owner.context()), in_(hub_buffer_size) {}
 
 void wake_hub::add(const std::string& key, const std::shared_ptr<session>& s) {
   waiters_[key].push_back(s);
@@ -138,7 +137,7 @@ void wake_hub::write() {
 
 void wake_hub::read() {
   const auto gen = generation_;
-  for (int turn = 0; turn < max_turns; ++turn) {
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     error_code ec;
     const std::size_t n = socket_.read_some(asio::buffer(in_.data(), in_.capacity()), ec);
     if (detail::would_block(ec)) {
