@@ -53,12 +53,12 @@ case "$mode" in
     ;;
 esac
 [ -f "$plain/CMakeCache.txt" ] || ./scripts/build.sh  # the tests that drive the proxy
-if [ ! -f "$dir/CMakeCache.txt" ]; then
-  # -O1 -g1: a sanitizer's usual optimisation, and line tables only (reports still name file and
-  # line), which compiles much faster than RelWithDebInfo's full debug information.
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE= -DPUPPY_SANITIZE=$sanitize \
-    "-DCMAKE_CXX_FLAGS=-O1 -g1 $flags" >/dev/null
-fi
+# Build type "Sanitize", flags -O1 -g1: a sanitizer's usual optimisation, and line tables only
+# (reports still name file and line), which compiles far faster than RelWithDebInfo's -O2 -g.
+# (An empty build type would not do: CMakeLists.txt makes that RelWithDebInfo.) Configured on
+# every run, so a change here reaches an existing build dir.
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Sanitize "-DCMAKE_CXX_FLAGS_SANITIZE=-O1 -g1" \
+  -DPUPPY_SANITIZE=$sanitize "-DCMAKE_CXX_FLAGS=$flags" >/dev/null
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 if [ "$mode" = asan ]; then
   "$dir/tests/unit_tests"
