@@ -3,21 +3,32 @@
 # ./build-fuzz) and runs each for SECONDS (default 60), starting from its saved corpus
 # tests/fuzz/corpus/<target>/. Then merges what was found into that corpus, minimized with
 # libFuzzer's -merge=1 (the coverage-preserving minimum of old and new inputs), unless --no-merge
-# is given (as scripts/test does: CI leaves the tree alone). Exits 1 if any target found a crash
-# or broke an invariant; the input is kept as build-fuzz/artifacts/<target>-crash-* and the
-# command that reproduces it is printed. More: docs/testing.md.
+# is given. Exits 1 if any target found a crash, a leak, an out-of-memory or a broken invariant;
+# the input is kept as build-fuzz/artifacts/<target>-<kind>-<sha1> and the command that reproduces
+# it is printed. More: docs/testing.md.
 #
-#   scripts/fuzz.sh [--no-merge] [SECONDS] [TARGET...]
+#   scripts/fuzz.sh [--no-merge] [SECONDS] [TARGET...]   explore: a random seed, SECONDS each
+#   scripts/fuzz.sh --ci [TARGET...]                      as scripts/test runs it: no merge, the
+#                      fixed seed PUPPY_FUZZ_SEED (1) and PUPPY_FUZZ_RUNS (100000) executions per
+#                      target (capped at 120 s), so a commit's CI result does not depend on luck
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 merge=1
-if [ "${1:-}" = --no-merge ]; then
+budget=()  # libFuzzer options that bound a run besides its time
+if [ "${1:-}" = --ci ]; then
   merge=0
   shift
+  seconds=120
+  budget=(-seed="${PUPPY_FUZZ_SEED:-1}" -runs="${PUPPY_FUZZ_RUNS:-100000}")
+else
+  if [ "${1:-}" = --no-merge ]; then
+    merge=0
+    shift
+  fi
+  seconds=${1:-60}
+  [ $# -gt 0 ] && shift
 fi
-seconds=${1:-60}
-[ $# -gt 0 ] && shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] ||
   targets=(request_framer reply_scanner memcached_response inline_split memcached_translate)
@@ -39,9 +50,10 @@ failed=()
 for t in "${targets[@]}"; do
   corpus=tests/fuzz/corpus/$t
   mkdir -p "$corpus" "$work/$t-new"
-  echo "fuzz: $t for ${seconds}s"
+  echo "fuzz: $t for ${seconds}s ${budget[*]-}"
   status=0
-  "$build_dir/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+  "$build_dir/tests/fuzz/fuzz_$t" -max_total_time="$seconds" ${budget[@]+"${budget[@]}"} \
+    -max_len=4096 -timeout=10 \
     -dict=tests/fuzz/resp.dict -print_final_stats=1 \
     -artifact_prefix="$build_dir/artifacts/$t-" "$work/$t-new" "$corpus" \
     >"$work/$t.log" 2>&1 || status=$?
@@ -53,7 +65,7 @@ for t in "${targets[@]}"; do
       head -20 || true
     cp "$work/$t.log" "$build_dir/artifacts/$t.log"
     echo "fuzz: full log $build_dir/artifacts/$t.log; reproduce with"
-    echo "  $build_dir/tests/fuzz/fuzz_$t $build_dir/artifacts/$t-crash-*"
+    for f in "$build_dir/artifacts/$t"-*-*; do echo "  $build_dir/tests/fuzz/fuzz_$t $f"; done
     continue
   fi
   if [ "$merge" = 1 ]; then
