@@ -96,8 +96,7 @@ decision hello_command(const std::vector<std::string_view>& args, bool authentic
   if (!login && !authenticated) return answer(hello_noauth, authenticated);
   if (!login) return {action::forward, {}, {}, true};
   // The upstream connection is the proxy's: it gets the same HELLO without the login.
-  std::string request =
-      "*" + std::to_string(named ? 4 : 2) + "\r\n" + bulk(args[0]) + bulk(args[1]);
+  std::string request = resp::encode::array_header(named ? 4 : 2) + bulk(args[0]) + bulk(args[1]);
   if (named) request += bulk("SETNAME") + bulk(name);
   return {action::rewritten, {}, std::move(request), true};
 }

@@ -12,6 +12,7 @@
 #include "puppy/pget/reply.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/pget/script.hpp"
+#include "puppy/resp/encode.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/wake_hub.hpp"
@@ -189,7 +190,7 @@ void session::on_captured() {
           if (c.kind == capture::what::pset) {
             (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
           }
-          queue_local(":" + std::to_string(value) + "\r\n");
+          queue_local(resp::encode::integer(value));
           return;
         case pget::reply_kind::noscript:
           if (mode_ == mode::shared) {

@@ -46,15 +46,12 @@ std::string session::proxy_command(const std::vector<std::string_view>& args) co
         "HELP",
         "    Print this help.",
     };
-    std::string out = "*" + std::to_string(std::size(lines)) + "\r\n";
-    for (const char* line : lines) out += std::string("+") + line + "\r\n";
+    std::string out = resp::encode::array_header(std::size(lines));
+    for (const char* line : lines) out += resp::encode::simple(line);
     return out;
   }
-  std::string name(sub.substr(0, 128));
-  for (char& c : name) {
-    if (c == '\r' || c == '\n') c = ' ';
-  }
-  return "-ERR unknown subcommand '" + name + "'. Try PUPPY HELP.\r\n";
+  return resp::encode::error("ERR unknown subcommand '" + std::string(sub.substr(0, 128)) +
+                             "'. Try PUPPY HELP.");
 }
 
 }  // namespace puppy::server
