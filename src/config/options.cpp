@@ -155,9 +155,11 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
       ->capture_default_str()
       ->transform(CLI::AsSizeValue(false))
       ->group("Limits");
-  app.add_option("--max-reply-depth", out->max_reply_depth, "Deepest nesting of an upstream reply")
+  app.add_option("--max-reply-depth", out->max_reply_depth,
+                 "Deepest nesting of an upstream reply; deeper is taken as a broken upstream "
+                 "(Redis's own replies nest up to about 8,000 levels)")
       ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{resp::max_reply_depth_option}))
       ->group("Limits");
 
   app.add_option("--pget-timeout", out->pget_timeout,
@@ -207,8 +209,9 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
   app.add_option("--upstream-timeout-ms", out->upstream_timeout_ms,
                  "A shared upstream connection or memcached server that leaves a request "
                  "unanswered this long is taken as failed: its clients are closed or answered "
-                 "with an error, and it is reconnected (0: never). Clients' own connections "
-                 "have no limit, as with Redis (BLPOP 0 waits)")
+                 "with an error, and it is reconnected (0: never). For Redis only if a new "
+                 "connection's PING gets no answer either (a long script is not a failure). "
+                 "Clients' own connections have no limit, as with Redis (BLPOP 0 waits)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 3600000u))
       ->group("Upstream");

@@ -7,7 +7,7 @@ namespace puppy::resp {
 namespace {
 
 // Lengths and counts above this are not RESP any upstream sends; refusing them keeps 2*n exact
-// (and within the int64 element counter).
+// and below a frame's streamed marker (2^63 - 1).
 constexpr std::uint64_t max_length = (std::uint64_t{1} << 62) - 1;
 
 bool is_line_type(char c) {
@@ -19,6 +19,9 @@ bool is_length_type(char c) {
          c == '|';
 }
 
+// Stack room kept between replies; a deeper reply's room is given back once it ended.
+constexpr std::size_t kept_frames = 1024;
+
 }  // namespace
 
 reply_scanner::reply_scanner(std::size_t max_depth) : max_depth_(max_depth) {}
@@ -26,6 +29,7 @@ reply_scanner::reply_scanner(std::size_t max_depth) : max_depth_(max_depth) {}
 void reply_scanner::reset() {
   state_ = state::type;
   stack_.clear();
+  if (stack_.capacity() > kept_frames) stack_.shrink_to_fit();
   top_type_ = cur_type_ = 0;
   top_attribute_ = false;
   head_len_ = 0;
@@ -40,11 +44,14 @@ scan_result reply_scanner::fail(const char* why, std::size_t consumed) {
 bool reply_scanner::value_done() {
   while (!stack_.empty()) {
     frame& f = stack_.back();
-    if (f.remaining < 0) return false;  // a streamed aggregate ends with '.'
-    if (--f.remaining > 0) return false;
-    const bool attribute = f.attribute;
+    if (count_of(f) == streamed_count) return false;  // a streamed aggregate ends with '.'
+    if (count_of(--f) > 0) return false;
+    const bool attribute = (f & attribute_bit) != 0;
     stack_.pop_back();
     if (attribute) return false;  // an attribute is not a value: the value it describes follows
+  }
+  if (stack_.capacity() > kept_frames) {
+    std::vector<frame>().swap(stack_);  // a deep reply ended: give its room back
   }
   return true;
 }
@@ -95,13 +102,14 @@ bool reply_scanner::length_done(std::size_t pos, scan_result* out) {
     *out = fail("reply nesting too deep", pos);
     return true;
   }
+  const frame attribute = t == '|' ? attribute_bit : 0;
   if (streamed_) {
-    stack_.push_back({-1, t == '|'});
+    stack_.push_back(streamed_count | attribute);
     return false;
   }
   const std::uint64_t elements = (t == '%' || t == '|') ? number_ * 2 : number_;
   if (elements > 0) {
-    stack_.push_back({static_cast<std::int64_t>(elements), t == '|'});
+    stack_.push_back(elements | attribute);
     return false;
   }
   if (t == '|') return false;  // an empty attribute describes the value that follows
@@ -133,7 +141,7 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
           number_ = 0;
           negative_ = streamed_ = any_digit_ = false;
           state_ = state::number;
-        } else if (c == '.' && !stack_.empty() && stack_.back().remaining < 0) {
+        } else if (c == '.' && !stack_.empty() && count_of(stack_.back()) == streamed_count) {
           state_ = state::end_cr;
         } else {
           return fail("unknown reply type byte", pos - 1);
@@ -226,7 +234,7 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
         ++pos;
         state_ = state::type;
         {
-          const bool attribute = stack_.back().attribute;
+          const bool attribute = (stack_.back() & attribute_bit) != 0;
           stack_.pop_back();
           if (!attribute && value_done()) return {scan_status::reply, pos};
         }

@@ -252,14 +252,79 @@ TEST_CASE("scanner: nesting at depth limit-1, limit, limit+1 (custom 4)") {
                  failed({}, 20, "reply nesting too deep"), max);
 }
 
-TEST_CASE("scanner: nesting at the default depth limit 128") {
-  CHECK(puppy::resp::default_max_reply_depth == 128u);
-  check_stream({{repeat("*1\r\n", 127) + ":1\r\n", '*'}});
-  check_stream({{repeat("*1\r\n", 128) + ":1\r\n", '*'}});
-  check_scanning(repeat("*1\r\n", 129) + ":1\r\n", failed({}, 516, "reply nesting too deep"));
-  // The depth is released as aggregates end.
-  check_stream(
-      {{"*2\r\n" + repeat("*1\r\n", 127) + ":1\r\n" + repeat("*1\r\n", 127) + ":1\r\n", '*'}});
+namespace {
+
+// Inputs too long to split at every offset: scanned whole, split at each of `cuts`, and in random
+// chunks of up to 4 KiB.
+void check_scanning_long(const std::string& in, const scanner_run& expected,
+                         const std::vector<std::size_t>& cuts) {
+  CHECK(resp_test::scan_whole(in) == expected);
+  for (const std::size_t at : cuts) {
+    if (at > in.size()) continue;
+    INFO("split at " << at);
+    reply_scanner s;
+    CHECK(resp_test::scan_chunks(s, {std::string_view(in).substr(0, at),
+                                     std::string_view(in).substr(at)}) == expected);
+  }
+  resp_test::rng r(7);
+  reply_scanner s;
+  CHECK(resp_test::scan_chunks(s, resp_test::random_chunks(in, r, 4096)) == expected);
+}
+
+}  // namespace
+
+TEST_CASE("scanner: nesting at the default depth limit 1,000,000") {
+  const std::size_t limit = 1000000;
+  CHECK(puppy::resp::default_max_reply_depth == limit);
+  const std::string deepest = repeat("*1\r\n", limit);
+  const std::vector<std::size_t> cuts = {1, 4 * limit - 3, 4 * limit, 4 * limit + 2};
+  scanner_run one;
+  one.replies = {{4 * limit, '*', false, ""}};
+  one.consumed = 4 * limit;
+  check_scanning_long(repeat("*1\r\n", limit - 1) + ":1\r\n", one, cuts);  // limit-1 levels
+  check_scanning_long(repeat("*1\r\n", limit - 1) + "*0\r\n", one, cuts);  // limit levels
+  one.replies[0].end = one.consumed = 4 * limit + 3;
+  check_scanning_long(deepest + "_\r\n", one, cuts);
+  check_scanning_long(deepest + "*0\r\n", failed({}, 4 * limit + 4, "reply nesting too deep"),
+                      cuts);  // limit+1
+  check_scanning_long(deepest + "%1\r\n", failed({}, 4 * limit + 4, "reply nesting too deep"),
+                      cuts);
+}
+
+TEST_CASE("scanner: Redis's own deep replies (a Lua table holding itself) pass at the default") {
+  // EVAL "local a = {}; local b = {a}; a[1] = b; return a" 0 on Redis 7.0: 7,995 levels, ended
+  // by the error Lua's stack limit gave, then the next reply.
+  check_stream({{repeat("*1\r\n", 7995) + "-ERR reached lua stack limit\r\n", '*'},
+                {"+PONG\r\n", '+', "PONG"}});
+  // The same through RESP3 maps (HELLO 3, {map={k=...}}): 2,665 levels, the deepest map holding
+  // the error as both its key and its value.
+  check_stream({{repeat("%1\r\n$1\r\nk\r\n", 2664) + "%1\r\n" +
+                     "-ERR reached lua stack limit\r\n-ERR reached lua stack limit\r\n",
+                 '%'}});
+}
+
+TEST_CASE("scanner: 8 bytes a level while a deep reply is in progress, given back after it") {
+  reply_scanner s;
+  const std::size_t levels = 100000;
+  const std::string open = repeat("*2\r\n", levels);
+  auto r = s.scan(open.data(), open.size());
+  REQUIRE(r.status == scan_status::need_more);
+  CHECK(s.depth() == levels);
+  CHECK(s.stack_bytes() >= 8 * levels);
+  CHECK(s.stack_bytes() <= 2 * 8 * levels);  // the vector's growth, at most doubling
+  // Close every level: each *2 needs two elements.
+  std::string close = ":1\r\n";
+  for (std::size_t i = 0; i < levels; ++i) close += ":2\r\n";
+  r = s.scan(close.data(), close.size());
+  CHECK(r.status == scan_status::reply);
+  CHECK(r.consumed == close.size());
+  CHECK(s.at_boundary());
+  CHECK(s.stack_bytes() <= 8 * 1024);
+  // And the same after reset() in the middle of one.
+  r = s.scan(open.data(), open.size());
+  CHECK(s.stack_bytes() >= 8 * levels);
+  s.reset();
+  CHECK(s.stack_bytes() <= 8 * 1024);
 }
 
 TEST_CASE("scanner: scan() stops after each top-level reply") {

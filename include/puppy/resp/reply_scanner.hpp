@@ -2,8 +2,9 @@
 // Streaming scanner for everything an upstream can send, RESP2 and RESP3:
 //   simple  + - : _ # , (      blob  $ ! =  (and streamed $? with ; chunks)
 //   aggregate  * % ~ > |       (and streamed *? %? ~? closed by .)
-// It consumes every byte it is given and keeps only a small state (a stack of element counts), so
-// replies of any size pass through without being buffered. It reports where each top-level reply
+// It consumes every byte it is given and keeps only a small state (a stack of element counts, one
+// 8-byte word per level of nesting), so replies of any size and any depth Redis produces pass
+// through without being buffered. It reports where each top-level reply
 // ends, whether it was a push (`>`), and the first bytes of a top-level simple string or error.
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,10 @@ class reply_scanner {
   bool at_boundary() const { return state_ == state::type && stack_.empty() && !top_attribute_; }
   const char* error_message() const { return error_; }
   void reset();
+  // Bytes the scanner holds for the nesting of the reply in progress (8 per level, as allocated).
+  std::size_t stack_bytes() const { return stack_.capacity() * sizeof(frame); }
+  // Nesting of the reply in progress.
+  std::size_t depth() const { return stack_.size(); }
 
   static constexpr std::size_t head_capacity = 16;
 
@@ -58,10 +63,12 @@ class reply_scanner {
     end_cr,      // '.' seen, expecting CR
     end_lf
   };
-  struct frame {
-    std::int64_t remaining;  // elements still to come; -1 for a streamed aggregate
-    bool attribute;
-  };
+  // One level of nesting in one word: the elements still to come in the low 63 bits (all ones
+  // for a streamed aggregate, which ends with '.'), and whether it is an attribute in the top bit.
+  using frame = std::uint64_t;
+  static constexpr frame attribute_bit = frame{1} << 63;
+  static constexpr frame streamed_count = attribute_bit - 1;
+  static constexpr frame count_of(frame f) { return f & ~attribute_bit; }
 
   scan_result fail(const char* why, std::size_t consumed);
   // A value ended; returns true if that finished a top-level reply.
@@ -80,7 +87,7 @@ class reply_scanner {
   bool top_attribute_ = false;  // a top-level attribute was read; the value it describes was not
   std::uint64_t number_ = 0;
   std::uint64_t data_left_ = 0;
-  std::vector<frame> stack_;
+  std::vector<frame> stack_;  // grows with the nesting; released again after a deep reply
   char head_[head_capacity];
   std::size_t head_len_ = 0;
   const char* error_ = "";
