@@ -12,6 +12,8 @@ const char* error_kind_name(error_kind k) {
       return "upstream_unavailable";
     case error_kind::upstream_lost:
       return "upstream_lost";
+    case error_kind::upstream_protocol:
+      return "upstream_protocol";
     case error_kind::upstream_timeout:
       return "upstream_timeout";
     case error_kind::output_limit:

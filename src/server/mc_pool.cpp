@@ -154,7 +154,8 @@ void mc_connection::read() {
               memcached::parse_response(in_.data() + pos, in_.size() - pos, max_value, &r);
           if (res.status == memcached::parse_status::need_more) break;
           if (res.status == memcached::parse_status::invalid || waiting_.empty()) {
-            fail(name() + " sent an invalid response");
+            fail("upstream protocol fault: " + name() + " sent an invalid response",
+                 metrics::error_kind::upstream_protocol);
             return;
           }
           pos += res.consumed;

@@ -160,13 +160,7 @@ void session::on_client_bytes() {
     process_requests();
     return;
   }
-  if (mode_ == mode::shared) {
-    if (shared_->ensure() == shared_upstream::state::connecting) {
-      round_pending_ = true;  // processed once the shared connection is up or has failed
-      shared_->wake_me(shared_from_this());
-      return;
-    }
-  } else {
+  if (mode_ != mode::shared) {  // a shared connection is opened by the first request that needs it
     if (link_ == link::down &&
         owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
       connect_upstream();
@@ -204,7 +198,8 @@ void session::process_requests() {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
     if (r.status == resp::frame_status::command) {
-      owner_.stats().commands.add();
+      if (!recounted_) owner_.stats().commands.add();
+      recounted_ = false;
       const auto& cmd = framer_.command();
       const std::size_t start = pos - std::min<std::size_t>(pos, cmd.wire_size);
       if (cmd.argc > 0 && !on_request(cmd, start, pos)) break;
@@ -279,13 +274,16 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     tail_ = in_.size();
     return false;
   }
-  if (cmd.spec.kind == resp::command_kind::pget &&
-      (mode_ == mode::pinned || cmd.wire_size <= owner_.config().max_shared_request)) {
+  const bool to_shared = mode_ == mode::shared &&
+                         (cmd.spec.shareable || cmd.spec.kind == resp::command_kind::pget) &&
+                         cmd.wire_size <= owner_.config().max_shared_request;
+  if (to_shared && !shared_connection_for(start)) return false;
+  if (cmd.spec.kind == resp::command_kind::pget && (mode_ == mode::pinned || to_shared)) {
     return on_pget(cmd, start, pos);
   }
   if (mode_ == mode::shared) {
     const auto kind = cmd.spec.kind;
-    if (cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) {
+    if (to_shared) {
       if (shared_->current() != shared_upstream::state::up) {
         flush_shared_range(start);
         fwd_begin_ = pos;
@@ -293,7 +291,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
         return true;
       }
     }
-    if (cmd.spec.shareable && cmd.wire_size <= owner_.config().max_shared_request) {
+    if (to_shared) {
       ++shared_count_;
       ++sent_;
       return true;
@@ -311,6 +309,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
       return true;
     }
     begin_pin(start);
+    recounted_ = true;
     return false;
   }
   if (link_ != link::up || dropping_) {
@@ -322,8 +321,10 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     return true;
   }
   switch (cmd.spec.kind) {
-    case resp::command_kind::plain:
     case resp::command_kind::quit:
+      quit_forwarded_ = true;  // Redis answers, then closes: no fault
+      break;
+    case resp::command_kind::plain:
     case resp::command_kind::pget:
     case resp::command_kind::proxy:
       break;
@@ -369,6 +370,20 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     ++sent_since_reset_;
   }
   return true;
+}
+
+bool session::shared_connection_for(std::size_t start) {
+  if (shared_->ensure() != shared_upstream::state::connecting) return true;
+  // The request waits here, unframed, for the connection (up or failed: on_shared_ready).
+  // Nothing before it went to the shared connection (it was not up), so nothing is flushed.
+  tail_ = start;
+  fwd_begin_ = start;
+  held_ = 0;
+  framer_.reset();
+  recounted_ = true;
+  round_pending_ = true;
+  shared_->wake_me(shared_from_this());
+  return false;
 }
 
 void session::flush_shared_range(std::size_t end) {

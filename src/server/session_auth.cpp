@@ -57,6 +57,7 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
   // HELLO ... AUTH with the right password: the upstream gets the HELLO without the login.
   if (mode_ == mode::shared) {
     begin_pin(start);  // decided again, and applied, once the client has its own connection
+    recounted_ = true;
     *go_on = false;
     return true;
   }

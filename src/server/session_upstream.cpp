@@ -182,10 +182,10 @@ void session::relay_replies(std::size_t n) {
     pos += r.consumed;
     if (r.status == resp::scan_status::need_more) break;
     if (r.status == resp::scan_status::error) {
-      owner_.log().warn("upstream sent invalid RESP ({}); closing the client",
+      owner_.log().warn("upstream protocol fault: invalid reply ({}); closing the client",
                         scanner_.error_message());
       if (!capturing_) queue_view(data + seg, pos - seg);
-      on_upstream_gone("invalid reply");
+      on_upstream_gone("invalid reply", metrics::error_kind::upstream_protocol);
       return;
     }
     if (scanner_.is_push()) continue;
@@ -244,10 +244,13 @@ void session::enter_passthrough(bool raw) {
   raw_ = raw_ || raw;
 }
 
-void session::on_upstream_gone(const std::string& why) {
+void session::on_upstream_gone(const std::string& why, metrics::error_kind kind) {
   if (link_ == link::closed) return;
   owner_.log().debug("upstream connection ended ({}); closing its client", why);
-  owner_.stats().error(metrics::error_kind::upstream_lost);
+  // Redis closing after the client ended or sent QUIT is the ordinary end, not a lost upstream.
+  if (kind != metrics::error_kind::upstream_lost || !(client_eof_ || quit_forwarded_)) {
+    owner_.stats().error(kind);
+  }
   link_ = link::closed;
   error_code ignored;
   upstream_.close(ignored);

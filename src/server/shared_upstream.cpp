@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
@@ -27,11 +28,28 @@ shared_upstream::shared_upstream(worker& owner)
       scanner_(owner.config().max_reply_depth),
       watchdog_(
           owner.context(), owner.config().response_timeout, [this] { return !routes_.empty(); },
-          [this] {
-            fail("no reply within " + std::to_string(owner_.config().response_timeout.count()) +
-                     " ms",
-                 metrics::error_kind::upstream_timeout);
-          }) {}
+          [this] { on_reply_overdue(); }) {}
+
+void shared_upstream::on_reply_overdue() {
+  if (probe_) return;
+  probe_ = std::make_shared<liveness_probe>(owner_.context(), owner_.config());
+  probe_->start([this, gen = generation_](bool alive, const std::string& why) {
+    probe_.reset();
+    if (gen != generation_) return;  // the connection ended meanwhile
+    const auto limit = std::to_string(owner_.config().response_timeout.count());
+    if (alive) {
+      // Redis answers: the reply is slow (a long script), not lost. Keep waiting for it.
+      owner_.log().info(
+          "shared upstream connection: no reply within {} ms, but the upstream "
+          "answers; waiting on",
+          limit);
+      watchdog_.keep_waiting();
+      return;
+    }
+    fail("no reply within " + limit + " ms, and the upstream does not answer (" + why + ")",
+         metrics::error_kind::upstream_timeout);
+  });
+}
 
 bool shared_upstream::congested() const {
   return out_.size() - out_off_ > owner_.config().max_pending_output;
@@ -206,13 +224,15 @@ void shared_upstream::dispatch(std::size_t n) {
   bool replied = false;
   while (pos < n) {
     if (routes_.empty()) {
-      fail("a reply nobody asked for");
+      fail("upstream protocol fault: a reply nobody asked for",
+           metrics::error_kind::upstream_protocol);
       return;
     }
     route& r = routes_.front();
     const auto res = scanner_.scan(data + pos, n - pos);
     if (res.status == resp::scan_status::error) {
-      fail(std::string("invalid reply: ") + scanner_.error_message());
+      fail(std::string("upstream protocol fault: invalid reply: ") + scanner_.error_message(),
+           metrics::error_kind::upstream_protocol);
       return;
     }
     const bool ends = res.status == resp::scan_status::reply;
@@ -252,6 +272,7 @@ void shared_upstream::fail(const std::string& why, metrics::error_kind kind) {
   touched_.clear();
   ++generation_;
   watchdog_.stop();
+  if (probe_) std::exchange(probe_, nullptr)->cancel();
   error_code ignored;
   socket_.close(ignored);
   state_ = state::idle;  // the next request reconnects (the back-off applies if that fails)
@@ -283,7 +304,10 @@ void shared_upstream::wake_me(const std::shared_ptr<session>& s) {
 
 void shared_upstream::close() {
   ++generation_;
-  watchdog_.stop();  // a pending timer would keep the worker's loop (and shutdown) alive
+  watchdog_.stop();
+  if (probe_)
+    std::exchange(probe_, nullptr)
+        ->cancel();  // a pending timer would keep the worker's loop (and shutdown) alive
   error_code ignored;
   socket_.close(ignored);
   connect_timer_.cancel();

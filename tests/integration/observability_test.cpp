@@ -87,6 +87,8 @@ TEST_CASE("metrics: a scripted workload moves each counter by exactly its amount
   CHECK(call({"PSET", "p", token, "value", "60", "5"}) == ":1\r\n");
   CHECK(call({"PGET", "p", "60", "5"}).find("fresh") != std::string::npos);
   CHECK(call({"PSET", "p", std::string(32, '0'), "value", "60", "5"}) == ":0\r\n");
+  // A request that pins its client is framed again for the client's own connection: one command.
+  CHECK(call({"SELECT", "0"}) == "+OK\r\n");
   // A protocol error on a second connection: answered, closed, counted.
   {
     raw_client bad(proxy.port());
@@ -102,7 +104,7 @@ TEST_CASE("metrics: a scripted workload moves each counter by exactly its amount
   const auto delta = [&](const std::string& sample) {
     return metric(after, sample) - metric(before, sample);
   };
-  CHECK(delta("puppy_commands_total") == 2 + 10 + 4);  // the bad request is not a command
+  CHECK(delta("puppy_commands_total") == 2 + 10 + 4 + 1);  // the bad request is not a command
   CHECK(delta("puppy_connections_total") == 2);
   CHECK(delta("puppy_client_received_bytes_total") == static_cast<double>(sent));
   CHECK(delta("puppy_client_sent_bytes_total") == static_cast<double>(received));

@@ -29,7 +29,8 @@ class counter {
 enum class error_kind : std::uint8_t {
   protocol,              // a client sent bytes that are not RESP (its connection is closed)
   upstream_unavailable,  // a request answered -ERR because no upstream connection could be had
-  upstream_lost,         // an established upstream connection failed (closed, reset, bad reply)
+  upstream_lost,         // an established upstream connection failed (closed, reset)
+  upstream_protocol,     // an upstream sent bytes that are not RESP (or memcached's protocol)
   upstream_timeout,      // an upstream connection had a request unanswered too long
   output_limit,          // a client dropped at the client output buffer limit
   idle_timeout,          // a client closed after --timeout seconds idle

@@ -30,6 +30,13 @@ class reply_watchdog {
   void replied() {
     if (limit_.count() != 0) last_ = clock::now();
   }
+  // After `expired`: the owner found the upstream alive (a slow reply, not a dead server), so
+  // the oldest request may take another `limit` before `expired` runs again.
+  void keep_waiting() {
+    if (limit_.count() == 0) return;
+    last_ = clock::now();
+    arm();
+  }
   // The connection is gone: forget it.
   void stop() {
     ++gen_;

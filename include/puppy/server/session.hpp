@@ -119,6 +119,10 @@ class session : public std::enable_shared_from_this<session> {
   void answer_here(std::size_t start, std::size_t pos, std::string reply);
   // PUPPY STATS and PUPPY HELP (session_puppy.cpp): the reply.
   std::string proxy_command(const std::vector<std::string_view>& args) const;
+  // Shared mode: opens the shared connection if a request needs it and it is not open (idle,
+  // or down with the back-off over). Returns false if it is connecting: the round stops before
+  // the request at `start`, which is framed again once the connection is up or has failed.
+  bool shared_connection_for(std::size_t start);
   void flush_shared_range(std::size_t end);
   void forward_range(std::size_t begin, std::size_t end);
   void begin_pin(std::size_t cmd_start);
@@ -136,7 +140,8 @@ class session : public std::enable_shared_from_this<session> {
   void pump_upstream();
   void arm_upstream_wait();
   void relay_replies(std::size_t n);
-  void on_upstream_gone(const std::string& why);
+  void on_upstream_gone(const std::string& why,
+                        metrics::error_kind kind = metrics::error_kind::upstream_lost);
   bool counting() const { return !passthrough_at_ || received_ < *passthrough_at_; }
   void enter_passthrough(bool raw);
   void reply_arrived();
@@ -197,6 +202,7 @@ class session : public std::enable_shared_from_this<session> {
   bool round_pending_ = false;    // bytes wait for an upstream connection or the pin to finish
   bool reframe_pending_ = false;  // a posted round will frame in_ again: do not read meanwhile
   bool dropping_ = false;         // the head of the current request was dropped (no upstream then)
+  bool recounted_ = false;        // the next request framed was counted when first framed
   std::string error_after_eof_;   // pass-through: a protocol error sent once the upstream closed
   bool client_eof_ = false;
   bool draining_ = false;
@@ -216,7 +222,8 @@ class session : public std::enable_shared_from_this<session> {
   bool upstream_blocked_ = false;  // waiting for the upstream socket to take more bytes
   bool scripts_loaded_ = false;    // the PGET script is known to the own upstream connection
   bool in_multi_ = false;
-  bool authenticated_ = true;  // false until AUTH when the proxy has a password
+  bool quit_forwarded_ = false;  // QUIT went to the own connection: Redis will close it
+  bool authenticated_ = true;    // false until AUTH when the proxy has a password
   readiness upstream_rx_;
   resp::reply_scanner scanner_;
   buffer up_in_;

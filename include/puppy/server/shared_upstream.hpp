@@ -17,6 +17,7 @@
 #include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/liveness_probe.hpp"
 #include "puppy/server/reply_watchdog.hpp"
 
 namespace puppy::server {
@@ -71,6 +72,9 @@ class shared_upstream {
   void arm_read_wait();
   void dispatch(std::size_t n);
   void fail(const std::string& why, metrics::error_kind kind = metrics::error_kind::upstream_lost);
+  // The oldest request went unanswered for the response timeout: a client's slow script, or a
+  // dead upstream? A liveness probe tells; only a dead upstream fails the connection.
+  void on_reply_overdue();
   void wake_all();
   void wake_soon();
 
@@ -97,6 +101,7 @@ class shared_upstream {
   std::vector<std::shared_ptr<session>> waiters_;  // strong: a waiting session has no I/O pending
   std::unordered_set<session*> attached_;
   reply_watchdog watchdog_;
+  std::shared_ptr<liveness_probe> probe_;  // in flight after the watchdog expired
   std::uint64_t requests_ = 0;  // requests queued and replies read on the current connection
   std::uint64_t replies_ = 0;
   metrics::rtt_sampler rtt_;
