@@ -221,7 +221,8 @@ class lease_command : public command {
         if (r.what != code::hd) return finish(error_for(r));
         stage_ = stage::status;
         return one(
-            k_.to_status(ms(k_.status_token, pget::format_current(compute_ms_),
+            k_.to_status(ms(k_.status_token,
+                            pget::format_current(compute_ms_, now + r_.timeout * 1000),
                             cas_ + " T" + std::to_string(ttl_seconds(r_.timeout * 1000, now)))));
       case stage::status:
         return finish(resp_out::integer(r.what == code::hd ? 1 : 0));  // 0: the lease moved on

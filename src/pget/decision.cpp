@@ -51,7 +51,9 @@ status parse_status(std::optional<std::string_view> text) {
   // someone else, e.g. another writer's marker.
   const auto p = split(*text);
   st.what = status::kind::unknown;
-  if (p.size() == 2 && p[0] == "current" && number(p[1], &st.compute_ms)) {
+  if (!p.empty() && p[0] == "current" &&
+      (p.size() == 1 || (p.size() == 2 && number(p[1], &st.compute_ms)) ||
+       (p.size() == 3 && number(p[1], &st.compute_ms) && number(p[2], &st.fresh_until_ms)))) {
     st.what = status::kind::current;
   } else if (p.size() == 5 && p[0] == "lease" && number(p[2], &st.granted_ms) &&
              number(p[3], &st.compute_ms) && number(p[4], &st.fresh_until_ms)) {
@@ -67,8 +69,8 @@ status parse_status(std::optional<std::string_view> text) {
   return st;
 }
 
-std::string format_current(std::int64_t compute_ms) {
-  return "current:" + std::to_string(compute_ms);
+std::string format_current(std::int64_t compute_ms, std::int64_t fresh_until_ms) {
+  return "current:" + std::to_string(compute_ms) + ":" + std::to_string(fresh_until_ms);
 }
 
 std::string format_lease(std::string_view token, std::int64_t granted_ms, std::int64_t compute_ms,
@@ -113,6 +115,45 @@ get_decision decide_get(const status& st, std::int64_t status_pttl_ms, bool has_
       d.answer = has_value ? state::stale : state::miss;
       d.retry_after_ms = status_pttl_ms;
       return d;
+  }
+  return d;
+}
+
+read_decision decide_read(const status& st, bool has_value, std::int64_t now_ms,
+                          double xfetch_factor) {
+  read_decision d;
+  const auto answer = [&d](state s) {
+    d.answer = s;
+    return d;
+  };
+  switch (st.what) {
+    case status::kind::none:
+      d.next = read_next::take_lease;
+      return d;
+    case status::kind::current:
+      if (!has_value) {
+        d.next = read_next::heal;
+        return answer(state::miss);
+      }
+      if (xfetch_factor > 0) {
+        if (st.fresh_until_ms == 0) {
+          d.next = read_next::atomic;  // the deadline only the status's TTL knows
+          return d;
+        }
+        const std::int64_t remaining_ms = st.fresh_until_ms - now_ms;
+        if (remaining_ms > 0 && static_cast<double>(st.compute_ms) * xfetch_factor >=
+                                    static_cast<double>(remaining_ms)) {
+          d.next = read_next::atomic;  // early refresh: the lease is taken in Redis
+          return d;
+        }
+      }
+      return answer(state::fresh);
+    case status::kind::lease:
+      if (has_value && now_ms < st.fresh_until_ms) return answer(state::fresh);
+      [[fallthrough]];
+    case status::kind::backoff:
+    case status::kind::unknown:
+      return answer(has_value ? state::stale : state::miss);
   }
   return d;
 }

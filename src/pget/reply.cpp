@@ -35,6 +35,18 @@ struct reader {
     return true;
   }
   bool bulk(std::string_view* out) { return blob('$', out); }
+  // A bulk string or a nil ($-1, or RESP3's _).
+  bool bulk_or_nil(std::optional<std::string_view>* out) {
+    if (in.compare(pos, 5, "$-1\r\n") == 0 || in.compare(pos, 3, "_\r\n") == 0) {
+      pos += in[pos] == '_' ? 3 : 5;
+      *out = std::nullopt;
+      return true;
+    }
+    std::string_view s;
+    if (!bulk(&s)) return false;
+    *out = s;
+    return true;
+  }
 };
 
 reply_kind check_error(std::string_view bytes, std::string* error) {
@@ -93,14 +105,20 @@ reply_kind parse_int_reply(std::string_view bytes, std::int64_t* out, std::strin
 reply_kind parse_bulk_reply(std::string_view bytes, std::optional<std::string_view>* out,
                             std::string* error) {
   if (const auto k = check_error(bytes, error); k != reply_kind::ok) return k;
-  if (bytes == "$-1\r\n" || bytes == "_\r\n") {
-    *out = std::nullopt;
-    return reply_kind::ok;
-  }
   reader r{bytes};
-  std::string_view s;
-  if (!r.bulk(&s) || r.pos != bytes.size()) return reply_kind::malformed;
-  *out = s;
+  if (!r.bulk_or_nil(out) || r.pos != bytes.size()) return reply_kind::malformed;
+  return reply_kind::ok;
+}
+
+reply_kind parse_pair_reply(std::string_view bytes, std::optional<std::string_view>* first,
+                            std::optional<std::string_view>* second, std::string* error) {
+  if (const auto k = check_error(bytes, error); k != reply_kind::ok) return k;
+  reader r{bytes};
+  long long count = 0;
+  if (!r.number_line('*', &count) || count != 2 || !r.bulk_or_nil(first) ||
+      !r.bulk_or_nil(second) || r.pos != bytes.size()) {
+    return reply_kind::malformed;
+  }
   return reply_kind::ok;
 }
 

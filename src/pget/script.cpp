@@ -12,8 +12,9 @@ namespace {
 
 using resp::encode::append_bulk;
 
-// Mirrors decision.cpp. Status values: current:<compute_ms>,
-// lease:<token>:<granted_ms>:<compute_ms>:<fresh_until_ms>, backoff:<compute_ms>.
+// Mirrors decision.cpp. Status values: current:<compute_ms>:<fresh_until_ms> (also current and
+// current:<compute_ms>), lease:<token>:<granted_ms>:<compute_ms>:<fresh_until_ms>,
+// backoff:<compute_ms>.
 constexpr const char* body = R"LUA(-- puppy-proxy PGET family (see docs/pget.md)
 local function split(s)
   local parts = {}
@@ -29,7 +30,11 @@ end
 local function status_of(st)
   if not st then return {'none'} end
   local p = split(st)
-  if (p[1] == 'current' or p[1] == 'backoff') and #p == 2 and count(p[2]) then
+  if p[1] == 'current' and (#p == 1 or (#p == 2 and count(p[2])) or
+                            (#p == 3 and count(p[2]) and count(p[3]))) then
+    return {'current', count(p[2]) or 0}
+  end
+  if p[1] == 'backoff' and #p == 2 and count(p[2]) then
     return {p[1], count(p[2])}
   end
   if p[1] == 'lease' and #p == 5 and count(p[3]) and count(p[4]) and count(p[5]) then
@@ -74,7 +79,8 @@ elseif op == 'set' or op == 'release' then
     if compute < 0 then compute = 0 end
     local timeout, update = tonumber(ARGV[4]), tonumber(ARGV[5])
     redis.call('SET', KEYS[1], ARGV[3], 'EX', timeout + 2 * update)
-    redis.call('SET', KEYS[2], 'current:' .. compute, 'EX', timeout)
+    redis.call('SET', KEYS[2], 'current:' .. compute .. ':' .. (tonumber(ARGV[7]) + timeout * 1000),
+               'EX', timeout)
     redis.call('PUBLISH', ARGV[6], KEYS[1])
   else
     local backoff = tonumber(ARGV[3])
@@ -197,6 +203,12 @@ void encode_fast_get(const request& r, std::string_view status_key, std::string_
   append_bulk(out, text(r.update_time));
   out->append("*2\r\n$3\r\nGET\r\n");
   append_bulk(out, r.key);
+}
+
+void encode_read(std::string_view key, std::string_view status_key, std::string* out) {
+  out->append("*3\r\n$4\r\nMGET\r\n");
+  append_bulk(out, key);
+  append_bulk(out, status_key);
 }
 
 void encode_heal(std::string_view key, std::string_view status_key, std::string* out) {

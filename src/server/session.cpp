@@ -92,7 +92,7 @@ bool session::may_read_client() const {
          !draining_ && !reframe_pending_ &&
          (mode_ != mode::memcached || mc_next_ - mc_first_ < 1024) && !upstream_blocked_ &&
          mode_ != mode::pinning && link_ != link::closed &&
-         backlog_size() <= owner_.config().max_pending_output &&
+         backlog_size() + held_bytes_ <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
 
@@ -310,6 +310,19 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     }
     begin_pin(start);
     recounted_ = true;
+    return false;
+  }
+  if ((!reads_.empty() || slots_open()) && !cmd.spec.shareable &&
+      cmd.spec.kind != resp::command_kind::pget) {
+    // A PGET's answer may still take a second step on this connection: a request that may
+    // block (BLPOP, WAIT, ...) must not go before it. It is framed again once every PGET
+    // before it is answered.
+    forward_range(fwd_begin_, start);
+    tail_ = start;
+    held_ = 0;
+    framer_.reset();
+    recounted_ = true;
+    round_waits_pget_ = true;
     return false;
   }
   if (link_ != link::up || dropping_) {

@@ -70,13 +70,55 @@ void session::reply_local(std::string bytes) {
 }
 
 void session::queue_local(const std::string& bytes) {
+  if (!held_out_.empty()) {
+    queue_view(bytes.data(), bytes.size());  // copied into the held part
+    return;
+  }
+  emit_local(bytes);
+}
+
+void session::emit_local(const std::string& bytes) {
   owner_.stats().bytes_out.add(bytes.size());
   pieces_.push_back({nullptr, local_.size(), bytes.size()});
   local_ += bytes;
 }
 
+std::uint64_t session::reserve_slot() {
+  held_out_.push_back({next_slot_, false, {}});
+  return next_slot_++;
+}
+
+void session::fill_slot(std::uint64_t id, const std::string& bytes) {
+  for (auto& part : held_out_) {
+    if (part.slot != id) continue;
+    part.filled = true;
+    part.bytes = bytes;
+    held_bytes_ += bytes.size();
+    break;
+  }
+  // Whatever is no longer behind an open slot goes out, in order.
+  while (!held_out_.empty() && held_out_.front().filled) {
+    held_bytes_ -= held_out_.front().bytes.size();
+    emit_local(held_out_.front().bytes);
+    held_out_.pop_front();
+  }
+  if (held_out_.empty() && round_waits_pget_ && reads_.empty()) {
+    round_waits_pget_ = false;
+    reprocess_later();
+  } else {
+    // Reading the client may have paused on the held bytes (may_read_client).
+    asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
+  }
+}
+
 void session::queue_view(const char* data, std::size_t len) {
   if (len == 0) return;
+  if (!held_out_.empty()) {
+    if (held_out_.back().slot != 0) held_out_.push_back({0, true, {}});
+    held_out_.back().bytes.append(data, len);
+    held_bytes_ += len;
+    return;
+  }
   owner_.stats().bytes_out.add(len);
   if (!pieces_.empty() && pieces_.back().data != nullptr &&
       pieces_.back().data + pieces_.back().len == data) {
@@ -165,15 +207,15 @@ void session::maybe_finish() {
   if (link_ != link::closed && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
   const bool upstream_done = link_ == link::closed;
-  const bool error_sent =
-      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty() && mc_idle();
+  const bool error_sent = close_after_replies_ && pending_local_.empty() &&
+                          error_after_eof_.empty() && mc_idle() && held_out_.empty();
   const bool client_done = client_eof_ && link_ != link::up && link_ != link::connecting &&
-                           received_ >= sent_ && mc_idle();
+                           received_ >= sent_ && mc_idle() && held_out_.empty();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
   if (draining_ && received_ >= sent_ && mc_idle() && !wait_ && pending_local_.empty() &&
-      mode_ != mode::pinning) {
+      held_out_.empty() && mode_ != mode::pinning) {
     close_lingering("shutting down");
   }
 }

@@ -91,65 +91,58 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   const auto& keys = owner_.config().pget_keys;
   std::string& call = send_buf_;
   call.clear();
+  if (r.kind == pget::op::get) {
+    // Every PGET starts with one plain read of the value and its status, as django-puppy-cache
+    // reads them; most are answered from it (decide_read), the rest take a second step.
+    pget_read rd;
+    rd.key.assign(r.key);
+    rd.timeout = r.timeout;
+    rd.update_time = r.update_time;
+    rd.xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
+    rd.wait = r.wait_ms > 0;
+    reads_.push_back(std::move(rd));
+    pget::encode_read(r.key, status_key, &call);
+    send_calls(call, {capture::what::read}, false);
+    if (r.wait_ms == 0) return true;
+    // PGET ... WAIT: later requests wait until this one is answered (a value that exists is
+    // answered by the read; only a miss waits, see on_read_reply).
+    wait_ = std::make_unique<pget_wait>(owner_.context());
+    wait_->key = std::string(r.key);
+    wait_->status_key = status_key;
+    wait_->request = r;
+    wait_->request.key = wait_->key;
+    wait_->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
+    wait_->in_flight = true;
+    tail_ = pos;
+    held_ = 0;
+    return false;
+  }
   const std::int64_t now = wall_clock_ms();
-  if (r.kind == pget::op::get && r.wait_ms == 0 && r.beta == 0 && fast_ok_) {
-    // The common case needs no script: SET status NX GET takes the lease atomically if there is
-    // no status and otherwise tells what it is; the decision is made here on its answer.
-    fast_.emplace_back();
-    fast_pget& f = fast_.back();
-    f.key.assign(r.key);
-    owner_.new_token(f.token);
-    f.now_ms = now;
-    const std::string_view token(f.token, sizeof f.token);
-    pget::encode_fast_get(r, status_key, token, now, &call);
-    send_calls(call, {capture::what::fast_status, capture::what::fast_value}, false);
-    return true;
-  }
-  const std::string token = r.kind == pget::op::get ? owner_.new_token() : std::string();
-  const std::string xfetch = r.beta > 0 ? std::to_string(owner_.xfetch_factor(r.beta)) : "";
-  pget::encode_call(r, status_key, token, xfetch, keys.wake_channel, now, false, &call);
-  if (r.kind != pget::op::get || r.wait_ms == 0) {
-    const auto kind = r.kind == pget::op::get   ? capture::what::get
-                      : r.kind == pget::op::set ? capture::what::pset
-                                                : capture::what::integer;
-    send_calls(call, {kind}, true);
-    return true;
-  }
-  // PGET ... WAIT: later requests wait until this one is answered.
-  wait_ = std::make_unique<pget_wait>(owner_.context());
-  wait_->key = std::string(r.key);
-  wait_->status_key = status_key;
-  wait_->request = r;
-  wait_->request.key = wait_->key;
-  wait_->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
-  // Listen before asking, so that a publish between the answer and the wait is not missed.
-  owner_.wakes().add(wait_->key, shared_from_this());
-  wait_->in_flight = true;
-  send_calls(call, {capture::what::get}, true);
-  tail_ = pos;
-  held_ = 0;
-  return false;
+  pget::encode_call(r, status_key, "", "", keys.wake_channel, now, false, &call);
+  const auto kind = r.kind == pget::op::set ? capture::what::pset : capture::what::integer;
+  send_calls(call, {kind}, true);
+  return true;
 }
 
 void session::send_calls(const std::string& call, std::initializer_list<capture::what> kinds,
-                         bool needs_script) {
+                         bool needs_script, std::uint64_t slot) {
   std::string load;
   unsigned count = 0;
-  const bool loaded = mode_ == mode::shared ? shared_->scripts_loaded() : scripts_loaded_;
+  const bool loaded = on_shared() ? shared_->scripts_loaded() : scripts_loaded_;
   if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
     pget::encode_load(&load);
     captures_.push_back({capture::what::discard, sent_ + 1});
     ++sent_;
     ++count;
-    if (mode_ == mode::shared) {
+    if (on_shared()) {
       shared_->set_scripts_loaded();
     } else {
       scripts_loaded_ = true;
     }
   }
   for (const auto kind : kinds) {
-    captures_.push_back({kind, sent_ + 1});
+    captures_.push_back({kind, sent_ + 1, slot});
     ++sent_;
     ++count;
   }
@@ -162,7 +155,7 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
 }
 
 void session::send_raw(const std::string& bytes, unsigned count) {
-  if (mode_ == mode::shared) {
+  if (on_shared()) {
     shared_->send(shared_from_this(), bytes.data(), bytes.size(), count);
   } else {
     send_owned(bytes);
@@ -193,7 +186,7 @@ void session::on_captured() {
           queue_local(resp::encode::integer(value));
           return;
         case pget::reply_kind::noscript:
-          if (mode_ == mode::shared) {
+          if (on_shared()) {
             shared_->set_scripts_loaded(false);
           } else {
             scripts_loaded_ = false;
@@ -209,8 +202,11 @@ void session::on_captured() {
       }
       return;
     }
+    case capture::what::read:
+      on_read_reply(bytes);
+      return;
     case capture::what::get:
-      on_get_reply(bytes);
+      on_get_reply(bytes, c.slot);
       return;
     case capture::what::fast_status: {
       fast_pget& f = fast_.front();
@@ -242,10 +238,10 @@ void session::on_fast_reply(const std::string& value_bytes) {
     if (f.error.rfind("ERR syntax error", 0) == 0) {
       fast_ok_ = false;  // Redis before 7.0: no SET NX GET; scripts from now on
       owner_.log().warn("the upstream refused SET NX GET (Redis < 7.0?); PGET uses a script now");
-      queue_local(error_reply("PGET needs Redis 7.0 or later for its fast path; retry"));
+      answer_pget(f.slot, error_reply("PGET needs Redis 7.0 or later for its fast path; retry"));
       return;
     }
-    queue_local("-" + f.error + "\r\n");
+    answer_pget(f.slot, "-" + f.error + "\r\n");
     return;
   }
   std::optional<std::string_view> value;
@@ -255,10 +251,10 @@ void session::on_fast_reply(const std::string& value_bytes) {
       break;
     case pget::reply_kind::error:
     case pget::reply_kind::noscript:
-      queue_local("-" + error + "\r\n");
+      answer_pget(f.slot, "-" + error + "\r\n");
       return;
     case pget::reply_kind::malformed:
-      queue_local(error_reply("unexpected reply to GET"));
+      answer_pget(f.slot, error_reply("unexpected reply to GET"));
       return;
   }
   std::string reply;
@@ -266,7 +262,7 @@ void session::on_fast_reply(const std::string& value_bytes) {
     const std::string_view token(f.token, sizeof f.token);
     pget::encode_pget_reply(pget::state::lease, value ? &*value : nullptr, &token, &reply);
     count(owner_, pget::state::lease);
-    queue_local(reply);
+    answer_pget(f.slot, reply);
     return;
   }
   const auto d = pget::decide_get(pget::parse_status(*f.status), -1, value.has_value(), f.now_ms,
@@ -280,22 +276,126 @@ void session::on_fast_reply(const std::string& value_bytes) {
     send_calls(heal, {capture::what::discard}, true);
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
     count(owner_, pget::state::miss);
-    queue_local(reply);
+    answer_pget(f.slot, reply);
     return;
   }
   const bool with_value = value && d.answer != pget::state::miss;
   pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
   count(owner_, d.answer);
-  queue_local(reply);
+  answer_pget(f.slot, reply);
 }
 
-void session::on_get_reply(const std::string& bytes) {
+void session::answer_pget(std::uint64_t slot, const std::string& reply) {
+  if (slot != 0) {
+    fill_slot(slot, reply);
+  } else {
+    queue_local(reply);
+  }
+}
+
+void session::on_read_reply(const std::string& bytes) {
+  const pget_read rd = std::move(reads_.front());
+  reads_.pop_front();
+  std::optional<std::string_view> value;
+  std::optional<std::string_view> status;
+  std::string error;
+  std::string reply;
+  const auto kind = pget::parse_pair_reply(bytes, &value, &status, &error);
+  if (kind != pget::reply_kind::ok) {
+    reply = kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
+                                                : "-" + error + "\r\n";
+  }
+  pget::read_decision d;
+  if (reply.empty()) {
+    d = pget::decide_read(pget::parse_status(status), value.has_value(), wall_clock_ms(),
+                          rd.xfetch);
+    if (d.next == pget::read_next::answer && (!rd.wait || d.answer != pget::state::miss)) {
+      const bool with_value = value && d.answer != pget::state::miss;
+      pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
+      count(owner_, d.answer);
+    }
+  }
+  if (rd.wait) {
+    if (!reply.empty()) {
+      finish_wait(reply);
+      return;
+    }
+    // No value to give: wait for one, as the script decides (it may hand this reader the lease).
+    // Listen before asking, so that a publish between the answer and the wait is not missed.
+    owner_.wakes().add(wait_->key, shared_from_this());
+    send_wait_attempt();
+    return;
+  }
+  if (!reply.empty()) {
+    queue_local(reply);
+  } else if (d.next == pget::read_next::heal) {
+    // A current status without its value (evicted): this reader gets a miss, and the status is
+    // dropped so that the next reader gets the lease (no busy loop until the status expires).
+    std::string heal, status_key, ignored;
+    pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
+    pget::encode_heal(rd.key, status_key, &heal);
+    send_calls(heal, {capture::what::discard}, true);
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
+    count(owner_, pget::state::miss);
+    queue_local(reply);
+  } else {
+    // The answer takes another round trip; replies to later requests wait behind it.
+    const std::uint64_t slot = reserve_slot();
+    if (d.next == pget::read_next::take_lease && fast_ok_) {
+      send_lease_step(rd, slot);
+    } else {
+      std::string status_key, ignored;
+      pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
+      send_script_get(rd, status_key, slot);
+    }
+  }
+  if (reads_.empty() && !slots_open() && round_waits_pget_) {
+    round_waits_pget_ = false;
+    reprocess_later();
+  }
+}
+
+void session::send_lease_step(const pget_read& rd, std::uint64_t slot) {
+  // SET status NX GET takes the lease atomically if there is still no status, and otherwise
+  // tells what it is; GET reads the value again. Decided on their answers (on_fast_reply).
+  fast_.emplace_back();
+  fast_pget& f = fast_.back();
+  f.key = rd.key;
+  f.slot = slot;
+  owner_.new_token(f.token);
+  f.now_ms = wall_clock_ms();
+  pget::request r;
+  r.key = rd.key;
+  r.timeout = rd.timeout;
+  r.update_time = rd.update_time;
+  std::string status_key, ignored;
+  pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
+  std::string call;
+  pget::encode_fast_get(r, status_key, std::string_view(f.token, sizeof f.token), f.now_ms, &call);
+  send_calls(call, {capture::what::fast_status, capture::what::fast_value}, false);
+}
+
+void session::send_script_get(const pget_read& rd, const std::string& status_key,
+                              std::uint64_t slot) {
+  pget::request r;
+  r.key = rd.key;
+  r.timeout = rd.timeout;
+  r.update_time = rd.update_time;
+  std::string call;
+  const std::string xfetch = rd.xfetch > 0 ? std::to_string(rd.xfetch) : "";
+  pget::encode_call(r, status_key, owner_.new_token(), xfetch,
+                    owner_.config().pget_keys.wake_channel, wall_clock_ms(), false, &call);
+  send_calls(call, {capture::what::get}, true, slot);
+}
+
+void session::on_get_reply(const std::string& bytes, std::uint64_t slot) {
   pget::get_reply r;
   std::string error;
   const auto kind = pget::parse_get_reply(bytes, &r, &error);
   std::string reply;
+  const bool for_wait = slot == 0 && wait_;  // an attempt of the waiting PGET
   if (kind == pget::reply_kind::ok) {
-    if (wait_ && r.answer == pget::state::miss) {
+    if (for_wait && r.answer == pget::state::miss) {
       if (!wait_->waited) owner_.stats().pget_waits.add();
       wait_->waited = true;
       wait_->in_flight = false;
@@ -306,7 +406,7 @@ void session::on_get_reply(const std::string& bytes) {
                             r.answer == pget::state::lease ? &r.token : nullptr, &reply);
     count(owner_, r.answer);
   } else if (kind == pget::reply_kind::noscript) {
-    if (mode_ == mode::shared) {
+    if (on_shared()) {
       shared_->set_scripts_loaded(false);
     } else {
       scripts_loaded_ = false;
@@ -317,10 +417,10 @@ void session::on_get_reply(const std::string& bytes) {
   } else {
     reply = error_reply("unexpected reply from the PGET script");
   }
-  if (wait_) {
+  if (for_wait) {
     finish_wait(reply);
   } else {
-    queue_local(reply);
+    answer_pget(slot, reply);
   }
 }
 

@@ -17,8 +17,8 @@ namespace {
 constexpr std::int64_t now = 1'700'000'000'000;  // the injected clock, in ms
 constexpr std::string_view tok = "T-new";
 
-status current(std::int64_t compute_ms) {
-  return parse_status(format_current(compute_ms));
+status current(std::int64_t compute_ms, std::int64_t fresh_until_ms = now + 300'000) {
+  return parse_status(format_current(compute_ms, fresh_until_ms));
 }
 status backoff(std::int64_t compute_ms) {
   return parse_status(format_backoff(compute_ms));
@@ -56,8 +56,8 @@ TEST_CASE("pget decision: state names") {
 }
 
 TEST_CASE("pget decision: status formats and round trips") {
-  CHECK(format_current(0) == "current:0");
-  CHECK(format_current(1234) == "current:1234");
+  CHECK(format_current(0, 5) == "current:0:5");
+  CHECK(format_current(1234, now) == "current:1234:1700000000000");
   CHECK(format_backoff(17) == "backoff:17");
   CHECK(format_lease("abc", now, 42, 0) == "lease:abc:1700000000000:42:0");
   CHECK(format_lease("t", 1, 2, 3) == "lease:t:1:2:3");
@@ -67,9 +67,21 @@ TEST_CASE("pget decision: status formats and round trips") {
   CHECK(none.token.empty());
   CHECK(none.compute_ms == 0);
 
-  const auto c = parse_status(std::string_view("current:250"));
+  const auto c = parse_status(std::string_view("current:250:1700000300000"));
   CHECK(c.what == kind::current);
   CHECK(c.compute_ms == 250);
+  CHECK(c.fresh_until_ms == 1700000300000);
+  // Written by an older puppy-proxy (no deadline), and by django-puppy-cache (nothing else).
+  const auto old = parse_status(std::string_view("current:250"));
+  CHECK(old.what == kind::current);
+  CHECK(old.compute_ms == 250);
+  CHECK(old.fresh_until_ms == 0);
+  const auto seed = parse_status(std::string_view("current"));
+  CHECK(seed.what == kind::current);
+  CHECK(seed.compute_ms == 0);
+  CHECK(seed.fresh_until_ms == 0);
+  // The seed's lease: held by someone whose token nobody knows.
+  CHECK(parse_status(std::string_view("updating")).what == kind::unknown);
 
   const auto b = parse_status(std::string_view("backoff:99"));
   CHECK(b.what == kind::backoff);
@@ -87,11 +99,14 @@ TEST_CASE("pget decision: status formats and round trips") {
   CHECK(parse_status(std::string_view("current:1000000000000000000")).what == kind::unknown);
   CHECK(parse_status(std::string_view("current:-1")).what == kind::unknown);
   CHECK(parse_status(std::string_view("current:007")).what == kind::unknown);
+  CHECK(parse_status(std::string_view("current:1:-5")).what == kind::unknown);
+  CHECK(parse_status(std::string_view("current:1:1000000000000000000")).what == kind::unknown);
   CHECK(parse_status(std::string_view("lease:t:1:2:abc")).what == kind::unknown);
   for (std::int64_t v : {std::int64_t{0}, std::int64_t{1}, std::int64_t{86'400'000}, big}) {
     INFO(v);
     CHECK(current(v).what == kind::current);
     CHECK(current(v).compute_ms == v);
+    CHECK(current(v, v).fresh_until_ms == v);
     CHECK(backoff(v).what == kind::backoff);
     CHECK(backoff(v).compute_ms == v);
     const status r = held("0123456789abcdef", v, v / 2, v / 3);
@@ -104,7 +119,7 @@ TEST_CASE("pget decision: status formats and round trips") {
 }
 
 TEST_CASE("pget decision: malformed or foreign status values are unknown") {
-  for (const char* text : {"", ":", "current", "current:", "current:1:2", "CURRENT:1", "backoff",
+  for (const char* text : {"", ":", "current:1:2:3", "current:x", "CURRENT:1", "backoff",
                            "backoff:1:2", "lease", "lease:t:1:2", "lease:t:1:2:3:4",
                            "Lease:t:1:2:3", "updating:tok", "bogus:1", "1", "fresh"}) {
     INFO("'" << text << "'");
@@ -269,7 +284,7 @@ TEST_CASE("pget decision: a whole regeneration cycle with the clock moving") {
   t += 390;
   const auto compute = decide_set(st(), "A", t);
   REQUIRE(compute == std::optional<std::int64_t>(400));
-  status_text = format_current(*compute);
+  status_text = format_current(*compute, t + 300'000);
   has_value = true;
   check_no_lease(decide_get(st(), 300'000, has_value, t, "C", 0), state::fresh, -1);
   // A's second PSET with the same token is refused: the lease is gone.
@@ -285,4 +300,66 @@ TEST_CASE("pget decision: a whole regeneration cycle with the clock moving") {
   status_text = format_backoff(st().compute_ms);
   CHECK(*status_text == "backoff:400");
   check_no_lease(decide_get(st(), 5'000, has_value, t + 200, "F", 0), state::stale, 5'000);
+}
+
+namespace {
+
+read_decision read(const status& st, bool has_value, double xfetch = 0) {
+  return decide_read(st, has_value, now, xfetch);
+}
+
+void check_answer(const read_decision& d, state answer) {
+  CHECK(d.next == read_next::answer);
+  CHECK(d.answer == answer);
+}
+
+}  // namespace
+
+TEST_CASE("pget read decision: one MGET answers fresh and stale reads, the rest go on") {
+  // No status: the lease is to be taken (atomically, in a second step).
+  CHECK(read(parse_status(std::nullopt), true).next == read_next::take_lease);
+  CHECK(read(parse_status(std::nullopt), false).next == read_next::take_lease);
+  CHECK(read(parse_status(std::nullopt), true, 1e9).next == read_next::take_lease);
+  // Current with its value: fresh, whatever wrote it.
+  check_answer(read(current(80), true), state::fresh);
+  check_answer(read(parse_status(std::string_view("current")), true), state::fresh);
+  check_answer(read(parse_status(std::string_view("current:80")), true), state::fresh);
+  // Current without its value: miss, and the status is healed.
+  CHECK(read(current(80), false).next == read_next::heal);
+  CHECK(read(current(80), false).answer == state::miss);
+  CHECK(read(parse_status(std::string_view("current")), false).next == read_next::heal);
+  // Someone else's lease, a back-off, a foreign marker (the seed's "updating"): stale or miss.
+  for (const status& st : {held("T-old", now - 2'000, 30, 0), backoff(45),
+                           parse_status(std::string_view("updating"))}) {
+    check_answer(read(st, true), state::stale);
+    check_answer(read(st, false), state::miss);
+    check_answer(read(st, true, 1e9), state::stale);  // BETA never takes a second lease
+  }
+  // A lease taken early keeps the value fresh until fresh_until.
+  check_answer(read(held("T-old", now - 500, 120, now + 1), true), state::fresh);
+  check_answer(read(held("T-old", now - 500, 120, now), true), state::stale);
+  check_answer(read(held("T-old", now - 500, 120, now + 10'000), false), state::miss);
+}
+
+TEST_CASE("pget read decision: BETA's early refresh decided from the stored deadline") {
+  // compute 100 ms, 5,000 ms of freshness left: factor 50 is the boundary (as decide_get's).
+  const status st = current(100, now + 5'000);
+  check_answer(read(st, true, 0), state::fresh);
+  check_answer(read(st, true, 49.99), state::fresh);
+  CHECK(read(st, true, 50.0).next == read_next::atomic);
+  CHECK(read(st, true, 1e6).next == read_next::atomic);
+  check_answer(read(current(100, now + 5'001), true, 50.0), state::fresh);
+  check_answer(read(current(0, now + 1), true, 1e12), state::fresh);  // nothing to go by
+  // The deadline passed by the reader's clock while Redis still keeps the status: fresh.
+  check_answer(read(current(100, now), true, 1e12), state::fresh);
+  check_answer(read(current(100, now - 1), true, 1e12), state::fresh);
+  // A status without a deadline (older proxy, the seed) asks the script, which reads the TTL.
+  CHECK(read(parse_status(std::string_view("current:100")), true, 1.0).next == read_next::atomic);
+  CHECK(read(parse_status(std::string_view("current")), true, 1.0).next == read_next::atomic);
+  // Agrees with decide_get given the TTL that the deadline implies.
+  for (const double f : {0.0, 1.0, 10.0, 49.0, 50.0, 51.0, 1000.0}) {
+    INFO(f);
+    const bool early = read(st, true, f).next == read_next::atomic;
+    CHECK(early == decide_get(st, 5'000, true, now, tok, f).take_lease);
+  }
 }

@@ -37,6 +37,9 @@ reply_kind parse_int_reply(std::string_view bytes, std::int64_t* out, std::strin
 reply_kind parse_bulk_reply(std::string_view bytes, std::optional<std::string_view>* out,
                             std::string* error);
 
+// Parses MGET's reply for two keys: an array of two bulk strings or nils (RESP2 or RESP3).
+reply_kind parse_pair_reply(std::string_view bytes, std::optional<std::string_view>* first,
+                            std::optional<std::string_view>* second, std::string* error);
 // Appends PGET's reply: *3 [state, value or nil, token or nil].
 void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,
                        std::string* out);

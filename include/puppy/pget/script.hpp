@@ -41,6 +41,9 @@ void encode_call(const request& r, std::string_view status_key, std::string_view
 void encode_fast_get(const request& r, std::string_view status_key, std::string_view token,
                      std::int64_t now_ms, std::string* out);
 
+// Appends the read every PGET starts with, one plain command: MGET <key> <status key>. Most
+// PGETs are answered from it (decide_read); the seed package, django-puppy-cache, reads the same.
+void encode_read(std::string_view key, std::string_view status_key, std::string* out);
 // Appends the heal call (see above) for a key whose status is current but whose value is gone.
 void encode_heal(std::string_view key, std::string_view status_key, std::string* out);
 

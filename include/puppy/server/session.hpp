@@ -88,14 +88,32 @@ class session : public std::enable_shared_from_this<session> {
   };
   // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
   struct capture {
-    enum class what : std::uint8_t { discard, get, integer, pset, fast_status, fast_value } kind;
-    std::uint64_t seq;  // the counted reply it is (received_ once it arrived)
+    enum class what : std::uint8_t {
+      discard,
+      read,  // MGET key status: every PGET's first step
+      get,
+      integer,
+      pset,
+      fast_status,
+      fast_value
+    } kind;
+    std::uint64_t seq;      // the counted reply it is (received_ once it arrived)
+    std::uint64_t slot{0};  // the reply slot its answer fills (0: queued in order as it comes)
   };
-  // A PGET on the fast path (SET status NX GET + GET key) waiting for its two replies.
+  // A PGET whose read (MGET key status) is on its way: most are answered from it.
+  struct pget_read {
+    std::string key;
+    std::int64_t timeout = 0;
+    std::int64_t update_time = 0;
+    double xfetch = 0;  // BETA's beta * -ln(u), drawn when the request came (0: no BETA)
+    bool wait = false;  // PGET ... WAIT: wait_ takes over unless the read answers it
+  };
+  // A PGET taking the lease (SET status NX GET + GET key) waiting for its two replies.
   struct fast_pget {
     std::string key;
     char token[32];
     std::int64_t now_ms = 0;
+    std::uint64_t slot = 0;             // the reply slot its answer fills (0: in order)
     std::optional<std::string> status;  // what SET ... GET found (nullopt: it took the lease)
     std::string error;                  // an error reply to SET ... GET
   };
@@ -164,16 +182,31 @@ class session : public std::enable_shared_from_this<session> {
   // The PGET family (session_pget.cpp).
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
   void send_calls(const std::string& bytes, std::initializer_list<capture::what> kinds,
-                  bool needs_script);
+                  bool needs_script, std::uint64_t slot = 0);
+  void on_read_reply(const std::string& bytes);
+  // A PGET's read could not answer it: take the lease, or ask the script, in a second step.
+  void send_lease_step(const pget_read& rd, std::uint64_t slot);
+  void send_script_get(const pget_read& rd, const std::string& status_key, std::uint64_t slot);
+  void answer_pget(std::uint64_t slot, const std::string& reply);
   void send_raw(const std::string& bytes, unsigned count);
+  // Whether this session's requests still go to the shared connection (also while pinning:
+  // the own connection is used once every shared reply is in).
+  bool on_shared() const { return mode_ == mode::shared || mode_ == mode::pinning; }
   void on_captured();
-  void on_get_reply(const std::string& bytes);
+  void on_get_reply(const std::string& bytes, std::uint64_t slot);
   void on_fast_reply(const std::string& value_bytes);
   void send_wait_attempt();
   void after_wait_miss(std::int64_t retry_after_ms);
   void finish_wait(const std::string& reply);
 
   // Replies to the client (session_output.cpp).
+  // Ordered reply slots: a request whose answer needs another round trip reserves one, and
+  // every reply queued after it is held (copied) until the slot is filled; then they go out
+  // in order. Ids start at 1.
+  std::uint64_t reserve_slot();
+  void fill_slot(std::uint64_t id, const std::string& bytes);
+  bool slots_open() const { return !held_out_.empty(); }
+  void emit_local(const std::string& bytes);
   void reply_local(std::string bytes);
   void queue_local(const std::string& bytes);
   void queue_view(const char* data, std::size_t len);
@@ -249,6 +282,10 @@ class session : public std::enable_shared_from_this<session> {
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
   std::deque<fast_pget> fast_;
+  std::deque<pget_read> reads_;  // PGETs whose read is on its way, in order
+  // Pinned: a request that may block waits until no PGET's answer depends on a later reply
+  // (its second step would queue behind it); resumed once reads_ and the slots are done.
+  bool round_waits_pget_ = false;
   std::deque<std::optional<std::string>> mc_slots_;  // replies not yet released, in order
   std::uint64_t mc_first_ = 0;                       // request number of mc_slots_.front()
   std::uint64_t mc_next_ = 0;                        // request number of the next request
@@ -256,6 +293,14 @@ class session : public std::enable_shared_from_this<session> {
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.
+  struct held_part {
+    std::uint64_t slot;  // 0: replies that came after an open slot
+    bool filled;
+    std::string bytes;
+  };
+  std::deque<held_part> held_out_;  // front: the oldest open slot
+  std::size_t held_bytes_ = 0;
+  std::uint64_t next_slot_ = 1;
   std::vector<piece> pieces_;                   // to write at the next flush, in order
   std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering pieces into one write
   std::string local_;                           // bytes of the local pieces

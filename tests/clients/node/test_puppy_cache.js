@@ -158,7 +158,7 @@ t('cold miss computes once and stores', async () => {
   assert.deepEqual(await cache.getResult(key, compute), result(B('v1'), 'lease', true));
   assert.equal(compute.calls, 1);
   assert.deepEqual(await d.getBuffer(key), B('v1'));
-  assert.match(await d.get(status), /^current:\d+$/);
+  assert.match(await d.get(status), /^current:\d+:\d+$/);
   for (let i = 0; i < 3; i++) {
     assert.deepEqual(await cache.getResult(key, neverCalled), result(B('v1'), 'fresh', null));
   }
