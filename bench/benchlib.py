@@ -9,6 +9,7 @@ once /proc shows *that process* (same pid, which holds through `taskset` and `va
 exec in place) listening on the expected port, followed by an end-to-end GET.
 """
 
+import argparse
 import atexit
 import ctypes
 import datetime
@@ -149,6 +150,22 @@ def install_cleanup():
         signal.signal(s, _on_signal)
 
 
+def finish_proxy(p, incidents, check_exit=True):
+    """Stops puppy-proxy p at the end of a run (SIGTERM: it must exit with an expected code, unless
+    check_exit is False) and reports, into the list incidents, an unexpected exit and every line
+    it logged (it runs with --log-level warn, so any line is a warning or worse)."""
+    if check_exit and p in _procs:
+        rc = stop_process(p)
+        if rc not in p.ok_exit_codes:
+            incidents.append(f"{p.name} (pid {p.pid}) on SIGTERM at the end: "
+                             f"{describe_exit(rc)}; log tail:\n" + p.log_tail(15))
+    with open(p.log_path, errors="replace") as f:
+        lines = [line for line in f.read().splitlines() if not line.startswith("$ ")]
+    if lines:
+        incidents.append(f"{p.name} logged {len(lines)} line(s) at warn or above, e.g.:\n    "
+                         + "\n    ".join(lines[:10]))
+
+
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -232,14 +249,19 @@ def wait_file(path, p, timeout=60.0):
     return None
 
 
-def redis_command(port, *args, timeout=10.0):
-    """Sends one RESP command, returns the first reply line (good enough for PING/SET/INFO checks)."""
-    payload = f"*{len(args)}\r\n".encode()
+def encode_command(*args):
+    """One command as a RESP array of bulk strings (str, bytes or numbers)."""
+    out = [b"*%d\r\n" % len(args)]
     for a in args:
         b = a if isinstance(a, bytes) else str(a).encode()
-        payload += b"$%d\r\n%s\r\n" % (len(b), b)
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def redis_command(port, *args, timeout=10.0):
+    """Sends one RESP command, returns the first reply line (good enough for PING/SET/INFO checks)."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(payload)
+        s.sendall(encode_command(*args))
         data = b""
         while b"\r\n" not in data:
             chunk = s.recv(65536)
@@ -266,6 +288,146 @@ def wait_ping(port, timeout=30.0):
             last = str(e)
         time.sleep(0.05)
     return False, last
+
+
+# ---------------------------------------------------------------------------------------------
+# a tiny blocking RESP client, enough for set-ups and checks (PGET/PSET answers are arrays)
+
+
+class RespError(str):
+    """An error reply: Resp.read returns it (it does not raise), so callers can compare replies."""
+
+
+class Resp:
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RespError(rest.decode(errors="replace"))
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        if t == b"_":
+            return None
+        raise ValueError(f"unexpected reply line {line!r}")
+
+    def call(self, *args):
+        self.sock.sendall(encode_command(*args))
+        return self.read()
+
+
+async def read_reply_async(reader):
+    """The raw bytes of one RESP2 reply from an asyncio StreamReader (for byte-exact checks)."""
+    line = await reader.readuntil(b"\r\n")
+    t = line[:1]
+    if t == b"$":
+        n = int(line[1:-2])
+        return line if n < 0 else line + await reader.readexactly(n + 2)
+    if t == b"*":
+        parts = [line]
+        for _ in range(max(0, int(line[1:-2]))):
+            parts.append(await read_reply_async(reader))
+        return b"".join(parts)
+    return line  # +simple, -error, :integer
+
+
+def call_once(port, *args, timeout=10.0):
+    """One command on a connection of its own; returns the parsed reply (see Resp.read)."""
+    c = Resp(port, timeout=timeout)
+    try:
+        return c.call(*args)
+    finally:
+        c.close()
+
+
+def redis_info(port, *sections):
+    """INFO [sections...] (Redis 7 takes several at once) as {field: value string}."""
+    text = call_once(port, "INFO", *sections)
+    out = {}
+    for line in (text or b"").decode(errors="replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and not line.startswith("#"):
+            out[name] = value
+    return out
+
+
+def parse_commandstats(info):
+    """{command: (calls, usec)} from the cmdstat_ fields of redis_info()."""
+    out = {}
+    for name, value in info.items():
+        if name.startswith("cmdstat_"):
+            fields = dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
+            try:
+                out[name[8:]] = (int(fields["calls"]), int(fields["usec"]))
+            except (KeyError, ValueError):
+                pass
+    return out
+
+
+def commandstats(port):
+    """{command: (calls, usec)} from INFO commandstats, or {} on failure."""
+    try:
+        return parse_commandstats(redis_info(port, "commandstats"))
+    except OSError:
+        return {}
+
+
+def make_fresh(port, key, value, timeout_s, update_time):
+    """PGET -> lease, PSET, PGET -> fresh. Returns a list of problems (empty when fine)."""
+    c = Resp(port)
+    try:
+        r = c.call("PGET", key, timeout_s, update_time)
+        if not (isinstance(r, list) and len(r) == 3):
+            return [f"PGET {key}: unexpected reply {r!r}"]
+        state = r[0].decode() if isinstance(r[0], bytes) else r[0]
+        if state == "fresh" and r[1] == value:
+            return []  # already fresh with our value (e.g. a re-check)
+        if state != "lease" or not r[2]:
+            return [f"PGET {key} on a new key answered {r!r}, expected a lease"]
+        ok = c.call("PSET", key, r[2], value, timeout_s, update_time)
+        if ok != 1:
+            return [f"PSET {key} answered {ok!r}, expected 1"]
+        r = c.call("PGET", key, timeout_s, update_time)
+        if not (isinstance(r, list) and len(r) == 3 and r[0] == b"fresh" and r[1] == value):
+            return [f"PGET {key} after PSET answered {r!r}, expected fresh with the value"]
+        g = c.call("GET", key)
+        if g != value:
+            return [f"GET {key} after PSET answered {g!r}, expected the PSET value"]
+        return []
+    finally:
+        c.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,6 +659,28 @@ def run_benchmark(argv, timeout):
 # misc
 
 
+def csv_list(allowed):
+    """argparse type: a comma list of distinct names out of `allowed`."""
+    def parse(text):
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [x for x in items if x not in allowed]
+        if bad or not items or len(set(items)) != len(items):
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
+        return items
+    return parse
+
+
+def raise_nofile(needed):
+    """Raises the soft open-file limit to at least `needed` (up to the hard limit). Returns the
+    soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -558,6 +742,27 @@ def tool_versions(proxy_bin):
         "cpus": str(os.cpu_count()),
         "loadavg at start": open("/proc/loadavg").read().strip(),
     }
+
+
+def add_proxy_args(ap, label=True):
+    """The options every script shares: --proxy-bin, --proxy-arg, --results-dir (and --label)."""
+    ap.add_argument("--proxy-bin", default=DEFAULT_PROXY_BIN,
+                    help=f"puppy-proxy binary (default {DEFAULT_PROXY_BIN})")
+    ap.add_argument("--proxy-arg", action="append", default=[],
+                    help="extra argument for puppy-proxy (repeatable), e.g. --proxy-arg=--threads=2")
+    ap.add_argument("--results-dir", default=os.path.join(BENCH_DIR, "results"),
+                    help="parent folder for the results (default bench/results)")
+    if label:
+        ap.add_argument("--label", default=None, help="suffix for the results folder name")
+
+
+def write_summary(out_dir, text, meta):
+    """summary.txt (the text, also printed to stdout) and meta.txt (lines) in out_dir."""
+    with open(os.path.join(out_dir, "summary.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out_dir, "meta.txt"), "w") as f:
+        f.write("\n".join(meta) + f"\nloadavg at end: {open('/proc/loadavg').read().strip()}\n")
+    print(text, end="")
 
 
 def make_results_dir(base, label):

@@ -29,16 +29,6 @@ ALL_TARGETS = ["direct", "puppy", "twemproxy"]
 ALL_TESTS = ["get", "set"]
 
 
-def csv_list(allowed):
-    def parse(text):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        bad = [x for x in items if x not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
-        return items
-    return parse
-
-
 def parse_args():
     ap = argparse.ArgumentParser(
         prog="callgrind.sh",
@@ -49,9 +39,9 @@ def parse_args():
     ap.add_argument("--clients", type=int, default=50, help="redis-benchmark -c (default 50)")
     ap.add_argument("--pipeline", type=int, default=16,
                     help="-P of the pipelined workload (default 16); every test also runs with -P 1")
-    ap.add_argument("--tests", type=csv_list(ALL_TESTS), default=["get"],
+    ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=["get"],
                     help="comma list of get,set (default get)")
-    ap.add_argument("--targets", type=csv_list(ALL_TARGETS), default=ALL_TARGETS,
+    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help="comma list of direct,puppy,twemproxy (default all)")
     ap.add_argument("--syscalls", dest="syscalls", action="store_true", default=True,
                     help="also count system calls per request with strace (default)")

@@ -22,7 +22,7 @@ import time
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
-from proxy_bench import csv_list, fmt_ms, fmt_ratio, fmt_rps, fmt_us, ratio  # noqa: E402
+from proxy_bench import fmt_ms, fmt_ratio, fmt_rps, fmt_us, ratio  # noqa: E402
 
 # name -> (client tool, protocol, what it goes through)
 TARGETS = {
@@ -400,11 +400,11 @@ def parse_args():
                          "and target sets the request count (default 1.5)")
     ap.add_argument("--requests", type=int, default=None,
                     help="fixed request count for every run (skips calibration)")
-    ap.add_argument("--targets", type=csv_list(ALL_TARGETS), default=ALL_TARGETS,
+    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help=f"comma list of {','.join(ALL_TARGETS)} (default all)")
-    ap.add_argument("--tests", type=csv_list(ALL_TESTS), default=ALL_TESTS,
+    ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=ALL_TESTS,
                     help="comma list of get,set (default both; each is its own run)")
-    ap.add_argument("--cases", type=csv_list(list(ALL_CASES)), default=list(ALL_CASES),
+    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
                     help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
                          "default all")
     ap.add_argument("--pin", action="store_true",

@@ -13,7 +13,6 @@ import argparse
 import csv
 import os
 import shutil
-import socket
 import sys
 import time
 
@@ -37,16 +36,6 @@ RAW_FIELDS = ["mode", "round", "case", "clients", "pipeline", "requests", "targe
               "problems"]
 
 
-def csv_list(allowed):
-    def parse(text):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        bad = [x for x in items if x not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
-        return items
-    return parse
-
-
 def parse_args():
     ap = argparse.ArgumentParser(
         prog="pget-bench.sh",
@@ -58,10 +47,10 @@ def parse_args():
                          "and target sets the request count (default 1.5)")
     ap.add_argument("--requests", type=int, default=None,
                     help="fixed request count for every run (skips calibration)")
-    ap.add_argument("--cases", type=csv_list(list(ALL_CASES)), default=list(ALL_CASES),
+    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
                     help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
                          "default all")
-    ap.add_argument("--targets", type=csv_list(ALL_TARGETS), default=ALL_TARGETS,
+    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help="comma list of puppy-pget, puppy-get (through puppy-proxy), direct-get "
                          "(GET to redis-server), direct-script (the EVALSHA that puppy-proxy sends "
                          "for the PGET, captured with MONITOR, sent straight to redis-server: the "
@@ -107,102 +96,10 @@ def parse_args():
     return a
 
 
-# ---------------------------------------------------------------------------------------------
-# a tiny RESP client, enough for the set-up (PGET/PSET answers are arrays)
-
-
-class Resp:
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection((bl.HOST, port), timeout=timeout)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed by the server")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def read(self):
-        line = self._line()
-        t, rest = line[:1], line[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            return RespError(rest.decode(errors="replace"))
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if t in (b"*", b"~", b">"):
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        if t == b"_":
-            return None
-        raise ValueError(f"unexpected reply line {line!r}")
-
-    def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for x in args:
-            b = x if isinstance(x, bytes) else str(x).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-
-class RespError(str):
-    pass
-
-
-def make_fresh(port, key, value, timeout_s, update_time):
-    """PGET -> lease, PSET, PGET -> fresh. Returns a list of problems (empty when fine)."""
-    c = Resp(port)
-    try:
-        r = c.call("PGET", key, timeout_s, update_time)
-        if not (isinstance(r, list) and len(r) == 3):
-            return [f"PGET {key}: unexpected reply {r!r}"]
-        state = r[0].decode() if isinstance(r[0], bytes) else r[0]
-        if state == "fresh" and r[1] == value:
-            return []  # already fresh with our value (e.g. a re-check)
-        if state != "lease" or not r[2]:
-            return [f"PGET {key} on a new key answered {r!r}, expected a lease"]
-        ok = c.call("PSET", key, r[2], value, timeout_s, update_time)
-        if ok != 1:
-            return [f"PSET {key} answered {ok!r}, expected 1"]
-        r = c.call("PGET", key, timeout_s, update_time)
-        if not (isinstance(r, list) and len(r) == 3 and r[0] == b"fresh" and r[1] == value):
-            return [f"PGET {key} after PSET answered {r!r}, expected fresh with the value"]
-        g = c.call("GET", key)
-        if g != value:
-            return [f"GET {key} after PSET answered {g!r}, expected the PSET value"]
-        return []
-    finally:
-        c.close()
-
-
 def check_fresh(port, key, value, timeout_s, update_time):
     """None if PGET answers fresh with the value, else a description of what it answered."""
     try:
-        c = Resp(port)
-        try:
-            r = c.call("PGET", key, timeout_s, update_time)
-        finally:
-            c.close()
+        r = bl.call_once(port, "PGET", key, timeout_s, update_time)
     except OSError as e:
         return f"PGET failed: {e}"
     if isinstance(r, list) and len(r) == 3 and r[0] == b"fresh" and r[1] == value:
@@ -241,11 +138,11 @@ def parse_monitor_args(line):
 def capture_script_call(redis_port, proxy_port, key, timeout_s, update_time):
     """The EVALSHA command puppy-proxy sends to Redis for `PGET key timeout update_time`, as a
     list of strings (seen with MONITOR on redis-server). None if it cannot be captured."""
-    mon = Resp(redis_port, timeout=5.0)
+    mon = bl.Resp(redis_port, timeout=5.0)
     try:
         if mon.call("MONITOR") != "OK":
             return None
-        c = Resp(proxy_port)
+        c = bl.Resp(proxy_port)
         try:
             c.call("PGET", key, timeout_s, update_time)
         finally:
@@ -266,28 +163,6 @@ def capture_script_call(redis_port, proxy_port, key, timeout_s, update_time):
         return None
     finally:
         mon.close()
-
-
-def commandstats(port):
-    """{command: (calls, usec)} from INFO commandstats, or {} on failure."""
-    try:
-        c = Resp(port, timeout=5.0)
-        try:
-            text = c.call("INFO", "commandstats")
-        finally:
-            c.close()
-    except OSError:
-        return {}
-    out = {}
-    for line in (text or b"").decode(errors="replace").splitlines():
-        if line.startswith("cmdstat_"):
-            name, _, rest = line[8:].partition(":")
-            fields = dict(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)
-            try:
-                out[name] = (int(fields["calls"]), int(fields["usec"]))
-            except (KeyError, ValueError):
-                pass
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +237,7 @@ def main():
     bl.log(f"puppy-proxy pid {pp.pid} on port {pport}")
 
     value = b"x" * a.data_size
-    problems = make_fresh(pport, a.key, value, a.timeout_s, a.update_time)
+    problems = bl.make_fresh(pport, a.key, value, a.timeout_s, a.update_time)
     if problems:
         bl.die("could not make the key fresh: " + "; ".join(problems) + f"\npuppy log:\n{pp.log_tail()}")
     bl.log(f"key {a.key!r} is fresh (PGET answers fresh, GET returns the PSET value)")
@@ -462,13 +337,13 @@ def main():
                 else:
                     timeout = 300.0
                 argv = bench_argv(t, case, n)
-                cs0 = commandstats(redis_port)
+                cs0 = bl.commandstats(redis_port)
                 cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
                         "redis": bl.cpu_seconds(redis.pid)}
                 r = bl.run_benchmark(argv, timeout)
                 cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
                         "redis": bl.cpu_seconds(redis.pid)}
-                cs1 = commandstats(redis_port)
+                cs1 = bl.commandstats(redis_port)
                 row = row_of(r, t)
                 status = "ok" if row and not r["problems"] else "error"
                 rec = dict(mode=mode, round=rnd, case=case, clients=ALL_CASES[case][0],
@@ -535,17 +410,8 @@ def main():
             incidents.append(f"after the runs the key is no longer fresh: {still}")
 
     # --- shut down, check exit codes and logs -------------------------------------------------
-    if pp.pid not in reported_dead and pp in bl._procs:
-        rc = bl.stop_process(pp)
-        if rc not in pp.ok_exit_codes:
-            incidents.append(f"puppy-proxy (pid {pp.pid}) on SIGTERM at the end: "
-                             f"{bl.describe_exit(rc)}; log tail:\n" + pp.log_tail(15))
+    bl.finish_proxy(pp, incidents, check_exit=pp.pid not in reported_dead)
     bl.stop_process(redis)
-    with open(os.path.join(logs, "puppy.log"), errors="replace") as f:
-        lines = [l for l in f.read().splitlines() if not l.startswith("$ ")]
-    if lines:
-        incidents.append(f"puppy-proxy logged {len(lines)} line(s) at warn or above, e.g.:\n    "
-                         + "\n    ".join(lines[:10]))
 
     # --- summary -------------------------------------------------------------------------------
     out = []

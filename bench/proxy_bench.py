@@ -30,16 +30,6 @@ RAW_FIELDS = ["mode", "round", "case", "test", "clients", "pipeline", "requests"
               "redis_sys_us_per_req", "status", "problems"]
 
 
-def csv_list(allowed):
-    def parse(text):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        bad = [x for x in items if x not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
-        return items
-    return parse
-
-
 def parse_args():
     ap = argparse.ArgumentParser(
         prog="proxy-bench.sh",
@@ -57,11 +47,11 @@ def parse_args():
     ap.add_argument("--scrape-metrics", type=float, default=0, metavar="SECONDS",
                     help="run the 'puppy' target with --metrics-listen and fetch its /metrics "
                          "every SECONDS during the runs, as Prometheus would (0: off)")
-    ap.add_argument("--targets", type=csv_list(ALL_TARGETS), default=ALL_TARGETS,
+    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help="comma list of direct,puppy,twemproxy (default all)")
-    ap.add_argument("--tests", type=csv_list(ALL_TESTS), default=ALL_TESTS,
+    ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=ALL_TESTS,
                     help="comma list of get,set (default both; each is its own redis-benchmark run)")
-    ap.add_argument("--cases", type=csv_list(list(ALL_CASES)), default=list(ALL_CASES),
+    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
                     help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
                          "default all")
     ap.add_argument("--pin", action="store_true",

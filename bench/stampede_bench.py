@@ -38,16 +38,6 @@ ALL_CONTENDERS = ["naive", "pget", "naive-puppy"]
 DEFAULT_CONTENDERS = ["naive", "pget"]
 
 
-def csv_list(allowed):
-    def parse(text):
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        bad = [x for x in items if x not in allowed]
-        if bad or not items or len(set(items)) != len(items):
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
-        return items
-    return parse
-
-
 def parse_args():
     ap = argparse.ArgumentParser(
         prog="stampede-bench.sh",
@@ -68,7 +58,7 @@ def parse_args():
                          "(default 10 ms; 0 = closed loop, no pause)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds (default 3); each runs every contender once, order rotating")
-    ap.add_argument("--contenders", type=csv_list(ALL_CONTENDERS), default=DEFAULT_CONTENDERS,
+    ap.add_argument("--contenders", type=bl.csv_list(ALL_CONTENDERS), default=DEFAULT_CONTENDERS,
                     help="comma list of naive (GET/SET straight to Redis), pget (PGET/PSET through "
                          "puppy-proxy), naive-puppy (the naive pattern through puppy-proxy); "
                          "default naive,pget")
