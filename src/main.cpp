@@ -208,6 +208,21 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (opt.near_cache_size > 0 && memcached) {
+    log->critical(
+        "--near-cache-size: a memcached upstream cannot tell the proxy when a key changes (no "
+        "client-side caching); the near cache needs a Redis upstream");
+    return 2;
+  }
+  if (!opt.near_cache_prefixes.empty() && opt.near_cache_size == 0) {
+    log->critical("--near-cache-prefix needs --near-cache-size");
+    return 2;
+  }
+  if (opt.near_cache_size > 0) {
+    settings.near_cache_budget = static_cast<std::size_t>(opt.near_cache_size / opt.threads);
+    settings.near_cache_prefixes = opt.near_cache_prefixes;
+    settings.write_gens = std::make_shared<puppy::cache::write_gens>();
+  }
   settings.connect_timeout = std::chrono::milliseconds(opt.upstream_connect_timeout_ms);
   settings.response_timeout = std::chrono::milliseconds(opt.upstream_timeout_ms);
   settings.retry_min = std::chrono::milliseconds(opt.upstream_retry_min_ms);

@@ -29,7 +29,13 @@ std::size_t write_gens::slot_of(std::string_view key) {
   return static_cast<std::size_t>((h ^ (h >> 32)) & (slot_count - 1));
 }
 
-near_cache::near_cache(std::size_t budget, const write_gens& gens) : budget_(budget), gens_(gens) {}
+near_cache::near_cache(std::size_t budget, const write_gens& gens, metrics::near_stats& stats)
+    : budget_(budget), gens_(gens), stats_(stats) {}
+
+void near_cache::publish() {
+  stats_.bytes.set(bytes_);
+  stats_.entries.set(map_.size());
+}
 
 std::string near_cache::map_key(space s, std::string_view key) {
   std::string k;
@@ -56,17 +62,17 @@ std::optional<near_cache::copy> near_cache::find(space s, std::string_view key,
   }
   const auto it = map_.find(k);
   if (it == map_.end()) {
-    ++counters_.misses;
+    stats_.misses.add();
     return std::nullopt;
   }
   entry& e = *it->second;
   if ((s == space::pget && now >= e.fresh_until) || !e.taken.current(gens_)) {
     erase(it->second);
-    ++counters_.misses;
+    stats_.misses.add();
     return std::nullopt;
   }
   if (e.freq < max_freq) ++e.freq;
-  ++counters_.hits;
+  stats_.hits.add();
   return copy{e.value, e.nil, e.compute_ms, e.fresh_until};
 }
 
@@ -90,7 +96,8 @@ bool near_cache::store(space s, std::string_view key, std::string_view value, bo
   map_.emplace(q.front().key, q.begin());
   bytes_ += charge;
   if (!ghost) small_bytes_ += charge;
-  ++counters_.fills;
+  stats_.fills.add();
+  publish();
   return true;
 }
 
@@ -102,16 +109,17 @@ std::size_t near_cache::invalidate(std::string_view key) {
     erase(it->second);
     ++dropped;
   }
-  counters_.invalidations += dropped;
+  stats_.invalidations.add(dropped);
   return dropped;
 }
 
 void near_cache::clear() {
-  counters_.invalidations += map_.size();
+  stats_.invalidations.add(map_.size());
   map_.clear();
   small_.clear();
   main_.clear();
   bytes_ = small_bytes_ = 0;
+  publish();
 }
 
 bool near_cache::begin_fill(space s, std::string_view key) {
@@ -129,6 +137,7 @@ void near_cache::set_budget(std::size_t budget) {
     small_.clear();
     main_.clear();
     bytes_ = small_bytes_ = 0;
+    publish();
     return;
   }
   make_room(0);
@@ -143,6 +152,7 @@ void near_cache::erase(queue::iterator it) {
     small_bytes_ -= it->charge;
     small_.erase(it);
   }
+  publish();
 }
 
 void near_cache::make_room(std::size_t need) {
@@ -165,7 +175,7 @@ void near_cache::evict_one() {
     }
     remember_ghost(it->key);
     erase(it);
-    ++counters_.evictions;
+    stats_.evictions.add();
     return;
   }
   // From main: an entry read since it was last here gets another round.
@@ -173,7 +183,7 @@ void near_cache::evict_one() {
     auto it = std::prev(main_.end());
     if (it->freq == 0) {
       erase(it);
-      ++counters_.evictions;
+      stats_.evictions.add();
       return;
     }
     --it->freq;

@@ -184,6 +184,19 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
       ->capture_default_str()
       ->group("PGET");
 
+  app.add_option(
+         "--near-cache-size", out->near_cache_size,
+         "Keep fresh PGET values, and GET replies of keys under --near-cache-prefix, in the "
+         "proxy's memory, up to this many bytes over all threads, and answer from them "
+         "without Redis; Redis's client-side caching invalidates them (0: off)")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
+      ->group("Near cache");
+  app.add_option("--near-cache-prefix", out->near_cache_prefixes,
+                 "Also cache GET/MGET replies of keys starting with this prefix; repeatable, and "
+                 "only with a near cache size")
+      ->group("Near cache");
+
   app.add_option("--requirepass", out->requirepass,
                  "Password clients must give (AUTH password, or AUTH default password, or HELLO "
                  "3 AUTH default password) before any other command, as Redis's requirepass. "

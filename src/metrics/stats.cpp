@@ -61,6 +61,13 @@ void snapshot::add(const worker_stats& w) {
   pget_waits += w.pget_waits.value();
   pset_accepted += w.pset_accepted.value();
   pset_refused += w.pset_refused.value();
+  near_hits += w.near.hits.value();
+  near_misses += w.near.misses.value();
+  near_invalidations += w.near.invalidations.value();
+  near_evictions += w.near.evictions.value();
+  near_fills += w.near.fills.value();
+  near_bytes += w.near.bytes.value();
+  near_entries += w.near.entries.value();
   upstream_connects += w.upstream_connects.value();
   upstream_connect_failures += w.upstream_connect_failures.value();
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
@@ -170,6 +177,23 @@ std::string render_prometheus(const snapshot& s) {
          "PSET answers: accepted, or refused because the lease had expired or was cancelled.");
   w.sample("puppy_pset_total", label("result", "accepted"), s.pset_accepted);
   w.sample("puppy_pset_total", label("result", "refused"), s.pset_refused);
+
+  if (s.near_budget > 0) {
+    w.one("puppy_near_cache_hits_total", "counter", "Requests answered from the near cache.",
+          s.near_hits);
+    w.one("puppy_near_cache_misses_total", "counter",
+          "Near cache lookups that found no valid copy.", s.near_misses);
+    w.one("puppy_near_cache_invalidations_total", "counter",
+          "Near cache copies dropped by Redis's invalidations (or a lost tracking connection).",
+          s.near_invalidations);
+    w.one("puppy_near_cache_evictions_total", "counter", "Near cache copies dropped for room.",
+          s.near_evictions);
+    w.one("puppy_near_cache_fills_total", "counter", "Near cache copies stored.", s.near_fills);
+    w.one("puppy_near_cache_bytes", "gauge", "Bytes held by the near cache.", s.near_bytes);
+    w.one("puppy_near_cache_entries", "gauge", "Copies held by the near cache.", s.near_entries);
+    w.one("puppy_near_cache_budget_bytes", "gauge", "The near cache's size (--near-cache-size).",
+          s.near_budget);
+  }
 
   w.one("puppy_upstream_connects_total", "counter",
         "Upstream connections established (and logged in).", s.upstream_connects);

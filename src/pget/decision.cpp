@@ -135,7 +135,7 @@ read_decision decide_read(const status& st, bool has_value, std::int64_t now_ms,
         d.next = read_next::heal;
         return answer(state::miss);
       }
-      if (xfetch_factor > 0) {
+      if (xfetch_factor > 0 && st.compute_ms > 0) {  // a compute time of 0 never refreshes early
         if (st.fresh_until_ms == 0) {
           d.next = read_next::atomic;  // the deadline only the status's TTL knows
           return d;

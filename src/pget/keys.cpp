@@ -42,4 +42,18 @@ bool status_key(std::string_view key, const key_rules& rules, std::string* out,
   return true;
 }
 
+void data_keys_of(std::string_view name, const key_rules& rules,
+                  std::vector<std::string_view>* out) {
+  out->clear();
+  const std::string_view prefix = rules.status_prefix;
+  if (prefix.empty() || name.size() < prefix.size() || name.substr(0, prefix.size()) != prefix) {
+    return;
+  }
+  const std::string_view rest = name.substr(prefix.size());
+  out->push_back(rest);
+  if (rules.cluster && rest.size() >= 2 && rest.front() == '{' && rest.back() == '}') {
+    out->push_back(rest.substr(1, rest.size() - 2));
+  }
+}
+
 }  // namespace puppy::pget

@@ -93,7 +93,7 @@ frame_result request_framer::fail(frame_error e, std::size_t consumed, char got)
 
 frame_result request_framer::finish(std::size_t consumed) {
   cmd_.wire_size = cmd_bytes_;
-  if (cmd_.spec.capture_args && !cmd_.is_inline) {
+  if ((cmd_.spec.capture_args || cmd_.keys_only) && !cmd_.is_inline) {
     cmd_.args.clear();
     for (const auto& [offset, len] : spans_) cmd_.args.emplace_back(arena_.data() + offset, len);
   }
@@ -108,8 +108,9 @@ void request_framer::take_name(const char* p, std::size_t len) {
   cmd_.name = std::string_view(name_buf_, len);
   cmd_.spec = lookup_command(cmd_.name);
   if (capture_all_) cmd_.spec.capture_args = true;
+  cmd_.keys_only = wants_keys();
   name_known_ = true;
-  if (cmd_.spec.capture_args) {
+  if (cmd_.spec.capture_args || cmd_.keys_only) {
     spans_.emplace_back(arena_.size(), len);
     arena_.append(p, len);
   }
@@ -118,7 +119,7 @@ void request_framer::take_name(const char* p, std::size_t len) {
 void request_framer::begin_arg(std::uint64_t len) {
   data_left_ = len + 2;
   copy_left_ = 0;
-  if (cmd_.spec.capture_args) {
+  if (cmd_.spec.capture_args || (cmd_.keys_only && len <= capture_keys_)) {
     copy_left_ = len;
     spans_.emplace_back(arena_.size(), static_cast<std::size_t>(len));
   }
@@ -131,6 +132,7 @@ frame_result request_framer::start_request(const char* p, std::size_t n) {
     cmd_.name = {};
     cmd_.argc = 0;
     cmd_.is_inline = false;
+    cmd_.keys_only = false;
     cmd_.args.clear();
     arena_.clear();
     spans_.clear();
@@ -237,6 +239,7 @@ frame_result request_framer::parse(const char* data, std::size_t size) {
           name_known_ = true;
           cmd_.spec = {};
           cmd_.spec.capture_args = capture_all_;
+          cmd_.keys_only = wants_keys();
           begin_arg(static_cast<std::uint64_t>(len));
           state_ = state::arg_data;
         }

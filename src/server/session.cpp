@@ -41,9 +41,12 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
       up_in_(session_buffer_size) {
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
+  if (owner.near_on()) framer_.set_capture_keys(cache::near_cache::max_key_size);
 }
 
 session::~session() {
+  received_ = sent_;  // writes whose replies never came may have run: settle them all
+  settle_writes();
   if (attached_) shared_->detach(this);
   if (wait_) owner_.wakes().remove(wait_->key, this);
   owner_.detach(this);
@@ -274,6 +277,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     tail_ = in_.size();
     return false;
   }
+  if (cmd.spec.near_read && near_get_hit(cmd, start, pos)) return true;
   const bool to_shared = mode_ == mode::shared &&
                          (cmd.spec.shareable || cmd.spec.kind == resp::command_kind::pget) &&
                          cmd.wire_size <= owner_.config().max_shared_request;
@@ -294,6 +298,10 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     if (to_shared) {
       ++shared_count_;
       ++sent_;
+      if (owner_.near_on()) {
+        note_write(cmd);
+        mark_written();
+      }
       return true;
     }
     if (kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
@@ -332,6 +340,10 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     fwd_begin_ = pos;
     reply_local(unavailable_reply());
     return true;
+  }
+  if (owner_.near_on()) {
+    note_state(cmd);
+    note_write(cmd);
   }
   switch (cmd.spec.kind) {
     case resp::command_kind::quit:
@@ -382,6 +394,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
   } else if (reset_waiting_) {
     ++sent_since_reset_;
   }
+  if (owner_.near_on()) mark_written();
   return true;
 }
 

@@ -40,6 +40,7 @@ void session::deliver(const char* data, std::size_t len, bool reply_ends) {
 
 void session::flush_delivered() {
   if (closed_) return;
+  if (!write_marks_.empty()) settle_writes();  // before the replies go out
   flush_client();
   maybe_finish();
 }

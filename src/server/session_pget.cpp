@@ -15,6 +15,7 @@
 #include "puppy/resp/encode.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/tracking_link.hpp"
 #include "puppy/server/wake_hub.hpp"
 #include "puppy/server/worker.hpp"
 
@@ -94,12 +95,21 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   if (r.kind == pget::op::get) {
     // Every PGET starts with one plain read of the value and its status, as django-puppy-cache
     // reads them; most are answered from it (decide_read), the rest take a second step.
+    const double xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
+    const bool near = near_usable();
+    if (near && near_pget_hit(r.key, xfetch, &call)) {
+      count(owner_, pget::state::fresh);
+      reply_local(call);
+      return true;
+    }
     pget_read rd;
     rd.key.assign(r.key);
     rd.timeout = r.timeout;
     rd.update_time = r.update_time;
-    rd.xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
+    rd.xfetch = xfetch;
     rd.wait = r.wait_ms > 0;
+    rd.fill = near;
+    if (near) rd.taken = near_stamp(r.key, status_key);
     reads_.push_back(std::move(rd));
     pget::encode_read(r.key, status_key, &call);
     send_calls(call, {capture::what::read}, false);
@@ -121,6 +131,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   pget::encode_call(r, status_key, "", "", keys.wake_channel, now, false, &call);
   const auto kind = r.kind == pget::op::set ? capture::what::pset : capture::what::integer;
   send_calls(call, {kind}, true);
+  if (owner_.near_on()) note_keys_written(r.key, status_key);
   return true;
 }
 
@@ -313,6 +324,12 @@ void session::on_read_reply(const std::string& bytes) {
       const bool with_value = value && d.answer != pget::state::miss;
       pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
       count(owner_, d.answer);
+      if (rd.fill && d.answer == pget::state::fresh) {
+        // Read again on the tracking connection, so that Redis tells when it changes.
+        std::string status_key, ignored;
+        pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
+        owner_.tracking().fill_pget(rd.key, status_key, rd.taken);
+      }
     }
   }
   if (rd.wait) {

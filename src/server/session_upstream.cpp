@@ -147,6 +147,7 @@ void session::pump_upstream() {
     }
     relay_replies(n);
     rtt_.on_replied(received_, owner_.stats().upstream_latency);
+    if (!write_marks_.empty()) settle_writes();  // before the replies go out
     flush_client();  // writes, or copies into the backlog, everything that points into up_in_
     if (n < want) {
       upstream_rx_.readable = false;

@@ -13,6 +13,7 @@
 #include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
+#include "puppy/server/tracking_link.hpp"
 #include "puppy/server/wake_hub.hpp"
 
 namespace puppy::server {
@@ -26,6 +27,9 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
       clients_(clients),
       idle_sweep_(ioc_),
       wakes_(std::make_unique<wake_hub>(*this)),
+      gens_(config.write_gens ? config.write_gens : std::make_shared<cache::write_gens>()),
+      near_(config.near_cache_budget, *gens_, stats_.near),
+      tracking_(std::make_unique<tracking_link>(*this)),
       rng_(std::random_device{}()) {
   if (config.idle_timeout.count() > 0) sweep_idle();
   if (config.memcached) {
@@ -140,6 +144,7 @@ void worker::close_all() {
   }
   for (auto& s : shared_) s->close();
   wakes_->close();
+  tracking_->close();
   if (mc_) mc_->close();
 }
 

@@ -50,7 +50,7 @@ void make_fresh(raw_client& c, const std::string& key, const std::string& value)
 
 }  // namespace
 
-TEST_CASE("a fresh hit costs Redis one MGET, whatever form the PGET takes") {
+TEST_CASE("a fresh hit costs Redis one MGET, whatever form the PGET takes", "[cost]") {
   redis_server redis;
   proxy_server proxy(redis.url());
   raw_client c(proxy.port());
@@ -158,7 +158,7 @@ TEST_CASE("statuses written by django-puppy-cache: current is fresh, updating is
   CHECK(c.call({"PGET", "seeded", "100", "10"}) == "*3\r\n$5\r\nfresh\r\n$3\r\nnew\r\n$-1\r\n");
 }
 
-TEST_CASE("BETA's early refresh is decided from the deadline in the status") {
+TEST_CASE("BETA's early refresh is decided from the deadline in the status", "[cost]") {
   redis_server redis;
   proxy_server proxy(redis.url());
   raw_client c(proxy.port());

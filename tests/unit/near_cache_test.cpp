@@ -16,8 +16,9 @@ const clock_type::time_point t0{std::chrono::seconds(1000)};
 
 struct fixture {
   write_gens gens;
+  puppy::metrics::near_stats stats;
   near_cache cache;
-  explicit fixture(std::size_t budget = 1 << 20) : cache(budget, gens) {}
+  explicit fixture(std::size_t budget = 1 << 20) : cache(budget, gens, stats) {}
 
   stamp taken(std::string_view key, std::string_view status = {}) const {
     const std::size_t k = write_gens::slot_of(key);
@@ -50,8 +51,9 @@ TEST_CASE("near cache: a copy answers until its deadline, then is dropped") {
   CHECK_FALSE(f.has("k", t0 + 10s));  // at the deadline: gone
   CHECK(f.cache.entries() == 0);
   CHECK(f.cache.bytes() == 0);
-  CHECK(f.cache.stats().hits == 1);
-  CHECK(f.cache.stats().misses == 1);
+  CHECK(f.stats.entries.value() == 0);
+  CHECK(f.stats.hits.value() == 1);
+  CHECK(f.stats.misses.value() == 1);
 }
 
 TEST_CASE("near cache: GET copies have no deadline, may be nil, and are apart from PGET's") {
@@ -93,13 +95,13 @@ TEST_CASE("near cache: an invalidation drops the key in both spaces") {
   REQUIRE(f.put("other", "v"));
   CHECK(f.cache.invalidate("k") == 2);
   CHECK(f.cache.invalidate("k") == 0);
-  CHECK(f.cache.stats().invalidations == 2);
+  CHECK(f.stats.invalidations.value() == 2);
   CHECK_FALSE(f.has("k"));
   CHECK(f.has("other"));
   f.cache.clear();
   CHECK(f.cache.entries() == 0);
   CHECK(f.cache.bytes() == 0);
-  CHECK(f.cache.stats().invalidations == 3);
+  CHECK(f.stats.invalidations.value() == 3);
 }
 
 TEST_CASE("near cache: the byte budget at its edge") {
@@ -120,7 +122,7 @@ TEST_CASE("near cache: the byte budget at its edge") {
       CHECK(f.cache.bytes() <= 4 * each);
     }
     CHECK(f.cache.entries() == 4);
-    CHECK(f.cache.stats().evictions == 6);
+    CHECK(f.stats.evictions.value() == 6);
     for (int i = 6; i < 10; ++i) CHECK(f.has("k" + std::to_string(i)));
   }
   SECTION("a key longer than max_key_size is not cached") {

@@ -25,6 +25,7 @@
 #include <unordered_set>
 
 #include "puppy/cache/write_gens.hpp"
+#include "puppy/metrics/stats.hpp"
 
 namespace puppy::cache {
 
@@ -39,14 +40,6 @@ class near_cache {
   // Longer keys are not cached (and arguments longer than this need not invalidate).
   static constexpr std::size_t max_key_size = 1024;
 
-  struct counters {
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
-    std::uint64_t invalidations = 0;  // copies dropped by Redis's invalidation messages
-    std::uint64_t evictions = 0;      // copies dropped for room
-    std::uint64_t fills = 0;          // copies stored
-  };
-
   // A copy as find() gives it; `value` is valid until the next non-const call.
   struct copy {
     std::string_view value;
@@ -55,7 +48,8 @@ class near_cache {
     clock::time_point fresh_until;
   };
 
-  near_cache(std::size_t budget, const write_gens& gens);
+  // Counts into `stats` (which must outlive it; metrics/stats.hpp).
+  near_cache(std::size_t budget, const write_gens& gens, metrics::near_stats& stats);
   near_cache(const near_cache&) = delete;
   near_cache& operator=(const near_cache&) = delete;
 
@@ -76,7 +70,7 @@ class near_cache {
   bool begin_fill(space s, std::string_view key);
   void end_fill(space s, std::string_view key);
 
-  const counters& stats() const { return counters_; }
+  const metrics::near_stats& stats() const { return stats_; }
   std::size_t bytes() const { return bytes_; }
   std::size_t entries() const { return map_.size(); }
   std::size_t budget() const { return budget_; }
@@ -101,6 +95,7 @@ class near_cache {
   void make_room(std::size_t need);
   void evict_one();
   void remember_ghost(std::string_view key);
+  void publish();  // bytes and entries into stats_
 
   std::size_t budget_;
   const write_gens& gens_;
@@ -112,7 +107,7 @@ class near_cache {
   std::unordered_set<std::uint64_t> ghost_set_;
   std::list<std::uint64_t> ghost_;  // hashes of keys evicted from small, oldest last
   std::unordered_set<std::string> filling_;
-  counters counters_;
+  metrics::near_stats& stats_;
 };
 
 }  // namespace puppy::cache

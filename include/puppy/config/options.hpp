@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace puppy::config {
 
@@ -37,6 +38,8 @@ struct options {
   std::string pget_status_prefix = "puppy:";
   bool pget_cluster_keys = false;
   std::string pget_channel = "puppy:wake";
+  std::uint64_t near_cache_size = 0;  // bytes, all threads together; 0: off
+  std::vector<std::string> near_cache_prefixes;
 
   std::string requirepass;        // the proxy's own password for its clients; empty: none
   std::string upstream_user;      // overrides the user in the --upstream URL

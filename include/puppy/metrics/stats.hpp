@@ -25,6 +25,27 @@ class counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
+// A value set by its one writer (a size, a count of things held), read from any thread.
+class gauge {
+ public:
+  void set(std::uint64_t v) noexcept { value_.store(v, std::memory_order_relaxed); }
+  std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+// A near cache's figures (cache/near_cache.hpp); its worker is the only writer.
+struct near_stats {
+  counter hits;           // answered from a copy
+  counter misses;         // looked up, no valid copy
+  counter invalidations;  // copies dropped by Redis's invalidation messages or a lost link
+  counter evictions;      // copies dropped for room
+  counter fills;          // copies stored
+  gauge bytes;            // charged for the copies held
+  gauge entries;          // copies held
+};
+
 // Errors, by kind: the `kind` label of puppy_errors_total.
 enum class error_kind : std::uint8_t {
   protocol,              // a client sent bytes that are not RESP (its connection is closed)
@@ -96,6 +117,7 @@ struct worker_stats {
   counter upstream_connects;          // upstream connections established (and logged in)
   counter upstream_connect_failures;  // attempts that failed (refused, timed out, login failed)
   histogram upstream_latency;         // request-to-reply time, sampled (docs/operations.md)
+  near_stats near;                    // the worker's near cache
 
   void error(error_kind k) noexcept { errors[static_cast<std::size_t>(k)].add(); }
   void pget_answer(pget_outcome o) noexcept { pget[static_cast<std::size_t>(o)].add(); }
@@ -120,6 +142,14 @@ struct snapshot {
   std::uint64_t upstream_connects = 0;
   std::uint64_t upstream_connect_failures = 0;
   std::array<std::uint64_t, latency_bounds_s.size() + 1> latency_buckets{};  // not cumulative
+  std::uint64_t near_hits = 0;
+  std::uint64_t near_misses = 0;
+  std::uint64_t near_invalidations = 0;
+  std::uint64_t near_evictions = 0;
+  std::uint64_t near_fills = 0;
+  std::uint64_t near_bytes = 0;
+  std::uint64_t near_entries = 0;
+  std::uint64_t near_budget = 0;  // --near-cache-size (0: off, and no near-cache lines)
   std::uint64_t latency_sum_ns = 0;
   int upstream_up = -1;  // the health check's verdict: 1, 0, or -1 when it does not run
   bool draining = false;

@@ -4,6 +4,7 @@
 // data key; see status_key() for the rule.
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace puppy::pget {
 
@@ -19,5 +20,10 @@ struct key_rules {
 // '}' (then no status key can share its slot, and the function fails with *error set). It also
 // fails for an empty prefix, and in cluster mode for a prefix with '{' or an empty key.
 bool status_key(std::string_view key, const key_rules& rules, std::string* out, std::string* error);
+
+// The data keys whose status key `name` may be (none if it does not start with the prefix; in
+// cluster mode "prefix{k}" may be the status of "k" or of "{k}", so both). Views into `name`.
+void data_keys_of(std::string_view name, const key_rules& rules,
+                  std::vector<std::string_view>* out);
 
 }  // namespace puppy::pget

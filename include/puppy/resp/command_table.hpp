@@ -25,6 +25,13 @@ struct command_spec {
   // The command neither reads nor changes any connection state and never blocks, so it may run
   // on an upstream connection shared by many clients (one reply, same result on any connection).
   bool shareable = false;
+  // The command changes no key (GET, HGETALL, PING, SELECT, ...). Any other may write the keys
+  // among its arguments, as far as the near cache is concerned (unknown commands included).
+  bool read_only = false;
+  // FLUSHALL, FLUSHDB, SWAPDB, DEBUG: may change every key.
+  bool writes_all = false;
+  // GET, MGET: may be answered from the near cache (--near-cache-prefix).
+  bool near_read = false;
 };
 
 // Looks up a command by its lower-case name. Unknown names are plain, not shareable.

@@ -49,6 +49,9 @@ struct framed_command {
   bool is_inline = false;
   std::string_view name;               // lower case; empty if longer than max_command_name_len
   std::vector<std::string_view> args;  // every argument, if spec.capture_args or is_inline
+  // args holds the name and only the arguments no longer than set_capture_keys() said (the
+  // keys a command may write or a near-cache read asks for), in order, others left out.
+  bool keys_only = false;
 };
 
 class request_framer {
@@ -77,6 +80,9 @@ class request_framer {
   void reset();
   // Copy every request's arguments (for an upstream that needs them all translated).
   void set_capture_all(bool on) { capture_all_ = on; }
+  // Copy the arguments of at most `max_len` bytes of every command that may write keys or is a
+  // near-cache read (command_spec), for the near cache's bookkeeping; 0: off.
+  void set_capture_keys(std::size_t max_len) { capture_keys_ = max_len; }
   // Apply Redis's pre-auth limits (pre_auth_max_args, pre_auth_max_bulk_len) from the next
   // request header on, as Redis does for a client that has not authenticated yet.
   void set_pre_auth(bool on) { pre_auth_ = on; }
@@ -95,6 +101,10 @@ class request_framer {
   std::size_t find_line_end(const char* p, std::size_t n, char term);
   void take_name(const char* p, std::size_t len);
   void begin_arg(std::uint64_t len);
+  bool wants_keys() const {
+    return capture_keys_ > 0 && !cmd_.spec.capture_args &&
+           (!cmd_.spec.read_only || cmd_.spec.near_read);
+  }
 
   request_limits limits_;
   state state_ = state::start;
@@ -106,6 +116,7 @@ class request_framer {
   bool line_blocked_ = false;  // a NUL byte was seen in the current line before its end
   bool name_known_ = false;
   bool capture_all_ = false;
+  std::size_t capture_keys_ = 0;
   bool pre_auth_ = false;
   frame_error error_ = frame_error::none;
   char error_char_ = 0;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "puppy/cache/write_gens.hpp"
 #include "puppy/memcached/translate.hpp"
 #include "puppy/metrics/stats.hpp"
 #include "puppy/net/stream.hpp"
@@ -103,6 +104,8 @@ class session : public std::enable_shared_from_this<session> {
   // A PGET whose read (MGET key status) is on its way: most are answered from it.
   struct pget_read {
     std::string key;
+    bool fill = false;   // fill the near cache if the read finds the value fresh
+    cache::stamp taken;  // the keys' write generations from before the read
     std::int64_t timeout = 0;
     std::int64_t update_time = 0;
     double xfetch = 0;  // BETA's beta * -ln(u), drawn when the request came (0: no BETA)
@@ -198,6 +201,37 @@ class session : public std::enable_shared_from_this<session> {
   void send_wait_attempt();
   void after_wait_miss(std::int64_t retry_after_ms);
   void finish_wait(const std::string& reply);
+
+  // The near cache (session_near.cpp).
+  // Whether this client may be answered from the near cache: database 0 as clients of the
+  // shared connections see it, not in MULTI, not in pass-through, no tracking of its own.
+  bool near_usable() const;
+  // Answers a PGET from a fresh copy (true), unless BETA refreshes early or there is none.
+  bool near_pget_hit(std::string_view key, double xfetch, std::string* reply);
+  // Answers GET/MGET of keys under --near-cache-prefix from copies (true), or asks for fills.
+  bool near_get_hit(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
+  cache::stamp near_stamp(std::string_view key, std::string_view status_key) const;
+  // Read-your-writes: before a command that may write keys is forwarded, their generations are
+  // bumped; mark_written() (once sent_ counts it) bumps them again when its reply arrives.
+  void note_write(const resp::framed_command& cmd);
+  void note_keys_written(std::string_view key, std::string_view status_key);
+  void mark_written();
+  void settle_writes();  // the replies that arrived: bump their writes' generations again
+  void note_state(const resp::framed_command& cmd);  // SELECT, HELLO, CLIENT TRACKING, RESET
+  struct write_mark {
+    std::uint64_t seq;  // the reply after which the writes are done
+    bool all;           // FLUSHALL and the like
+    std::vector<std::size_t> slots;
+  };
+  std::deque<write_mark> write_marks_;
+  std::vector<std::size_t> written_slots_;  // of the command being forwarded
+  bool written_all_ = false;
+  bool written_pending_ = false;
+  std::vector<std::size_t> multi_slots_;  // of the commands queued in MULTI
+  bool multi_all_ = false;
+  bool db_zero_ = true;
+  bool own_tracking_ = false;
+  bool resp3_ = false;
 
   // Replies to the client (session_output.cpp).
   // Ordered reply slots: a request whose answer needs another round trip reserves one, and

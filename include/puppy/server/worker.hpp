@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "puppy/cache/near_cache.hpp"
 #include "puppy/memcached/ketama.hpp"
 #include "puppy/metrics/stats.hpp"
 #include "puppy/net/tls_context.hpp"
@@ -33,6 +34,7 @@ class session;
 class shared_upstream;
 class wake_hub;
 class mc_pool;
+class tracking_link;
 
 // What sessions need to know; the same for every worker. Fixed at start-up but for the fields
 // copy_reloadable() names, which a SIGHUP may change (docs/operations.md).
@@ -78,6 +80,11 @@ struct settings {
   // The PGET family: default times, key naming, wake-up channel.
   pget::defaults pget_defaults;
   pget::key_rules pget_keys;
+  // The near cache: bytes per worker (0: off), the GET/MGET prefixes it also caches, and the
+  // write generations all workers share (set when the near cache is on).
+  std::size_t near_cache_budget = 0;
+  std::vector<std::string> near_cache_prefixes;
+  std::shared_ptr<cache::write_gens> write_gens;
   // A memcached upstream (memcached://...) instead of Redis: its servers and key placement.
   bool memcached = false;
   std::vector<memcached::ketama_server> memcached_servers;
@@ -107,6 +114,12 @@ class worker {
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           net::stream& stream);
   wake_hub& wakes() { return *wakes_; }
+  // The near cache (off when config().near_cache_budget is 0), its tracking connection, and the
+  // write generations all workers share.
+  cache::near_cache& near() { return near_; }
+  tracking_link& tracking() { return *tracking_; }
+  cache::write_gens& gens() { return *gens_; }
+  bool near_on() const { return near_.enabled(); }
   // This worker's counters; only this worker's thread writes them (metrics/stats.hpp).
   metrics::worker_stats& stats() { return stats_; }
   const metrics::worker_stats& stats() const { return stats_; }
@@ -161,6 +174,9 @@ class worker {
   std::vector<std::unique_ptr<shared_upstream>> shared_;
   std::size_t next_shared_ = 0;
   std::unique_ptr<wake_hub> wakes_;
+  std::shared_ptr<cache::write_gens> gens_;
+  cache::near_cache near_;  // after stats_, which it counts into
+  std::unique_ptr<tracking_link> tracking_;
   std::unique_ptr<mc_pool> mc_;
   unsigned char random_pool_[4096];
   std::size_t random_left_ = 0;

@@ -207,9 +207,17 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
   // more with --shared-connections 0, so both upstream modes are covered).
   const bool mode_given =
       std::find(extra_args.begin(), extra_args.end(), "--shared-connections") != extra_args.end();
+  // The near cache's options are for Redis upstreams only (a memcached upstream refuses them).
+  const bool memcached = upstream_url.rfind("memcached://", 0) == 0;
   if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS"); more != nullptr && !mode_given) {
     std::istringstream words(more);
-    for (std::string w; words >> w;) argv.push_back(w);
+    for (std::string w; words >> w;) {
+      if (memcached && w.rfind("--near-cache", 0) == 0) {
+        words >> w;  // and its value
+        continue;
+      }
+      argv.push_back(w);
+    }
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   proc_ = process(argv, dir_ + "/proxy.log");

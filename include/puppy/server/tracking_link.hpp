@@ -1,0 +1,84 @@
+#pragma once
+// The near cache's connection to Redis, one per worker: RESP3 (HELLO 3) with CLIENT TRACKING ON,
+// so that Redis tells it when any key it read changes, expires, is evicted or leaves Redis's
+// tracking table. The near cache's fills are read on this connection itself: a reply and the
+// invalidation pushes share one ordered stream, so an invalidation can never overtake the read
+// it concerns (the race of two-connection tracking). Writes through this proxy are handled
+// apart, by the write generations (cache/write_gens.hpp), without waiting for Redis.
+//
+// Opened by the first fill, never by itself; when it is lost every copy is dropped (what
+// changed meanwhile is unknown) and the next fill opens it again.
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "puppy/cache/near_cache.hpp"
+#include "puppy/net/stream.hpp"
+#include "puppy/resp/reply_scanner.hpp"
+#include "puppy/server/buffer.hpp"
+
+namespace puppy::server {
+
+class worker;
+
+class tracking_link {
+ public:
+  explicit tracking_link(worker& owner);
+  tracking_link(const tracking_link&) = delete;
+  tracking_link& operator=(const tracking_link&) = delete;
+
+  // Reads `key` and its status key (MGET) into the near cache if the value is fresh, unless a
+  // fill of the key is in flight. `taken`: the key's write generations from before the PGET's
+  // own read, so that a write since refuses the copy.
+  void fill_pget(std::string_view key, std::string_view status_key, const cache::stamp& taken);
+  // Reads `key` (GET) into the near cache.
+  void fill_get(std::string_view key, const cache::stamp& taken);
+  // Whether fills are read and invalidations heard now.
+  bool up() const { return state_ == state::up; }
+  void close();
+
+ private:
+  enum class state : std::uint8_t { idle, connecting, starting, up };
+  struct fill {
+    cache::space space;
+    std::string key;
+    cache::stamp taken;
+  };
+  // Most fills queued while the connection is being made; more are dropped.
+  static constexpr std::size_t max_waiting = 4096;
+
+  void request(cache::space s, std::string_view key, std::string_view status_key,
+               const cache::stamp& taken);
+  void send_fill(const fill& f, std::string_view status_key);
+  void connect();
+  void on_connected(const boost::system::error_code& ec);
+  void on_ready(const boost::system::error_code& ec, const std::string& why);
+  void write();
+  void read();
+  void on_message(std::string_view bytes, bool push);
+  void on_invalidation(std::string_view bytes);
+  void on_fill_reply(const fill& f, std::string_view bytes);
+  void lost(const std::string& why);
+
+  worker& owner_;
+  net::stream socket_;
+  boost::asio::steady_timer timer_;
+  state state_ = state::idle;
+  std::uint64_t generation_ = 0;
+  std::string out_;
+  std::size_t out_off_ = 0;
+  bool write_waiting_ = false;
+  buffer in_;
+  std::string message_;  // the reply or push being read
+  resp::reply_scanner scanner_;
+  unsigned handshake_left_ = 0;  // replies to HELLO 3 and CLIENT TRACKING ON still to come
+  std::deque<fill> in_flight_;   // sent, their replies awaited in order
+  std::vector<std::pair<fill, std::string>> waiting_;  // (fill, status key) asked while starting
+  std::vector<std::string_view> keys_;                 // scratch for invalidated keys
+  std::vector<std::string_view> data_keys_;
+};
+
+}  // namespace puppy::server

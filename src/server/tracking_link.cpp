@@ -1,0 +1,309 @@
+#include "puppy/server/tracking_link.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "io_util.hpp"
+#include "puppy/cache/invalidation.hpp"
+#include "puppy/pget/decision.hpp"
+#include "puppy/pget/keys.hpp"
+#include "puppy/pget/reply.hpp"
+#include "puppy/pget/script.hpp"
+#include "puppy/resp/encode.hpp"
+#include "puppy/server/upstream_start.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t tracking_buffer_size = 16 * 1024;
+const std::string tracking_handshake =
+    "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n";
+
+std::int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+tracking_link::tracking_link(worker& owner)
+    : owner_(owner),
+      socket_(owner.context()),
+      timer_(owner.context()),
+      in_(tracking_buffer_size),
+      scanner_(owner.config().max_reply_depth) {}
+
+void tracking_link::fill_pget(std::string_view key, std::string_view status_key,
+                              const cache::stamp& taken) {
+  request(cache::space::pget, key, status_key, taken);
+}
+
+void tracking_link::fill_get(std::string_view key, const cache::stamp& taken) {
+  request(cache::space::get, key, {}, taken);
+}
+
+void tracking_link::request(cache::space s, std::string_view key, std::string_view status_key,
+                            const cache::stamp& taken) {
+  auto& cache = owner_.near();
+  if (key.size() > cache::near_cache::max_key_size || !cache.begin_fill(s, key)) return;
+  fill f{s, std::string(key), taken};
+  if (state_ == state::up) {
+    send_fill(f, status_key);
+    in_flight_.push_back(std::move(f));
+    return;
+  }
+  if (waiting_.size() >= max_waiting) {
+    cache.end_fill(s, key);
+    return;
+  }
+  waiting_.emplace_back(std::move(f), std::string(status_key));
+  if (state_ == state::idle) connect();
+}
+
+void tracking_link::send_fill(const fill& f, std::string_view status_key) {
+  const std::size_t before = out_.size();
+  if (f.space == cache::space::pget) {
+    pget::encode_read(f.key, status_key, &out_);
+  } else {
+    out_.append("*2\r\n$3\r\nGET\r\n");
+    resp::encode::append_bulk(&out_, f.key);
+  }
+  if (before == out_off_ && !write_waiting_) {
+    // Written at the end of this turn, with the other fills asked meanwhile.
+    asio::post(owner_.context(), [this, gen = generation_] {
+      if (gen == generation_) write();
+    });
+  }
+}
+
+void tracking_link::connect() {
+  state_ = state::connecting;
+  const auto gen = ++generation_;
+  const auto& target = owner_.config().upstream;
+  error_code ec;
+  const auto ip = asio::ip::make_address(target.host, ec);
+  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+    if (gen == generation_) on_connected(e);
+  });
+  timer_.expires_after(owner_.config().connect_timeout);
+  timer_.async_wait([this, gen](const error_code& e) {
+    if (!e && gen == generation_ && state_ != state::up) lost("connect timed out");
+  });
+}
+
+void tracking_link::on_connected(const error_code& ec) {
+  if (ec) {
+    lost("connect failed: " + ec.message());
+    return;
+  }
+  async_start_upstream(owner_.config(), socket_,
+                       [this, gen = generation_](const error_code& e, const std::string& why) {
+                         if (gen == generation_) on_ready(e, why);
+                       });
+}
+
+void tracking_link::on_ready(const error_code& ec, const std::string& why) {
+  if (ec) {
+    lost(why);
+    return;
+  }
+  state_ = state::starting;
+  scanner_.reset();
+  message_.clear();
+  handshake_left_ = 2;
+  out_ = tracking_handshake;
+  out_off_ = 0;
+  write();
+  if (state_ == state::starting) read();
+}
+
+void tracking_link::write() {
+  if (state_ != state::starting && state_ != state::up) return;
+  while (out_off_ < out_.size()) {
+    error_code ec;
+    const std::size_t n =
+        socket_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
+    if (detail::would_block(ec)) {
+      if (write_waiting_) return;
+      write_waiting_ = true;
+      socket_.async_wait_writable([this, gen = generation_](const error_code& e) {
+        if (gen != generation_) return;
+        write_waiting_ = false;
+        if (e) {
+          lost("write failed: " + e.message());
+          return;
+        }
+        write();
+      });
+      return;
+    }
+    if (ec) {
+      lost("write failed: " + socket_.describe(ec));
+      return;
+    }
+    out_off_ += n;
+  }
+  out_.clear();
+  out_off_ = 0;
+}
+
+void tracking_link::read() {
+  const auto gen = generation_;
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
+    error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(in_.data(), in_.capacity()), ec);
+    if (detail::would_block(ec)) {
+      socket_.async_wait_readable([this, gen](const error_code& e) {
+        if (gen != generation_) return;
+        if (e) {
+          lost(e.message());
+          return;
+        }
+        read();
+      });
+      return;
+    }
+    if (ec) {
+      lost(ec == asio::error::eof ? "closed by the upstream" : socket_.describe(ec));
+      return;
+    }
+    std::size_t pos = 0;
+    while (pos < n) {
+      const auto r = scanner_.scan(in_.data() + pos, n - pos);
+      message_.append(in_.data() + pos, r.consumed);
+      pos += r.consumed;
+      if (r.status == resp::scan_status::error) {
+        owner_.stats().error(metrics::error_kind::upstream_protocol);
+        lost(std::string("upstream protocol fault: invalid reply: ") + scanner_.error_message());
+        return;
+      }
+      if (r.status == resp::scan_status::reply) {
+        on_message(message_, scanner_.is_push());
+        if (gen != generation_) return;
+        message_.clear();
+      }
+    }
+  }
+  asio::post(owner_.context(), [this, gen] {
+    if (gen == generation_) read();
+  });
+}
+
+void tracking_link::on_message(std::string_view bytes, bool push) {
+  if (push) {
+    on_invalidation(bytes);
+    return;
+  }
+  if (handshake_left_ > 0) {
+    if (!bytes.empty() && (bytes[0] == '-' || bytes[0] == '!')) {
+      lost("HELLO 3 / CLIENT TRACKING refused: " +
+           std::string(bytes.substr(1, std::min<std::size_t>(bytes.size(), 120) - 1)));
+      return;
+    }
+    if (--handshake_left_ > 0) return;
+    state_ = state::up;
+    timer_.cancel();
+    owner_.log().debug("near cache: tracking connection up");
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& [f, status_key] : waiting) {
+      send_fill(f, status_key);
+      in_flight_.push_back(std::move(f));
+    }
+    return;
+  }
+  if (in_flight_.empty()) {
+    owner_.stats().error(metrics::error_kind::upstream_protocol);
+    lost("upstream protocol fault: a reply nobody asked for");
+    return;
+  }
+  const fill f = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  owner_.near().end_fill(f.space, f.key);
+  on_fill_reply(f, bytes);
+}
+
+void tracking_link::on_invalidation(std::string_view bytes) {
+  auto& cache = owner_.near();
+  switch (cache::parse_push(bytes, &keys_)) {
+    case cache::push_kind::all:
+      cache.clear();
+      return;
+    case cache::push_kind::keys:
+      for (const auto key : keys_) {
+        cache.invalidate(key);
+        pget::data_keys_of(key, owner_.config().pget_keys, &data_keys_);
+        for (const auto data_key : data_keys_) cache.invalidate(data_key);
+      }
+      return;
+    case cache::push_kind::other:
+      return;
+    case cache::push_kind::malformed:
+      // Not knowing what changed, nothing kept can be trusted.
+      cache.clear();
+      return;
+  }
+}
+
+void tracking_link::on_fill_reply(const fill& f, std::string_view bytes) {
+  auto& cache = owner_.near();
+  std::string error;
+  if (f.space == cache::space::get) {
+    std::optional<std::string_view> value;
+    if (pget::parse_bulk_reply(bytes, &value, &error) != pget::reply_kind::ok) return;
+    cache.store(cache::space::get, f.key, value.value_or(std::string_view()), !value, 0,
+                cache::near_cache::clock::time_point::max(), f.taken);
+    return;
+  }
+  std::optional<std::string_view> value;
+  std::optional<std::string_view> status_text;
+  if (pget::parse_pair_reply(bytes, &value, &status_text, &error) != pget::reply_kind::ok) return;
+  const auto st = pget::parse_status(status_text);
+  const std::int64_t now = wall_now_ms();
+  const auto d = pget::decide_read(st, value.has_value(), now, 0);
+  if (d.next != pget::read_next::answer || d.answer != pget::state::fresh) return;
+  // Only a copy whose deadline is known may answer fresh: current:<c>:<until>, or a lease
+  // taken early by BETA (fresh until then). The seed's and older statuses are not kept.
+  const std::int64_t until = st.fresh_until_ms;
+  if (until <= now) return;
+  const auto deadline = cache::near_cache::clock::now() + std::chrono::milliseconds(until - now);
+  cache.store(cache::space::pget, f.key, *value, false, st.compute_ms, deadline, f.taken);
+}
+
+void tracking_link::lost(const std::string& why) {
+  const bool was_up = state_ == state::up;
+  owner_.log().debug("near cache: tracking connection {} ({}); every copy dropped",
+                     was_up ? "lost" : "failed", why);
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+  state_ = state::idle;  // the next fill opens it again
+  write_waiting_ = false;
+  out_.clear();
+  out_off_ = 0;
+  auto& cache = owner_.near();
+  cache.clear();
+  for (const auto& f : in_flight_) cache.end_fill(f.space, f.key);
+  for (const auto& w : waiting_) cache.end_fill(w.first.space, w.first.key);
+  in_flight_.clear();
+  waiting_.clear();
+}
+
+void tracking_link::close() {
+  ++generation_;
+  error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+  state_ = state::idle;
+}
+
+}  // namespace puppy::server
