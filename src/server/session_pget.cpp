@@ -334,12 +334,20 @@ void session::on_read_reply(const std::string& bytes) {
   }
   if (rd.wait) {
     if (!reply.empty()) {
+      // Every other waiter of the key on this worker gets the same answer.
+      if (wait_->listening) {
+        const bool value = d.answer == pget::state::fresh || d.answer == pget::state::stale;
+        owner_.wakes().outcome(wait_->key, this, value ? &reply : nullptr, -1);
+      }
       finish_wait(reply);
       return;
     }
     // No value to give: wait for one, as the script decides (it may hand this reader the lease).
     // Listen before asking, so that a publish between the answer and the wait is not missed.
-    owner_.wakes().add(wait_->key, shared_from_this());
+    if (!wait_->listening) {
+      wait_->listening = true;
+      owner_.wakes().add(wait_->key, shared_from_this());
+    }
     send_wait_attempt();
     return;
   }
@@ -416,6 +424,11 @@ void session::on_get_reply(const std::string& bytes, std::uint64_t slot) {
       if (!wait_->waited) owner_.stats().pget_waits.add();
       wait_->waited = true;
       wait_->in_flight = false;
+      if (wait_->woken) {  // published while this look was on its way: look again
+        attempt_now(true);
+        return;
+      }
+      owner_.wakes().outcome(wait_->key, this, nullptr, r.retry_after_ms);
       after_wait_miss(r.retry_after_ms);
       return;
     }
@@ -435,6 +448,10 @@ void session::on_get_reply(const std::string& bytes, std::uint64_t slot) {
     reply = error_reply("unexpected reply from the PGET script");
   }
   if (for_wait) {
+    const bool value = kind == pget::reply_kind::ok &&
+                       (r.answer == pget::state::fresh || r.answer == pget::state::stale);
+    // A lease is this waiter's alone: the others go on waiting for its PSET.
+    owner_.wakes().outcome(wait_->key, this, value ? &reply : nullptr, -1);
     finish_wait(reply);
   } else {
     answer_pget(slot, reply);
@@ -450,10 +467,6 @@ void session::after_wait_miss(std::int64_t retry_after_ms) {
     finish_wait(reply);
     return;
   }
-  if (wait_->woken) {
-    send_wait_attempt();
-    return;
-  }
   auto next = wait_->deadline;
   if (retry_after_ms >= 0) {
     // The lease (or back-off) ends then: if nobody published by then, look again.
@@ -463,19 +476,62 @@ void session::after_wait_miss(std::int64_t retry_after_ms) {
   wait_->timer.expires_at(next);
   wait_->timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->closed_ || !self->wait_ || self->wait_->in_flight) return;
-    self->send_wait_attempt();
+    // Time to look again: through the hub, so that the key's waiters share one look.
+    self->owner_.wakes().ask(self->wait_->key, self);
     self->flush_client();
   });
 }
 
 void session::on_wake() {
+  attempt_now(true);
+}
+
+void session::attempt_now(bool published) {
   if (!wait_ || closed_) return;
   if (wait_->in_flight) {
-    wait_->woken = true;
+    wait_->woken = wait_->woken || published;
     return;
   }
   wait_->timer.cancel();
-  send_wait_attempt();
+  if (published) {
+    send_wait_read();
+  } else {
+    send_wait_attempt();
+  }
+}
+
+void session::on_peer_answer(const std::string& reply) {
+  if (!wait_ || closed_ || wait_->in_flight) return;  // its own look answers it
+  if (const auto s = pget::pget_reply_state(reply)) count(owner_, *s);
+  finish_wait(reply);
+}
+
+void session::on_peer_miss(std::int64_t retry_after_ms) {
+  if (!wait_ || closed_ || wait_->in_flight) return;
+  after_wait_miss(retry_after_ms);
+}
+
+void session::send_wait_read() {
+  const bool up =
+      on_shared() ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+  if (!up) {
+    owner_.wakes().outcome(wait_->key, this, nullptr, -1);
+    finish_wait(unavailable_reply());
+    return;
+  }
+  // A value was probably published: one plain read answers it (on_read_reply); only if it
+  // finds none does the script decide.
+  wait_->woken = false;
+  wait_->in_flight = true;
+  pget_read rd;
+  rd.key = wait_->key;
+  rd.timeout = wait_->request.timeout;
+  rd.update_time = wait_->request.update_time;
+  rd.wait = true;
+  reads_.push_back(std::move(rd));
+  std::string call;
+  pget::encode_read(wait_->key, wait_->status_key, &call);
+  send_calls(call, {capture::what::read}, false);
 }
 
 void session::send_wait_attempt() {

@@ -112,7 +112,9 @@ TEST_CASE("PGET over either upstream: leases, tokens, TTLs, back-off, invalidati
       CHECK(about(up->ttl_ms("puppy:k"), 100'000));
 
       // Freshness runs out: one reader regenerates, the other gets the stale value.
+      const double seen = near_invalidations(proxy.port());
       up->del("puppy:k");
+      await_near_invalidation(proxy.port(), seen);
       const auto winner = pget(a, {"k", "100", "10"});
       CHECK(winner.state == "lease");
       CHECK(winner.value == std::optional<std::string>("v1"));

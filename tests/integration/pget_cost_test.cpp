@@ -85,7 +85,8 @@ TEST_CASE("a fresh hit costs Redis one MGET, whatever form the PGET takes", "[co
 
 TEST_CASE(
     "the rare paths: a cold miss takes the lease in a second step, a waiting miss asks "
-    "the script") {
+    "the script",
+    "[cost]") {
   redis_server redis;
   proxy_server proxy(redis.url());
   raw_client c(proxy.port());
@@ -98,13 +99,17 @@ TEST_CASE(
   raw_client other(proxy.port());
   CHECK(pget(other, {"cold", "100", "10"}).state == "miss");
   CHECK(command_calls(direct) == std::map<std::string, long>{{"mget", 1}});
-  // A reader that waits: MGET, then the script (and the wake-up subscription).
+  // A reader that waits: MGET, then the script (and the wake-up subscription); looking again
+  // when the wait or the lease runs out (or, until the subscription is up, every 50 ms) is the
+  // script's job, without another MGET (only a publish makes a plain read worth it).
   reset_stats(direct);
   const auto waited = pget(other, {"cold", "100", "10", "WAIT", "100"});
   CHECK(waited.state == "miss");
   const auto calls = command_calls(direct);
-  CHECK(calls.at("mget") == 1);
-  CHECK(calls.at("evalsha") >= 1);
+  // (The subscription coming up looks once more, with a read: anything may have been published.)
+  CHECK(calls.at("mget") >= 1);
+  CHECK(calls.at("mget") <= 2);
+  CHECK(calls.at("evalsha") >= 2);
 }
 
 TEST_CASE("a PGET answered in a second step keeps its place among the client's replies") {

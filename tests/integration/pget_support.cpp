@@ -1,6 +1,10 @@
 #include "pget_support.hpp"
 
+#include <catch2/catch.hpp>
+#include <sstream>
 #include <stdexcept>
+
+#include "process.hpp"
 
 namespace puppy::test {
 namespace {
@@ -44,6 +48,21 @@ bool ms_between(const std::string& reply, long long lo, long long hi) {
   if (reply.empty() || reply[0] != ':') return false;
   const long long v = std::stoll(reply.substr(1));
   return v >= lo && v <= hi;
+}
+
+double near_invalidations(std::uint16_t proxy_port) {
+  raw_client c(proxy_port);
+  std::istringstream in(c.call({"PUPPY", "STATS"}));
+  const std::string sample = "puppy_near_cache_invalidations_total ";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(sample, 0) == 0) return std::stod(line.substr(sample.size()));
+  }
+  return -1;
+}
+
+void await_near_invalidation(std::uint16_t proxy_port, double before) {
+  if (before < 0) return;
+  REQUIRE(wait_until([&] { return near_invalidations(proxy_port) > before; }, 10s));
 }
 
 }  // namespace puppy::test

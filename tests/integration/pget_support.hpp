@@ -21,6 +21,12 @@ pget_answer parse_pget(const std::string& reply);
 pget_answer pget(raw_client& c, const std::vector<std::string>& args,
                  std::chrono::milliseconds timeout = 30s);
 
+// The proxy's puppy_near_cache_invalidations_total (PUPPY STATS), or -1 without a near cache.
+double near_invalidations(std::uint16_t proxy_port);
+// After a write made straight to Redis to a key the proxy's near cache holds: waits until the
+// invalidation has reached the proxy (the documented window; nothing without a near cache).
+void await_near_invalidation(std::uint16_t proxy_port, double before);
+
 // Whether an integer reply ":N\r\n" has lo <= N <= hi.
 bool ms_between(const std::string& reply, long long lo, long long hi);
 

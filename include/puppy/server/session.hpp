@@ -71,6 +71,13 @@ class session : public std::enable_shared_from_this<session> {
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
+  // For the wake hub: look again now (this session is the key's reader). `published`: the key
+  // was published, so a plain read probably finds the value; else the script looks.
+  void attempt_now(bool published);
+  // For the wake hub: another waiter of the same key got this answer (a PGET reply with a
+  // value), or got none (go on waiting; look again after `retry_after_ms`, -1: unknown).
+  void on_peer_answer(const std::string& reply);
+  void on_peer_miss(std::int64_t retry_after_ms);
   // The worker's settings changed (a reload): take the new request limits.
   void on_reconfigured();
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
@@ -199,6 +206,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_get_reply(const std::string& bytes, std::uint64_t slot);
   void on_fast_reply(const std::string& value_bytes);
   void send_wait_attempt();
+  void send_wait_read();
   void after_wait_miss(std::int64_t retry_after_ms);
   void finish_wait(const std::string& reply);
 
@@ -358,6 +366,7 @@ struct session::pget_wait {
   bool in_flight = false;  // an attempt's answer is awaited
   bool woken = false;      // the key was published while an attempt was in flight
   bool waited = false;     // an attempt found no value (counted in puppy_pget_waits_total)
+  bool listening = false;  // registered with the wake hub
   boost::asio::steady_timer timer;
 };
 

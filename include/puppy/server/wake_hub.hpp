@@ -3,6 +3,11 @@
 // PUBLISH the data key on the wake channel from inside their script, so every proxy instance
 // sharing the upstream hears of it. Each worker has one hub: one subscriber connection
 // (started on first use, reconnected with back-off) and the sessions waiting per key.
+//
+// The waiters of one key share their reads: when the key is published (or a waiter's timer
+// says look again), one of them, the reader, asks Redis; a value it gets is given to every
+// other waiter of the key on this worker, and if it gets none they go on waiting. So a
+// thousand waiters cost Redis one read per publish, not a thousand.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
@@ -31,6 +36,14 @@ class wake_hub {
   void remove(const std::string& key, const session* s);
   // Whether the subscription is established, so that waiters can trust to be woken.
   bool listening() const { return state_ == state::subscribed; }
+  // `s` (waiting for `key`) wants to look again: it becomes the reader (s->attempt_now()) unless
+  // another waiter of the key is reading, whose outcome it then gets.
+  void ask(const std::string& key, const std::shared_ptr<session>& s);
+  // The reader's look ended (and it will not look again by itself): `answer` (a PGET reply with
+  // a value) goes to every other waiter of the key (on_peer_answer); without one they go on
+  // waiting (on_peer_miss, `retry_after_ms` as the script said, -1: unknown).
+  void outcome(const std::string& key, const session* s, const std::string* answer,
+               std::int64_t retry_after_ms);
   void close();
 
  private:
@@ -56,7 +69,12 @@ class wake_hub {
   buffer in_;
   std::string message_;  // the message being read
   resp::reply_scanner scanner_;
-  std::unordered_map<std::string, std::vector<std::weak_ptr<session>>> waiters_;
+  struct key_waiters {
+    std::vector<std::weak_ptr<session>> list;
+    const session* reader = nullptr;  // the one asking Redis for all of them
+  };
+  void lead(key_waiters& w, bool published);  // makes the first live waiter the reader
+  std::unordered_map<std::string, key_waiters> waiters_;
 };
 
 }  // namespace puppy::server
