@@ -307,3 +307,54 @@ TEST_CASE("framer: a fresh framer reports no error") {
   CHECK(f.partial_bytes() == 0);
   CHECK_FALSE(f.name_known());
 }
+
+namespace {
+
+// Frames `in` with set_capture_keys(max_len), fed whole and split at every offset; returns each
+// command's args (the same every way, else the test fails).
+std::vector<std::vector<std::string>> keys_framed(const std::string& in, std::size_t max_len) {
+  std::vector<std::vector<std::string>> first;
+  for (std::size_t cut = 0; cut <= in.size(); ++cut) {
+    request_framer f;
+    f.set_capture_keys(max_len);
+    std::vector<std::vector<std::string>> got;
+    std::string buf;
+    for (const std::string& part : {in.substr(0, cut), in.substr(cut)}) {
+      buf += part;
+      std::size_t pos = 0;
+      for (;;) {
+        const auto r = f.parse(buf.data() + pos, buf.size() - pos);
+        pos += r.consumed;
+        if (r.status != frame_status::command) break;
+        const auto& cmd = f.command();
+        got.emplace_back(cmd.args.begin(), cmd.args.end());
+        if (!cmd.keys_only && !cmd.spec.capture_args && !cmd.is_inline) got.back().clear();
+      }
+      buf.erase(0, pos);
+    }
+    if (cut == 0) first = got;
+    INFO("split at " << cut);
+    REQUIRE(got == first);
+  }
+  return first;
+}
+
+}  // namespace
+
+TEST_CASE("framer: set_capture_keys copies the short arguments of commands that may write") {
+  using args = std::vector<std::string>;
+  const std::string value(20, 'v');
+  // SET: the key (8 bytes at most here) is kept, the 20-byte value is left out; the name as sent.
+  CHECK(keys_framed("*3\r\n$3\r\nSET\r\n$4\r\nkey1\r\n$20\r\n" + value + "\r\n", 8) ==
+        std::vector<args>{{"SET", "key1"}});
+  // At the edge: max_len bytes are copied, max_len + 1 are not.
+  CHECK(keys_framed("*3\r\n$3\r\nDEL\r\n$8\r\n12345678\r\n$9\r\n123456789\r\n", 8) ==
+        std::vector<args>{{"DEL", "12345678"}});
+  // Read-only commands are not copied, but the near cache's reads (GET, MGET) are.
+  CHECK(keys_framed("*2\r\n$7\r\nHGETALL\r\n$1\r\nh\r\n*3\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n",
+                    8) == std::vector<args>{{}, {"MGET", "a", "b"}});
+  // Unknown commands may write: copied.
+  CHECK(keys_framed("*2\r\n$6\r\nMYCMD1\r\n$1\r\nk\r\n", 8) == std::vector<args>{{"MYCMD1", "k"}});
+  // Off (0): nothing copied.
+  CHECK(keys_framed("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", 0) == std::vector<args>{{}});
+}
