@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
+#include <boost/asio/post.hpp>
+
 #include "io_util.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/worker.hpp"
@@ -65,6 +67,17 @@ void session::release(const char* why) {
   pieces_.clear();
   pending_local_.clear();
   if (wait_) wait_->timer.cancel();
+  // Reads others joined will not be answered here now: they read for themselves (in a handler
+  // of its own, as this may run inside a shared connection's dispatch).
+  std::vector<std::string> led;
+  for (const auto& rd : reads_) {
+    if (rd.leads) led.push_back(rd.key);
+  }
+  if (!led.empty()) {
+    asio::post(owner_.context(), [&board = owner_.reads(), led = std::move(led), leader = this] {
+      for (const auto& key : led) board.abandon(key, leader);  // `leader` is only compared
+    });
+  }
 }
 
 void session::discard_until_eof() {

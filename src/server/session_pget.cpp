@@ -109,7 +109,22 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     rd.xfetch = xfetch;
     rd.wait = r.wait_ms > 0;
     rd.fill = near;
-    if (near) rd.taken = near_stamp(r.key, status_key);
+    if (near) {
+      auto& board = owner_.reads();
+      if (!rd.wait && received_ >= sent_ && pending_local_.empty() && !slots_open() &&
+          board.joinable(rd.key)) {
+        // The same key is being read for another client on this worker: decide from its
+        // answer (on_joined_read), in a reply slot of our own. Only with nothing of ours
+        // outstanding, so that the slot is this request's place among our replies.
+        board.join(rd.key, {weak_from_this(), reserve_slot(), r.timeout, r.update_time, xfetch});
+        return true;
+      }
+      rd.taken = near_stamp(r.key, status_key);
+      if (!board.reading(rd.key)) {
+        rd.leads = true;
+        board.lead(rd.key, this, rd.taken);
+      }
+    }
     reads_.push_back(std::move(rd));
     pget::encode_read(r.key, status_key, &call);
     send_calls(call, {capture::what::read}, false);
@@ -307,6 +322,43 @@ void session::answer_pget(std::uint64_t slot, const std::string& reply) {
 void session::on_read_reply(const std::string& bytes) {
   const pget_read rd = std::move(reads_.front());
   reads_.pop_front();
+  if (rd.leads) owner_.reads().done(rd.key, this, bytes);
+  resolve_read(rd, bytes);
+}
+
+void session::on_joined_read(const std::string& key, const read_board::follower& f,
+                             const std::string* reply) {
+  if (closed_) return;
+  pget_read rd;
+  rd.key = key;
+  rd.timeout = f.timeout;
+  rd.update_time = f.update_time;
+  rd.xfetch = f.xfetch;
+  rd.fill = near_usable();
+  rd.slot = f.slot;
+  if (reply != nullptr) {
+    resolve_read(rd, *reply);
+    flush_client();
+    return;
+  }
+  // The leader went away: read for ourselves, answering into the same slot.
+  const bool up =
+      on_shared() ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+  if (!up) {
+    fill_slot(f.slot, unavailable_reply());
+    flush_client();
+    return;
+  }
+  std::string status_key, ignored;
+  pget::status_key(key, owner_.config().pget_keys, &status_key, &ignored);
+  if (rd.fill) rd.taken = near_stamp(key, status_key);
+  reads_.push_back(std::move(rd));
+  std::string call;
+  pget::encode_read(key, status_key, &call);
+  send_calls(call, {capture::what::read}, false);
+}
+
+void session::resolve_read(const pget_read& rd, const std::string& bytes) {
   std::optional<std::string_view> value;
   std::optional<std::string_view> status;
   std::string error;
@@ -352,7 +404,7 @@ void session::on_read_reply(const std::string& bytes) {
     return;
   }
   if (!reply.empty()) {
-    queue_local(reply);
+    answer_pget(rd.slot, reply);
   } else if (d.next == pget::read_next::heal) {
     // A current status without its value (evicted): this reader gets a miss, and the status is
     // dropped so that the next reader gets the lease (no busy loop until the status expires).
@@ -362,10 +414,10 @@ void session::on_read_reply(const std::string& bytes) {
     send_calls(heal, {capture::what::discard}, true);
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
     count(owner_, pget::state::miss);
-    queue_local(reply);
+    answer_pget(rd.slot, reply);
   } else {
     // The answer takes another round trip; replies to later requests wait behind it.
-    const std::uint64_t slot = reserve_slot();
+    const std::uint64_t slot = rd.slot != 0 ? rd.slot : reserve_slot();
     if (d.next == pget::read_next::take_lease && fast_ok_) {
       send_lease_step(rd, slot);
     } else {

@@ -30,6 +30,7 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
       gens_(config.write_gens ? config.write_gens : std::make_shared<cache::write_gens>()),
       near_(config.near_cache_budget, *gens_, stats_.near),
       tracking_(std::make_unique<tracking_link>(*this)),
+      board_(*gens_),
       rng_(std::random_device{}()) {
   if (config.idle_timeout.count() > 0) sweep_idle();
   if (config.memcached) {

@@ -32,6 +32,7 @@
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/read_board.hpp"
 
 namespace puppy::server {
 
@@ -69,6 +70,10 @@ class session : public std::enable_shared_from_this<session> {
   void flush_delivered();
   void on_shared_gone();
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
+  // For the read board: the read this session joined was answered (`reply`, MGET's bytes), or
+  // its leader went away (null: read for yourself).
+  void on_joined_read(const std::string& key, const read_board::follower& f,
+                      const std::string* reply);
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
   // For the wake hub: look again now (this session is the key's reader). `published`: the key
@@ -115,8 +120,10 @@ class session : public std::enable_shared_from_this<session> {
     cache::stamp taken;  // the keys' write generations from before the read
     std::int64_t timeout = 0;
     std::int64_t update_time = 0;
-    double xfetch = 0;  // BETA's beta * -ln(u), drawn when the request came (0: no BETA)
-    bool wait = false;  // PGET ... WAIT: wait_ takes over unless the read answers it
+    double xfetch = 0;       // BETA's beta * -ln(u), drawn when the request came (0: no BETA)
+    bool wait = false;       // PGET ... WAIT: wait_ takes over unless the read answers it
+    bool leads = false;      // others may join this read on the worker's read board
+    std::uint64_t slot = 0;  // the reply slot its answer fills (0: queued in order)
   };
   // A PGET taking the lease (SET status NX GET + GET key) waiting for its two replies.
   struct fast_pget {
@@ -194,6 +201,7 @@ class session : public std::enable_shared_from_this<session> {
   void send_calls(const std::string& bytes, std::initializer_list<capture::what> kinds,
                   bool needs_script, std::uint64_t slot = 0);
   void on_read_reply(const std::string& bytes);
+  void resolve_read(const pget_read& rd, const std::string& bytes);
   // A PGET's read could not answer it: take the lease, or ask the script, in a second step.
   void send_lease_step(const pget_read& rd, std::uint64_t slot);
   void send_script_get(const pget_read& rd, const std::string& status_key, std::uint64_t slot);

@@ -21,6 +21,7 @@
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/resp/limits.hpp"
+#include "puppy/server/read_board.hpp"
 #include "puppy/upstream/address.hpp"
 #include "puppy/upstream/backoff.hpp"
 
@@ -120,6 +121,8 @@ class worker {
   tracking_link& tracking() { return *tracking_; }
   cache::write_gens& gens() { return *gens_; }
   bool near_on() const { return near_.enabled(); }
+  // Concurrent PGET reads of one key share one (with the near cache on).
+  read_board& reads() { return board_; }
   // This worker's counters; only this worker's thread writes them (metrics/stats.hpp).
   metrics::worker_stats& stats() { return stats_; }
   const metrics::worker_stats& stats() const { return stats_; }
@@ -177,6 +180,7 @@ class worker {
   std::shared_ptr<cache::write_gens> gens_;
   cache::near_cache near_;  // after stats_, which it counts into
   std::unique_ptr<tracking_link> tracking_;
+  read_board board_;
   std::unique_ptr<mc_pool> mc_;
   unsigned char random_pool_[4096];
   std::size_t random_left_ = 0;
