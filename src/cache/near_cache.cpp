@@ -66,7 +66,7 @@ std::optional<near_cache::copy> near_cache::find(space s, std::string_view key,
     return std::nullopt;
   }
   entry& e = *it->second;
-  if ((s == space::pget && now >= e.fresh_until) || !e.taken.current(gens_)) {
+  if (now >= e.fresh_until || !e.taken.current(gens_)) {
     erase(it->second);
     stats_.misses.add();
     return std::nullopt;

@@ -96,6 +96,13 @@ bool session::near_get_hit(const resp::framed_command& cmd, std::size_t start, s
 
 void session::note_state(const resp::framed_command& cmd) {
   const auto& a = cmd.args;
+  if (in_multi_ && cmd.spec.kind != resp::command_kind::reset) {
+    // Queued: it may or may not run (EXEC, DISCARD, EXECABORT). Assume the worst.
+    if (cmd.name == "select") db_zero_ = false;
+    if (cmd.name == "hello") resp3_ = true;
+    if (cmd.name == "client") own_tracking_ = true;
+    return;
+  }
   if (cmd.name == "select") {
     db_zero_ = a.size() == 2 && a[1] == "0";
   } else if (cmd.name == "hello") {

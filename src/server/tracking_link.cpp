@@ -39,7 +39,8 @@ tracking_link::tracking_link(worker& owner)
       socket_(owner.context()),
       timer_(owner.context()),
       in_(tracking_buffer_size),
-      scanner_(owner.config().max_reply_depth) {}
+      scanner_(owner.config().max_reply_depth),
+      heartbeat_(owner.context()) {}
 
 void tracking_link::fill_pget(std::string_view key, std::string_view status_key,
                               const cache::stamp& taken) {
@@ -53,11 +54,15 @@ void tracking_link::fill_get(std::string_view key, const cache::stamp& taken) {
 void tracking_link::request(cache::space s, std::string_view key, std::string_view status_key,
                             const cache::stamp& taken) {
   auto& cache = owner_.near();
-  if (key.size() > cache::near_cache::max_key_size || !cache.begin_fill(s, key)) return;
+  // A status key too long for the write generations (near_cache::max_key_size) could be
+  // written through the proxy unnoticed: such keys are not cached.
+  if (key.size() > cache::near_cache::max_key_size ||
+      status_key.size() > cache::near_cache::max_key_size || !cache.begin_fill(s, key)) {
+    return;
+  }
   fill f{s, std::string(key), taken};
   if (state_ == state::up) {
     send_fill(f, status_key);
-    in_flight_.push_back(std::move(f));
     return;
   }
   if (waiting_.size() >= max_waiting) {
@@ -72,9 +77,16 @@ void tracking_link::send_fill(const fill& f, std::string_view status_key) {
   const std::size_t before = out_.size();
   if (f.space == cache::space::pget) {
     pget::encode_read(f.key, status_key, &out_);
+    in_flight_.push_back({reply_for::pget, f});
   } else {
+    // The value and how long the key lives: a copy must not outlive the key (Redis tells of an
+    // expiry only when it deletes the key, and nobody asks it meanwhile).
     out_.append("*2\r\n$3\r\nGET\r\n");
     resp::encode::append_bulk(&out_, f.key);
+    out_.append("*2\r\n$4\r\nPTTL\r\n");
+    resp::encode::append_bulk(&out_, f.key);
+    in_flight_.push_back({reply_for::get_value, f});
+    in_flight_.push_back({reply_for::get_ttl, f});
   }
   if (before == out_off_ && !write_waiting_) {
     // Written at the end of this turn, with the other fills asked meanwhile.
@@ -214,10 +226,9 @@ void tracking_link::on_message(std::string_view bytes, bool push) {
     owner_.log().debug("near cache: tracking connection up");
     auto waiting = std::move(waiting_);
     waiting_.clear();
-    for (auto& [f, status_key] : waiting) {
-      send_fill(f, status_key);
-      in_flight_.push_back(std::move(f));
-    }
+    for (auto& [f, status_key] : waiting) send_fill(f, status_key);
+    ping_outstanding_ = false;
+    heartbeat();
     return;
   }
   if (in_flight_.empty()) {
@@ -225,10 +236,30 @@ void tracking_link::on_message(std::string_view bytes, bool push) {
     lost("upstream protocol fault: a reply nobody asked for");
     return;
   }
-  const fill f = std::move(in_flight_.front());
+  const awaited a = std::move(in_flight_.front());
   in_flight_.pop_front();
-  owner_.near().end_fill(f.space, f.key);
-  on_fill_reply(f, bytes);
+  on_fill_reply(a, bytes);
+}
+
+void tracking_link::heartbeat() {
+  heartbeat_.expires_after(heartbeat_interval);
+  heartbeat_.async_wait([this, gen = generation_](const error_code& e) {
+    if (e || gen != generation_ || state_ != state::up) return;
+    if (ping_outstanding_) {
+      if (std::chrono::steady_clock::now() - ping_sent_ >= heartbeat_timeout) {
+        lost("no answer to PING for " + std::to_string(heartbeat_timeout.count()) + " ms");
+        return;
+      }
+    } else {
+      ping_outstanding_ = true;
+      ping_sent_ = std::chrono::steady_clock::now();
+      const bool idle = out_off_ == out_.size();
+      out_.append("*1\r\n$4\r\nPING\r\n");
+      in_flight_.push_back({reply_for::ping, {}});
+      if (idle && !write_waiting_) write();
+    }
+    heartbeat();
+  });
 }
 
 void tracking_link::on_invalidation(std::string_view bytes) {
@@ -253,15 +284,34 @@ void tracking_link::on_invalidation(std::string_view bytes) {
   }
 }
 
-void tracking_link::on_fill_reply(const fill& f, std::string_view bytes) {
+void tracking_link::on_fill_reply(const awaited& a, std::string_view bytes) {
   auto& cache = owner_.near();
+  const fill& f = a.f;
   std::string error;
-  if (f.space == cache::space::get) {
-    std::optional<std::string_view> value;
-    if (pget::parse_bulk_reply(bytes, &value, &error) != pget::reply_kind::ok) return;
-    cache.store(cache::space::get, f.key, value.value_or(std::string_view()), !value, 0,
-                cache::near_cache::clock::time_point::max(), f.taken);
-    return;
+  switch (a.what) {
+    case reply_for::ping:
+      ping_outstanding_ = false;
+      return;
+    case reply_for::get_value: {
+      std::optional<std::string_view> value;
+      got_ok_ = pget::parse_bulk_reply(bytes, &value, &error) == pget::reply_kind::ok;
+      got_value_ = value ? std::optional<std::string>(std::string(*value)) : std::nullopt;
+      return;
+    }
+    case reply_for::get_ttl: {
+      cache.end_fill(f.space, f.key);
+      std::int64_t pttl = 0;
+      if (!got_ok_ || pget::parse_int_reply(bytes, &pttl, &error) != pget::reply_kind::ok) return;
+      auto until = cache::near_cache::clock::time_point::max();
+      if (pttl >= 0) until = cache::near_cache::clock::now() + std::chrono::milliseconds(pttl);
+      if (pttl == -2 && got_value_) return;  // gone between the two reads
+      cache.store(cache::space::get, f.key, got_value_.value_or(std::string()), !got_value_, 0,
+                  until, f.taken);
+      return;
+    }
+    case reply_for::pget:
+      cache.end_fill(f.space, f.key);
+      break;
   }
   std::optional<std::string_view> value;
   std::optional<std::string_view> status_text;
@@ -290,9 +340,15 @@ void tracking_link::lost(const std::string& why) {
   write_waiting_ = false;
   out_.clear();
   out_off_ = 0;
+  heartbeat_.cancel();
+  ping_outstanding_ = false;
   auto& cache = owner_.near();
   cache.clear();
-  for (const auto& f : in_flight_) cache.end_fill(f.space, f.key);
+  for (const auto& a : in_flight_) {
+    if (a.what == reply_for::pget || a.what == reply_for::get_ttl) {
+      cache.end_fill(a.f.space, a.f.key);
+    }
+  }
   for (const auto& w : waiting_) cache.end_fill(w.first.space, w.first.key);
   in_flight_.clear();
   waiting_.clear();
@@ -303,6 +359,7 @@ void tracking_link::close() {
   error_code ignored;
   socket_.close(ignored);
   timer_.cancel();
+  heartbeat_.cancel();
   state_ = state::idle;
 }
 

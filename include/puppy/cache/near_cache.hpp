@@ -4,7 +4,7 @@
 // worker thread, used by that thread only (no lock on the hot path).
 //
 // A copy is valid while (1) its deadline has not passed (a PGET copy: the freshness deadline
-// its status gave; a GET copy: none), (2) the generations of its keys in write_gens are those
+// its status gave; a GET copy: the key's own expiry, or none), (2) the generations of its keys in write_gens are those
 // taken before its fill was read (no write through this proxy since), and (3) no invalidation
 // from Redis's tracking (server-assisted client-side caching) dropped it. Memory is bounded by
 // `budget` bytes (value, key and a fixed per-entry overhead), evicted by S3-FIFO (Yang et al.,

@@ -7,10 +7,14 @@
 // apart, by the write generations (cache/write_gens.hpp), without waiting for Redis.
 //
 // Opened by the first fill, never by itself; when it is lost every copy is dropped (what
-// changed meanwhile is unknown) and the next fill opens it again.
+// changed meanwhile is unknown) and the next fill opens it again. A connection that stalls
+// without closing (a partition) would silence the invalidations: while up it sends PING every
+// heartbeat_interval, and one unanswered for heartbeat_timeout counts as lost.
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +53,14 @@ class tracking_link {
   };
   // Most fills queued while the connection is being made; more are dropped.
   static constexpr std::size_t max_waiting = 4096;
+  static constexpr std::chrono::milliseconds heartbeat_interval{1000};
+  static constexpr std::chrono::milliseconds heartbeat_timeout{3000};
+  // What a reply in the stream answers.
+  enum class reply_for : std::uint8_t { pget, get_value, get_ttl, ping };
+  struct awaited {
+    reply_for what;
+    fill f;
+  };
 
   void request(cache::space s, std::string_view key, std::string_view status_key,
                const cache::stamp& taken);
@@ -60,7 +72,8 @@ class tracking_link {
   void read();
   void on_message(std::string_view bytes, bool push);
   void on_invalidation(std::string_view bytes);
-  void on_fill_reply(const fill& f, std::string_view bytes);
+  void on_fill_reply(const awaited& a, std::string_view bytes);
+  void heartbeat();
   void lost(const std::string& why);
 
   worker& owner_;
@@ -74,8 +87,13 @@ class tracking_link {
   buffer in_;
   std::string message_;  // the reply or push being read
   resp::reply_scanner scanner_;
-  unsigned handshake_left_ = 0;  // replies to HELLO 3 and CLIENT TRACKING ON still to come
-  std::deque<fill> in_flight_;   // sent, their replies awaited in order
+  unsigned handshake_left_ = 0;    // replies to HELLO 3 and CLIENT TRACKING ON still to come
+  std::deque<awaited> in_flight_;  // sent, their replies awaited in order
+  boost::asio::steady_timer heartbeat_;
+  bool ping_outstanding_ = false;
+  std::chrono::steady_clock::time_point ping_sent_;
+  std::optional<std::string> got_value_;  // a GET fill's value, until its PTTL comes
+  bool got_ok_ = false;
   std::vector<std::pair<fill, std::string>> waiting_;  // (fill, status key) asked while starting
   std::vector<std::string_view> keys_;                 // scratch for invalidated keys
   std::vector<std::string_view> data_keys_;

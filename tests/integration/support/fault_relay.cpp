@@ -26,6 +26,7 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 constexpr std::size_t max_queued = 1 << 20;  // per direction; reading pauses beyond this
 constexpr auto closing_grace = std::chrono::milliseconds(500);
+constexpr std::size_t marker_window = 64 * 1024;  // hold(): the client bytes a marker is sought in
 
 sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in addr{};
@@ -53,6 +54,8 @@ struct settings {
   fault_relay::refuse_style style = fault_relay::refuse_style::refused;
   double close_p = 0;
   bool blackholed = false;
+  std::string hold_marker;           // hold(): which connections
+  bool hold_to[2] = {false, false};  // hold(): bytes to the client (0), to the target (1)
   std::uint64_t cut_generation = 0;
   bool stopping = false;
 };
@@ -84,6 +87,7 @@ struct conn_pair {
   bool closing_reset = false;
   clock_type::time_point closing_deadline{};
   bool dead = false;
+  std::string seen;  // the first marker_window bytes the client sent
 };
 
 }  // namespace
@@ -98,8 +102,9 @@ struct fault_relay::impl {
   bool listening = true;
 
   mutable std::mutex mu;
-  settings wanted;  // guarded by mu
-  counters totals;  // guarded by mu
+  settings wanted;       // guarded by mu
+  counters totals;       // guarded by mu
+  std::string held_now;  // guarded by mu: what hold() holds back, as of the last loop turn
   std::thread thread;
 
   // Relay thread only.
@@ -167,10 +172,12 @@ struct fault_relay::impl {
   void run() {
     for (;;) {
       {
+        std::string held_text = held_bytes();
         std::lock_guard<std::mutex> lock(mu);
         now_set = wanted;
         local.open = pairs.size();
         totals = local;
+        held_now = std::move(held_text);
       }
       if (now_set.stopping) return;
       apply_listening();
@@ -187,6 +194,24 @@ struct fault_relay::impl {
       poll_once();
       pairs.remove_if([](const conn_pair& p) { return p.dead; });
     }
+  }
+
+  // Whether the bytes to side i of p are held back by hold().
+  bool held_to(const conn_pair& p, int i) const {
+    return now_set.hold_to[i] && !now_set.hold_marker.empty() &&
+           p.seen.find(now_set.hold_marker) != std::string::npos;
+  }
+
+  std::string held_bytes() const {
+    std::string out;
+    for (const auto& p : pairs) {
+      if (p.dead) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!held_to(p, i)) continue;
+        for (const auto& c : p.out[i].chunks) out.append(c.data, c.off, std::string::npos);
+      }
+    }
+    return out;
   }
 
   // Stops or resumes listening as refuse() asks; the port stays reserved throughout.
@@ -222,8 +247,9 @@ struct fault_relay::impl {
         for (int i = 0; i < 2; ++i) {
           short events = 0;
           if (!p.eof[i] && !p.closing && p.out[1 - i].bytes < max_queued) events |= POLLIN;
-          if (p.out[i].ready(now)) events |= POLLOUT;
-          if (!p.out[i].chunks.empty() && !p.out[i].ready(now)) {
+          const bool holding = held_to(p, i);
+          if (!holding && p.out[i].ready(now)) events |= POLLOUT;
+          if (!holding && !p.out[i].chunks.empty() && !p.out[i].ready(now)) {
             next_release = std::min(next_release, p.out[i].chunks.front().release);
           }
           if (events == 0) continue;
@@ -316,6 +342,9 @@ struct fault_relay::impl {
     }
     ++local.chunks;
     local.bytes += static_cast<std::uint64_t>(n);
+    if (i == 0 && p.seen.size() < marker_window) {
+      p.seen.append(buf, std::min(static_cast<std::size_t>(n), marker_window - p.seen.size()));
+    }
     std::size_t take = static_cast<std::size_t>(n);
     if (now_set.close_p > 0 &&
         std::uniform_real_distribution<double>(0, 1)(rng) < now_set.close_p) {
@@ -335,6 +364,7 @@ struct fault_relay::impl {
 
   void write_ready(conn_pair& p, clock_type::time_point now) {
     for (int i = 0; i < 2 && !p.dead; ++i) {
+      if (held_to(p, i)) continue;
       out_queue& q = p.out[i];
       while (q.ready(now)) {
         chunk& c = q.chunks.front();
@@ -395,6 +425,7 @@ void fault_relay::pass_through() {
     s.refusing = false;
     s.close_p = 0;
     s.blackholed = false;
+    s.hold_marker.clear();
   });
 }
 
@@ -422,6 +453,19 @@ void fault_relay::cut_all() {
 
 void fault_relay::blackhole(bool on) {
   impl_->change([&](settings& s) { s.blackholed = on; });
+}
+
+void fault_relay::hold(const std::string& marker, bool to_client, bool to_target) {
+  impl_->change([&](settings& s) {
+    s.hold_marker = marker;
+    s.hold_to[0] = to_client;
+    s.hold_to[1] = to_target;
+  });
+}
+
+std::string fault_relay::held() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->held_now;
 }
 
 fault_relay::counters fault_relay::stats() const {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace puppy::test {
 
@@ -42,8 +43,9 @@ class fault_relay {
 
   std::uint16_t port() const;
 
-  // Back to plain forwarding: no delay, no refusal, no random closes, no blackhole. Connections
-  // that are open stay open; data held back by a delay or a blackhole is forwarded.
+  // Back to plain forwarding: no delay, no refusal, no random closes, no blackhole, nothing
+  // held. Connections that are open stay open; data held back by a delay, a blackhole or hold()
+  // is forwarded.
   void pass_through();
   // Holds every chunk read (either direction) for a random time in [min, max] before forwarding
   // it; order within a direction is kept. Zero and zero: no delay.
@@ -59,6 +61,14 @@ class fault_relay {
   // accepted and held. Off: forwarding resumes, nothing is lost (like a network that dropped
   // packets for a while, TCP retransmitting afterwards).
   void blackhole(bool on);
+  // Holds back the bytes of the chosen connections: those whose client has sent `marker` (a
+  // substring of the first 64 KiB it sent, e.g. "TRACKING" for the near cache's connection),
+  // going to the client (`to_client`) and/or to the target (`to_target`). They are still read
+  // and queued, in order; switching a direction off sends what it holds. Other connections are
+  // not touched. An empty marker holds nothing.
+  void hold(const std::string& marker, bool to_client, bool to_target);
+  // The bytes held back now by hold(), to the clients and to the targets, concatenated.
+  std::string held() const;
 
   counters stats() const;
 
