@@ -56,14 +56,18 @@ TEST_CASE("near cache: a copy answers until its deadline, then is dropped") {
   CHECK(f.stats.misses.value() == 1);
 }
 
-TEST_CASE("near cache: GET copies have no deadline, may be nil, and are apart from PGET's") {
+TEST_CASE("near cache: GET copies end with the key's expiry, may be nil, apart from PGET's") {
   fixture f;
   const stamp s = f.taken("g");
-  REQUIRE(f.cache.store(space::get, "g", "", true, 0, {}, s));
+  REQUIRE(f.cache.store(space::get, "g", "", true, 0, clock_type::time_point::max(), s));
   const auto c = f.cache.find(space::get, "g", t0 + 1000h);
   REQUIRE(c);
   CHECK(c->nil);
   CHECK_FALSE(f.cache.find(space::pget, "g", t0));
+  // A key with a TTL: the copy ends when the key does.
+  REQUIRE(f.cache.store(space::get, "t", "v", false, 0, t0 + 300ms, f.taken("t")));
+  CHECK(f.cache.find(space::get, "t", t0 + 299ms));
+  CHECK_FALSE(f.cache.find(space::get, "t", t0 + 300ms));
 }
 
 TEST_CASE("near cache: a write through the proxy (a generation bump) makes a copy unusable") {
