@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <cstring>
+#include <utility>
 
 #include "io_util.hpp"
 #include "puppy/server/shared_upstream.hpp"
@@ -107,6 +109,13 @@ void session::pump_client() {
       }
       return;
     }
+    if (client_rx_.parked > 0) {
+      // What the armed receive took from the socket, handled as if read just now.
+      const std::size_t n = std::exchange(client_rx_.parked, 0);
+      take_client_bytes(client_rx_.side.data(), n);
+      on_client_bytes();
+      continue;
+    }
     if (!client_rx_.readable) {
       arm_client_wait();
       return;
@@ -143,9 +152,25 @@ void session::pump_client() {
   asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
 }
 
+void session::take_client_bytes(const char* data, std::size_t n) {
+  in_.reserve(n);
+  std::memcpy(in_.end(), data, n);
+  in_.commit(n);
+  owner_.stats().bytes_in.add(n);
+  last_read_ = std::chrono::steady_clock::now();
+}
+
 void session::arm_client_wait() {
   if (client_rx_.wait_pending || closed_) return;
   client_rx_.wait_pending = true;
+  if (!client_.tls()) {
+    // Plain TCP: a receive, started once the handlers ready now have run. Asio tries it at once
+    // (speculatively); by then a client that was just answered has often sent its next request,
+    // so it costs one recv and no epoll_ctl, which waiting for readability (async_wait) costs
+    // every time. Else it waits in the reactor, which then does the recv.
+    asio::post(owner_.context(), [self = shared_from_this()] { self->start_client_receive(); });
+    return;
+  }
   client_.async_wait_readable([self = shared_from_this()](const error_code&) {
     self->client_rx_.wait_pending = false;
     if (self->closed_) return;
@@ -184,6 +209,25 @@ void session::on_shared_ready() {
     process_requests();
   }
   resume();
+}
+
+void session::start_client_receive() {
+  if (closed_) {
+    client_rx_.wait_pending = false;
+    return;
+  }
+  auto& side = client_rx_.side;
+  client_.socket().async_receive(asio::buffer(side.data(), side.size()),
+                                 [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                   auto& rx = self->client_rx_;
+                                   rx.wait_pending = false;
+                                   if (self->closed_) return;
+                                   rx.parked = ec ? 0 : n;
+                                   // A full side buffer may have left more; an error or EOF shows
+                                   // up in the next read.
+                                   rx.readable = ec || n == rx.side.size();
+                                   self->resume();
+                                 });
 }
 
 // ---- framing and forwarding ---------------------------------------------------------------------

@@ -70,6 +70,15 @@ void session::reply_local(std::string bytes) {
   }
 }
 
+void session::reply_local_view(std::string_view bytes) {
+  if (mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() &&
+      held_out_.empty()) {
+    emit_local(bytes);  // straight into the output, no copy of its own
+    return;
+  }
+  reply_local(std::string(bytes));
+}
+
 void session::queue_local(const std::string& bytes) {
   if (!held_out_.empty()) {
     queue_view(bytes.data(), bytes.size());  // copied into the held part
@@ -78,7 +87,7 @@ void session::queue_local(const std::string& bytes) {
   emit_local(bytes);
 }
 
-void session::emit_local(const std::string& bytes) {
+void session::emit_local(std::string_view bytes) {
   owner_.stats().bytes_out.add(bytes.size());
   pieces_.push_back({nullptr, local_.size(), bytes.size()});
   local_ += bytes;

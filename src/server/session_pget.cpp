@@ -62,24 +62,18 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     fwd_begin_ = pos;
   };
   flush_before();
-  const std::string name = upper(cmd.args.empty() ? std::string_view("PGET") : cmd.args[0]);
+  const auto name = [&] { return upper(cmd.args.empty() ? "PGET" : cmd.args[0]); };
   if (passthrough_at_) {
-    reply_local(error_reply(name + " is not allowed while subscribed, in MONITOR or with CLIENT "
-                                   "REPLY OFF|SKIP"));
+    reply_local(error_reply(name() + " is not allowed while subscribed, in MONITOR or with "
+                                     "CLIENT REPLY OFF|SKIP"));
     return true;
   }
   if (in_multi_) {
-    reply_local(error_reply(name + " is not allowed inside MULTI"));
+    reply_local(error_reply(name() + " is not allowed inside MULTI"));
     return true;
   }
   pget::request r;
   if (std::string err = pget::parse(cmd.args, owner_.config().pget_defaults, &r); !err.empty()) {
-    reply_local(error_reply(err));
-    return true;
-  }
-  std::string status_key;
-  std::string err;
-  if (!pget::status_key(r.key, owner_.config().pget_keys, &status_key, &err)) {
     reply_local(error_reply(err));
     return true;
   }
@@ -89,19 +83,26 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     reply_local(unavailable_reply());
     return true;
   }
-  const auto& keys = owner_.config().pget_keys;
   std::string& call = send_buf_;
   call.clear();
+  const double xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
+  const bool near = r.kind == pget::op::get && near_usable();
+  if (near && near_pget_hit(r.key, xfetch, &call)) {
+    // The hot path: no allocation (a key with an invalid status key is never cached).
+    count(owner_, pget::state::fresh);
+    reply_local_view(call);
+    return true;
+  }
+  std::string status_key;
+  std::string err;
+  if (!pget::status_key(r.key, owner_.config().pget_keys, &status_key, &err)) {
+    reply_local(error_reply(err));
+    return true;
+  }
+  const auto& keys = owner_.config().pget_keys;
   if (r.kind == pget::op::get) {
     // Every PGET starts with one plain read of the value and its status, as django-puppy-cache
     // reads them; most are answered from it (decide_read), the rest take a second step.
-    const double xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
-    const bool near = near_usable();
-    if (near && near_pget_hit(r.key, xfetch, &call)) {
-      count(owner_, pget::state::fresh);
-      reply_local(call);
-      return true;
-    }
     pget_read rd;
     rd.key.assign(r.key);
     rd.timeout = r.timeout;

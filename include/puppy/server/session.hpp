@@ -14,6 +14,7 @@
 // where each ends. Replies the proxy makes itself (errors, QUIT's +OK) are spliced in at their
 // request's place. I/O is reactor style: sockets are non-blocking, reads and writes are tried at
 // once, and a wait is armed only when the kernel says it would block.
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
@@ -92,7 +93,11 @@ class session : public std::enable_shared_from_this<session> {
   enum class link : std::uint8_t { none, connecting, up, down, closed };
   struct readiness {
     bool readable = true;       // the kernel may have bytes for us
-    bool wait_pending = false;  // an async_wait for readability is armed
+    bool wait_pending = false;  // a receive (or, with TLS, an async_wait) is armed
+    std::size_t parked = 0;     // bytes the receive took into `side`, not yet read
+    // Where the armed receive of a plain TCP client puts what it takes (session.cpp,
+    // arm_client_wait): not in_, which may move while it waits.
+    std::array<char, 2048> side;
   };
   struct piece {
     const char* data;  // null: `len` bytes at `offset` of the owned string it is queued with
@@ -141,6 +146,8 @@ class session : public std::enable_shared_from_this<session> {
   void pump_client();
   bool may_read_client() const;
   void arm_client_wait();
+  void start_client_receive();
+  void take_client_bytes(const char* data, std::size_t n);
   void on_client_bytes();
   void process_requests();
   bool on_request(const resp::framed_command& cmd, std::size_t cmd_start, std::size_t pos);
@@ -256,8 +263,10 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t reserve_slot();
   void fill_slot(std::uint64_t id, const std::string& bytes);
   bool slots_open() const { return !held_out_.empty(); }
-  void emit_local(const std::string& bytes);
+  void emit_local(std::string_view bytes);
   void reply_local(std::string bytes);
+  // reply_local without a copy of its own when the reply can go straight out.
+  void reply_local_view(std::string_view bytes);
   void queue_local(const std::string& bytes);
   void queue_view(const char* data, std::size_t len);
   void flush_client();
