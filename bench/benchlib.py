@@ -404,6 +404,22 @@ def commandstats(port):
         return {}
 
 
+def counted_commands(stats):
+    """commandstats without the measurement's own commands and redis-benchmark's start-up
+    (INFO, CONFIG GET/RESETSTAT)."""
+    return {k: v for k, v in stats.items() if k != "info" and not k.startswith("config")}
+
+
+def puppy_stat(port, name):
+    """One figure of puppy-proxy's PUPPY STATS (the Prometheus text), e.g.
+    puppy_near_cache_hits_total; dies if the proxy does not report it."""
+    text = call_once(port, "PUPPY", "STATS") or b""
+    for line in text.decode(errors="replace").splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    die(f"PUPPY STATS on port {port} has no {name}")
+
+
 def make_fresh(port, key, value, timeout_s, update_time):
     """PGET -> lease, PSET, PGET -> fresh. Returns a list of problems (empty when fine)."""
     c = Resp(port)
@@ -609,6 +625,22 @@ def benchmark_argv(port, test, clients, pipeline, requests, data_size=3, keyspac
     return argv
 
 
+def command_benchmark_argv(port, command, clients, pipeline, requests, cpu=None):
+    """redis-benchmark running one arbitrary command (a list of words), e.g. PGET key 300 30."""
+    argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(clients), "-n", str(requests),
+            "-P", str(pipeline), "--csv"] + list(command)
+    return argv if cpu is None else ["taskset", "-c", str(cpu)] + argv
+
+
+def benchmark_row(result, command):
+    """The CSV row of run_benchmark's result for a command_benchmark_argv run (redis-benchmark
+    names the row after the command line), or None."""
+    row = result["rows"].get(" ".join(command))
+    if row is None and len(result["rows"]) == 1:
+        row = next(iter(result["rows"].values()))
+    return row
+
+
 def parse_benchmark_csv(text):
     """Returns ({TEST: {field: float}}, [unexpected lines])."""
     rows, other = {}, []
@@ -633,9 +665,16 @@ def parse_benchmark_csv(text):
     return rows, other
 
 
+def _children_cpu_s():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_benchmark(argv, timeout):
-    """Runs redis-benchmark. Returns dict(rows, problems, wall_s, rc, output)."""
-    t0 = time.monotonic()
+    """Runs redis-benchmark. Returns dict(rows, problems, wall_s, rc, output, client_cpu_s), the
+    last the benchmark's own CPU time (user+sys, from the rusage of waited-for children)."""
+    t0, cpu0 = time.monotonic(), _children_cpu_s()
     try:
         cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, timeout=timeout, preexec_fn=_child_setup)
@@ -644,7 +683,7 @@ def run_benchmark(argv, timeout):
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else ""
         return dict(rows={}, problems=[f"TIMEOUT after {timeout:.0f}s (killed)"],
-                    wall_s=time.monotonic() - t0, rc=None, output=out)
+                    wall_s=time.monotonic() - t0, rc=None, output=out, client_cpu_s=None)
     wall = time.monotonic() - t0
     rows, other = parse_benchmark_csv(out)
     problems = list(other)
@@ -652,7 +691,98 @@ def run_benchmark(argv, timeout):
         problems.insert(0, f"redis-benchmark exit code {rc}")
     if not rows:
         problems.append("no CSV result row")
-    return dict(rows=rows, problems=problems, wall_s=wall, rc=rc, output=out)
+    return dict(rows=rows, problems=problems, wall_s=wall, rc=rc, output=out,
+                client_cpu_s=_children_cpu_s() - cpu0)
+
+
+def case_label(case):
+    """A case key as text: "c50", or ("get", "c50") -> "get c50"."""
+    return " ".join(case) if isinstance(case, tuple) else str(case)
+
+
+def calibrate(cases, targets, seconds, fixed, clients_pipeline, run, incidents):
+    """Request counts per case, the same for every target. With `fixed`, that for every case;
+    otherwise a short run of max(5000, 200 x clients x pipeline) requests per case on every
+    target (run(target, case, n) -> (run_benchmark's result, its CSV row or None); failures go
+    to incidents), and n = median rps x seconds, 2 significant digits, at least 1000.
+    clients_pipeline(case) -> (clients, pipeline). Returns (requests, expected_rps), the latter
+    the slowest target's rate per calibrated case (for time-outs: run_timeout)."""
+    if fixed is not None:
+        return {c: fixed for c in cases}, {}
+    requests, expected_rps = {}, {}
+    log(f"calibrating request counts for ~{seconds:g}s per run")
+    for case in cases:
+        clients, pipeline = clients_pipeline(case)
+        n_cal = max(5000, 200 * clients * pipeline)
+        rates = []
+        for t in targets:
+            r, row = run(t, case, n_cal)
+            if r["problems"] or not row:
+                msg = (f"calibration {case_label(case)} {t.name}: {'; '.join(r['problems'])}\n"
+                       "  output (last lines):\n    "
+                       + "\n    ".join(r["output"].strip().splitlines()[-8:]))
+                log("PROBLEM " + msg)
+                incidents.append(msg)
+                continue
+            rates.append(row["rps"])
+        if not rates:
+            die(f"calibration failed for {case_label(case)} on every target")
+        expected_rps[case] = min(rates)
+        requests[case] = max(1000, round_sig(median(rates) * seconds, 2))
+        log(f"  {case_label(case)}: rps {', '.join(f'{x:,.0f}' for x in rates)} -> "
+            f"n={requests[case]:,}")
+    return requests, expected_rps
+
+
+def run_timeout(fixed, n, expected_rps):
+    """A run's time-out: `fixed` if given, else 20x its expected time (at least 60 s), else
+    300 s."""
+    if fixed:
+        return fixed
+    return max(60.0, 20.0 * n / expected_rps) if expected_rps else 300.0
+
+
+def cpu_per_request(before, after, n):
+    """{WHO_user_us_per_req, WHO_sys_us_per_req} (text) from two {WHO: (user, sys) seconds}
+    snapshots (cpu_seconds; None entries are skipped) around a run of n requests."""
+    out = {}
+    for who, b in before.items():
+        a = after.get(who)
+        if b and a:
+            for i, kind in enumerate(("user", "sys")):
+                out[f"{who}_{kind}_us_per_req"] = f"{(a[i] - b[i]) * 1e6 / n:.2f}"
+    return out
+
+
+def failure_message(what, r, argv):
+    """What a failed run said: its problems, its command and the last lines of its output."""
+    return (f"{what}: {'; '.join(r['problems'])}\n  command: {' '.join(argv)}\n"
+            "  output (last lines):\n    " + "\n    ".join(r["output"].strip().splitlines()[-8:]))
+
+
+def check_after_failure(t, targets, msg, ping=None, reported_dead=None):
+    """After a failed run of target t (attributes name, port, procs, disabled): which of its
+    processes ended (with their log tails; every target depending on one is disabled), or else
+    whether t still answers ping(port, timeout=...) (wait_ping by default; disabled if not).
+    Returns msg with what was found. The pids of ended processes go into reported_dead."""
+    dead = [p for p in t.procs if not p.alive()]
+    if dead:
+        for p in dead:
+            if reported_dead is not None:
+                reported_dead.add(p.pid)
+            msg += (f"\n  {p.name} (pid {p.pid}) has ended: {describe_exit(p.returncode())}; "
+                    "log tail:\n    " + "\n    ".join(p.log_tail(15).splitlines()))
+        for other in targets:
+            if any(p in dead for p in other.procs):
+                other.disabled = "process exited"
+    else:
+        ok, reply = (ping or wait_ping)(t.port, timeout=10)
+        msg += f"\n  a GET through {t.name} afterwards: {'ok' if ok else reply}"
+        if not ok:
+            t.disabled = "no GET reply after a failed run"
+    if t.disabled:
+        msg += f"\n  -> {t.name} disabled for the remaining runs ({t.disabled})"
+    return msg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -896,3 +1026,28 @@ def start_puppy_memcached(proxy_bin, memcached_ports, workdir, name="puppy-mc", 
     url = "memcached://" + ",".join(f"{HOST}:{p}" for p in memcached_ports)
     return start_puppy(proxy_bin, memcached_ports[0], workdir, name, cpu=cpu,
                        extra_args=["--upstream", url] + list(extra_args), timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# C helpers compiled into the results folder, and the delaying relay (pget-remote-bench.sh)
+
+
+def compile_c(src, binary):
+    """Compiles one C file with `cc -O2 -Wall`; dies with the compiler's output on failure.
+    Returns binary."""
+    import shutil
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        die(f"no C compiler (cc) to build {os.path.basename(src)}")
+    cp = subprocess.run([cc, "-O2", "-Wall", "-o", binary, src], stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT)
+    if cp.returncode != 0:
+        die(f"building {src} failed:\n" + cp.stdout.decode(errors="replace"))
+    return binary
+
+
+def start_delay_relay(binary, upstream_port, workdir, name, delay_us, cpu=None):
+    """bench/delay_relay.c (compiled: binary) on a free port in front of upstream_port, holding
+    every byte delay_us microseconds in each direction. Returns (Proc, port)."""
+    return start_listener(name, lambda port: [binary, str(port), str(upstream_port), f"{delay_us:g}"],
+                          workdir, wait_ping, cpu=cpu)

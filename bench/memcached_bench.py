@@ -454,14 +454,7 @@ def build_mcload(out_dir):
     binary = os.path.join(out_dir, "mcload")
     with open(src, "w") as f:
         f.write(MCLOAD_C)
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if not cc:
-        bl.die("no C compiler (cc) to build the memcached loader")
-    cp = subprocess.run([cc, "-O2", "-Wall", "-o", binary, src], stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT)
-    if cp.returncode != 0:
-        bl.die("building mcload failed:\n" + cp.stdout.decode(errors="replace"))
-    return binary
+    return bl.compile_c(src, binary)
 
 
 def keys_of(keyspace):
@@ -618,33 +611,12 @@ def main():
     incidents = []
 
     # --- calibration --------------------------------------------------------------------------
-    requests, expected_rps = {}, {}
-    if a.requests is not None:
-        for c in cases:
-            requests[c] = a.requests
-    else:
-        bl.log(f"calibrating request counts for ~{a.seconds:g}s per run")
-        for (test, case) in cases:
-            clients, pipeline = ALL_CASES[case]
-            n_cal = max(5000, 200 * clients * pipeline)
-            rates = []
-            for t in targets:
-                r = bl.run_benchmark(run_argv(a, t, mcload, test, case, n_cal, cpu), timeout=300)
-                row = r["rows"].get(test.upper())
-                if r["problems"] or not row:
-                    msg = (f"calibration {test} {case} {t.name}: {'; '.join(r['problems'])}\n"
-                           "  output (last lines):\n    "
-                           + "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                    bl.log("PROBLEM " + msg)
-                    incidents.append(msg)
-                    continue
-                rates.append(row["rps"])
-            if not rates:
-                bl.die(f"calibration failed for {test} {case} on every target")
-            expected_rps[(test, case)] = min(rates)
-            requests[(test, case)] = max(1000, bl.round_sig(bl.median(rates) * a.seconds, 2))
-            bl.log(f"  {test} {case}: rps {', '.join(f'{x:,.0f}' for x in rates)} -> "
-                   f"n={requests[(test, case)]:,}")
+    def calibration_run(t, case, n):
+        r = bl.run_benchmark(run_argv(a, t, mcload, case[0], case[1], n, cpu), timeout=300)
+        return r, r["rows"].get(case[0].upper())
+
+    requests, expected_rps = bl.calibrate(cases, targets, a.seconds, a.requests,
+                                          lambda c: ALL_CASES[c[1]], calibration_run, incidents)
     meta.append("requests per run: " + ", ".join(f"{t} {c}={requests[(t, c)]}" for t, c in cases))
 
     # --- interleaved rounds -------------------------------------------------------------------
@@ -664,12 +636,7 @@ def main():
                 done += 1
                 if t.disabled:
                     continue
-                if a.timeout:
-                    timeout = a.timeout
-                elif (test, case) in expected_rps:
-                    timeout = max(60.0, 20.0 * n / expected_rps[(test, case)])
-                else:
-                    timeout = 300.0
+                timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
                 argv = run_argv(a, t, mcload, test, case, n, cpu)
                 cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "server": cpu_sum(t.servers)}
                 r = bl.run_benchmark(argv, timeout)
@@ -680,14 +647,8 @@ def main():
                            clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
                            target=t.name, position=pos, wall_s=f"{r['wall_s']:.3f}",
                            status=status, problems=" | ".join(r["problems"]))
-                if row:
-                    for f in bl.CSV_FIELDS:
-                        rec[f] = row.get(f)
-                for who in ("proxy", "server"):
-                    if cpu0[who] and cpu1[who]:
-                        for i, kind in enumerate(("user", "sys")):
-                            rec[f"{who}_{kind}_us_per_req"] = \
-                                f"{(cpu1[who][i] - cpu0[who][i]) * 1e6 / n:.2f}"
+                rec.update({f: row.get(f) for f in bl.CSV_FIELDS} if row else {})
+                rec.update(bl.cpu_per_request(cpu0, cpu1, n))
                 raw.writerow(rec)
                 raw_file.flush()
                 if status == "ok":
@@ -696,24 +657,9 @@ def main():
                            f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
                            f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
                     continue
-                msg = (f"round {rnd} {test} {case} {t.name}: {'; '.join(r['problems'])}\n"
-                       f"  command: {' '.join(argv)}\n"
-                       "  output (last lines):\n    "
-                       + "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                dead = [p for p in t.procs if not p.alive()]
-                if dead:
-                    for p in dead:
-                        msg += (f"\n  {p.name} (pid {p.pid}) has ended: {bl.describe_exit(p.returncode())}; "
-                                "log tail:\n    " + "\n    ".join(p.log_tail(15).splitlines()))
-                    t.disabled = "process exited"
-                else:
-                    check = bl.wait_ping if t.protocol == "resp" else bl.wait_memcache
-                    ok, reply = check(t.port, timeout=10)
-                    msg += f"\n  a GET through {t.name} afterwards: {'ok' if ok else reply}"
-                    if not ok:
-                        t.disabled = "no GET reply after a failed run"
-                if t.disabled:
-                    msg += f"\n  -> {t.name} disabled for the remaining runs ({t.disabled})"
+                msg = bl.check_after_failure(
+                    t, targets, bl.failure_message(f"round {rnd} {test} {case} {t.name}", r, argv),
+                    ping=bl.wait_ping if t.protocol == "resp" else bl.wait_memcache)
                 bl.log("PROBLEM " + msg)
                 incidents.append(msg)
     raw_file.close()

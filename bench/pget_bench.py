@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Throughput/latency of PGET on a fresh key against plain GET, both through puppy-proxy, with GET
-straight to Redis as a reference (see bench/README.md, "pget-bench.sh").
+"""Throughput/latency of PGET on a fresh key against plain GET, both through puppy-proxy, with
+the near cache off and on, and GET / MGET straight to Redis as references (see bench/README.md,
+"pget-bench.sh" and "pget-remote-bench.sh").
 
-Started through bench/pget-bench.sh. Starts its own redis-server and puppy-proxy, makes one key
-fresh (PGET -> lease, PSET with a long timeout, PGET must then answer `fresh`), then runs
-redis-benchmark with the commands `PGET key TIMEOUT UPDATE` and `GET key` through the proxy and
-`GET key` straight to Redis, interleaved: every round runs every case on every target (the
-target order rotates from round to round). Reports medians over the rounds.
+Started through bench/pget-bench.sh (Redis on loopback) or bench/pget-remote-bench.sh (Redis
+behind a relay that delays every byte, as a network would). Starts its own redis-server, two
+puppy-proxies in front of it (near cache off, and on with --near-cache-size), makes one key fresh
+(PGET -> lease, PSET with a long timeout, PGET must then answer `fresh`), then runs
+redis-benchmark with the commands `PGET key TIMEOUT UPDATE`, `GET key` and `MGET key puppy:key`,
+interleaved: every round runs every case on every target (the target order rotates from round to
+round). Reports medians over the rounds.
 """
 
 import argparse
@@ -19,44 +22,69 @@ import time
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+from proxy_bench import fmt_ms, fmt_ratio, fmt_rps, fmt_us, ratio  # noqa: E402
 
 # name -> (clients, pipeline)
-ALL_CASES = {"c50": (50, 1), "c50p16": (50, 16), "c1": (1, 1)}
-# target name -> (which server, command kind)
-ALL_TARGETS = ["puppy-pget", "puppy-get", "direct-get", "direct-script"]
-# top-level Redis command each target makes Redis run (for the INFO commandstats column)
-TOP_COMMAND = {"puppy-pget": "evalsha", "puppy-get": "get", "direct-get": "get",
-               "direct-script": "evalsha"}
+ALL_CASES = {"c50": (50, 1), "c50p16": (50, 16), "c1": (1, 1), "c4": (4, 1)}
+# target -> (server it talks to, command). Servers: plain = puppy-proxy without near cache,
+# near = puppy-proxy with --near-cache-size, redis = redis-server (through the delaying relay
+# when there is one), local = redis-server without the relay, relay0 = the relay program with no
+# delay in front of redis-server (local and relay0: only with --relay-delay-ms, to show what the
+# relay itself adds).
+TARGETS = {
+    "puppy-pget": ("plain", "pget"),
+    "puppy-get": ("plain", "get"),
+    "near-pget": ("near", "pget"),
+    "direct-get": ("redis", "get"),
+    "direct-mget": ("redis", "mget"),
+    "local-get": ("local", "get"),
+    "relay0-get": ("relay0", "get"),
+}
+ALL_TARGETS = list(TARGETS)
+RELAY_ONLY = ("local-get", "relay0-get")
+# top-level Redis command of each command kind (for the `redis us/cmd` column)
+TOP_COMMAND = {"pget": "mget", "get": "get", "mget": "mget"}
 
 RAW_FIELDS = ["mode", "round", "case", "clients", "pipeline", "requests", "target", "position",
               "command", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms",
               "p95_latency_ms", "p99_latency_ms", "max_latency_ms", "wall_s",
               "proxy_user_us_per_req", "proxy_sys_us_per_req", "redis_user_us_per_req",
-              "redis_sys_us_per_req", "redis_cmd_calls", "redis_cmd_us_per_call", "status",
-              "problems"]
+              "redis_sys_us_per_req", "client_us_per_req", "redis_cmds_per_req", "redis_cmd_calls",
+              "redis_cmd_us_per_call", "near_hits_per_req", "status", "problems"]
 
 
 def parse_args():
     ap = argparse.ArgumentParser(
-        prog="pget-bench.sh",
-        description="redis-benchmark: PGET on a fresh key vs GET through puppy-proxy, and GET "
-                    "straight to Redis, interleaved.")
+        prog=os.environ.get("PGET_BENCH_PROG", "pget-bench.sh"),
+        description="redis-benchmark: PGET on a fresh key through puppy-proxy with the near cache "
+                    "off and on, GET through puppy-proxy, GET and MGET straight to Redis; "
+                    "interleaved.")
     ap.add_argument("--rounds", type=int, default=5, help="rounds (default 5); medians are over rounds")
     ap.add_argument("--seconds", type=float, default=1.5,
                     help="aim for about this many seconds per run: a short calibration run per case "
                          "and target sets the request count (default 1.5)")
     ap.add_argument("--requests", type=int, default=None,
                     help="fixed request count for every run (skips calibration)")
-    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
-                    help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
-                         "default all")
-    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
-                    help="comma list of puppy-pget, puppy-get (through puppy-proxy), direct-get "
-                         "(GET to redis-server), direct-script (the EVALSHA that puppy-proxy sends "
-                         "for the PGET, captured with MONITOR, sent straight to redis-server: the "
-                         "cost of the script alone); default all. puppy-pget and puppy-get are "
-                         "always run")
+    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=["c50", "c50p16", "c1"],
+                    help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client), "
+                         "c4 (4 clients, no pipelining); default c50,c50p16,c1")
+    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=None,
+                    help="comma list of puppy-pget, puppy-get (through puppy-proxy, near cache "
+                         "off), near-pget (PGET through a second puppy-proxy with the near cache), "
+                         "direct-get (GET to redis-server), direct-mget (MGET key puppy:key to "
+                         "redis-server: the read a PGET fresh hit makes), and with "
+                         "--relay-delay-ms also local-get (GET to redis-server without the relay) "
+                         "and relay0-get (GET through the relay program with no delay); default "
+                         "all that apply. puppy-pget and puppy-get are always run")
+    ap.add_argument("--near-cache-size", default="64mb",
+                    help="--near-cache-size of the near-pget proxy (default 64mb)")
+    ap.add_argument("--relay-delay-ms", type=float, default=0,
+                    help="put bench/delay_relay.c between Redis and everything that talks to it "
+                         "(both proxies, the direct targets), holding every byte this many ms in "
+                         "each direction (default 0: no relay)")
     ap.add_argument("--key", default="pget-bench:key", help="the key (default pget-bench:key)")
+    ap.add_argument("--status-prefix", default="puppy:",
+                    help="the proxies' --pget-status-prefix, for direct-mget (default puppy:)")
     ap.add_argument("--data-size", type=int, default=3,
                     help="bytes of the value stored with PSET (default 3, like redis-benchmark -d)")
     ap.add_argument("--timeout-s", type=int, default=3600,
@@ -65,26 +93,32 @@ def parse_args():
     ap.add_argument("--update-time", type=int, default=60,
                     help="PGET/PSET update_time argument in seconds (default 60)")
     ap.add_argument("--pin", action="store_true",
-                    help="run redis-server, puppy-proxy and redis-benchmark under taskset -c CPU "
-                         "(all on one CPU)")
+                    help="run redis-server, the proxies, the relays and redis-benchmark under "
+                         "taskset -c CPU (all on one CPU)")
     ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
-    ap.add_argument("--proxy-bin", default=bl.DEFAULT_PROXY_BIN,
-                    help=f"puppy-proxy binary (default {bl.DEFAULT_PROXY_BIN})")
-    ap.add_argument("--proxy-arg", action="append", default=[],
-                    help="extra argument for puppy-proxy (repeatable), e.g. --proxy-arg=--threads=2")
     ap.add_argument("--timeout", type=float, default=None,
                     help="kill a redis-benchmark run after this many seconds (default: 20x its "
                          "expected time, at least 60)")
     ap.add_argument("--target-ratio", type=float, default=0.8,
-                    help="PGET/GET throughput ratio to meet (default 0.8); reported, not enforced")
-    ap.add_argument("--results-dir", default=os.path.join(bl.BENCH_DIR, "results"),
-                    help="parent folder for the results (default bench/results)")
-    ap.add_argument("--label", default=None, help="suffix for the results folder name")
+                    help="PGET/GET throughput ratio to meet, near cache off (default 0.8); "
+                         "reported, not enforced")
+    ap.add_argument("--target-near", type=float, default=1.0,
+                    help="near-pget / direct-get throughput ratio to exceed (default 1.0)")
+    ap.add_argument("--target-latency", type=float, default=10.0,
+                    help="with --relay-delay-ms: direct-get p50 / near-pget p50 to meet (default 10)")
+    bl.add_proxy_args(ap)
     a = ap.parse_args()
     if a.rounds < 1:
         ap.error("--rounds must be >= 1")
     if a.requests is not None and a.requests < 1:
         ap.error("--requests must be >= 1")
+    if a.relay_delay_ms < 0:
+        ap.error("--relay-delay-ms must be >= 0")
+    relay = a.relay_delay_ms > 0
+    if a.targets is None:
+        a.targets = [t for t in ALL_TARGETS if relay or t not in RELAY_ONLY]
+    elif not relay and any(t in RELAY_ONLY for t in a.targets):
+        ap.error(f"{' and '.join(RELAY_ONLY)} need --relay-delay-ms")
     for must in ("puppy-get", "puppy-pget"):
         if must not in a.targets:
             a.targets.insert(0, must)
@@ -107,65 +141,20 @@ def check_fresh(port, key, value, timeout_s, update_time):
     return f"PGET answered {r!r}"
 
 
-def parse_monitor_args(line):
-    """The quoted arguments of a MONITOR line (Redis prints them with sdscatrepr)."""
-    args, i, n = [], 0, len(line)
-    while i < n:
-        if line[i] != '"':
-            i += 1
-            continue
-        i += 1
-        cur = bytearray()
-        while i < n and line[i] != '"':
-            ch = line[i]
-            if ch == "\\" and i + 1 < n:
-                nx = line[i + 1]
-                if nx == "x" and i + 3 < n:
-                    cur.append(int(line[i + 2:i + 4], 16))
-                    i += 4
-                    continue
-                cur += {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b"}.get(
-                    nx, nx.encode())
-                i += 2
-                continue
-            cur += ch.encode()
-            i += 1
-        args.append(bytes(cur))
-        i += 1
-    return args
-
-
-def capture_script_call(redis_port, proxy_port, key, timeout_s, update_time):
-    """The EVALSHA command puppy-proxy sends to Redis for `PGET key timeout update_time`, as a
-    list of strings (seen with MONITOR on redis-server). None if it cannot be captured."""
-    mon = bl.Resp(redis_port, timeout=5.0)
-    try:
-        if mon.call("MONITOR") != "OK":
+def warm_near(port, key, value, timeout_s, update_time, wait_s=10.0):
+    """PGETs through the near-cache proxy until one is answered from its near cache (the first
+    miss asks its tracking connection for a fill). Returns a problem, or None."""
+    hits0 = bl.puppy_stat(port, "puppy_near_cache_hits_total")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        problem = check_fresh(port, key, value, timeout_s, update_time)
+        if problem:
+            return problem
+        if bl.puppy_stat(port, "puppy_near_cache_hits_total") > hits0:
             return None
-        c = bl.Resp(proxy_port)
-        try:
-            c.call("PGET", key, timeout_s, update_time)
-        finally:
-            c.close()
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            line = mon.read()
-            if not isinstance(line, str) or "lua]" in line:
-                continue
-            args = parse_monitor_args(line)
-            if args and args[0].upper() == b"EVALSHA" and key.encode() in args:
-                try:
-                    return [x.decode() for x in args]
-                except UnicodeDecodeError:
-                    return None
-        return None
-    except OSError:
-        return None
-    finally:
-        mon.close()
-
-
-# ---------------------------------------------------------------------------------------------
+        time.sleep(0.01)
+    return f"no near cache hit within {wait_s:g}s of PGETs (fills: " \
+           f"{bl.puppy_stat(port, 'puppy_near_cache_fills_total'):.0f})"
 
 
 class Target:
@@ -175,33 +164,286 @@ class Target:
         self.command = command  # list of words for redis-benchmark
         self.procs = procs
         self.proxy = proxy
+        self.near = TARGETS[name][0] == "near"
+        self.top = TOP_COMMAND[TARGETS[name][1]]
         self.disabled = None
-
-
-def fmt_rps(x):
-    return "-" if x is None else f"{x:,.0f}"
-
-
-def fmt_ms(x):
-    return "-" if x is None else f"{x:.3f}"
-
-
-def fmt_us(x):
-    return "-" if x is None else f"{x:.2f}"
-
-
-def fmt_ratio(x):
-    return "-" if x is None else f"{x:.2f}"
-
-
-def ratio(a, b):
-    return None if a is None or b in (None, 0) else a / b
 
 
 def case_title(case, n):
     clients, pipeline = ALL_CASES[case]
     pipe = f"-P {pipeline}" if pipeline > 1 else "no pipelining"
     return f"{clients} client{'s' if clients > 1 else ''}, {pipe} (n={n:,} per run)"
+
+
+def start_servers(a, logs, cpu, meta):
+    """redis-server, the relays (with --relay-delay-ms), both proxies. Returns (redis, ports,
+    procs): ports by server kind (TARGETS), procs by server kind (the processes a target on
+    that kind depends on)."""
+    redis, redis_port = bl.start_redis(logs, "redis", cpu=cpu)
+    bl.log(f"redis-server pid {redis.pid} on port {redis_port}")
+    ports, procs = {"redis": redis_port, "local": redis_port}, {"redis": [redis], "local": [redis]}
+    if a.relay_delay_ms > 0:
+        relay_bin = bl.compile_c(os.path.join(bl.BENCH_DIR, "delay_relay.c"),
+                                 os.path.join(os.path.dirname(logs), "delay_relay"))
+        relay, ports["redis"] = bl.start_delay_relay(relay_bin, redis_port, logs, "relay",
+                                                     a.relay_delay_ms * 1000, cpu=cpu)
+        procs["redis"] = [relay, redis]
+        procs["relays"] = [relay]
+        bl.log(f"relay pid {relay.pid} on port {ports['redis']}: {a.relay_delay_ms:g} ms each way")
+        if "relay0-get" in a.targets:
+            relay0, ports["relay0"] = bl.start_delay_relay(relay_bin, redis_port, logs, "relay0", 0,
+                                                           cpu=cpu)
+            procs["relay0"] = [relay0, redis]
+            procs["relays"].append(relay0)
+        meta.append(f"relay: {relay_bin} (from bench/delay_relay.c), {a.relay_delay_ms:g} ms each "
+                    f"way, port {ports['redis']} -> {redis_port}"
+                    + (f"; relay0 (no delay) port {ports['relay0']}" if "relay0" in ports else ""))
+    pp, ports["plain"] = bl.start_puppy(a.proxy_bin, ports["redis"], logs, "puppy", cpu=cpu,
+                                        extra_args=a.proxy_arg)
+    procs["plain"] = [pp] + procs["redis"]
+    bl.log(f"puppy-proxy pid {pp.pid} on port {ports['plain']} (near cache off)")
+    if "near-pget" in a.targets:
+        ppn, ports["near"] = bl.start_puppy(
+            a.proxy_bin, ports["redis"], logs, "puppy-near", cpu=cpu,
+            extra_args=list(a.proxy_arg) + ["--near-cache-size", a.near_cache_size])
+        procs["near"] = [ppn] + procs["redis"]
+        bl.log(f"puppy-proxy pid {ppn.pid} on port {ports['near']} (--near-cache-size "
+               f"{a.near_cache_size})")
+    meta.append("processes: " + ", ".join(f"{k} port {v}" for k, v in ports.items()))
+    return redis, ports, procs
+
+
+def make_targets(a, ports, procs, value, incidents):
+    pget_cmd = ["PGET", a.key, str(a.timeout_s), str(a.update_time)]
+    commands = {"pget": pget_cmd, "get": ["GET", a.key],
+                "mget": ["MGET", a.key, a.status_prefix + a.key]}
+    problems = bl.make_fresh(ports["plain"], a.key, value, a.timeout_s, a.update_time)
+    if problems:
+        bl.die("could not make the key fresh: " + "; ".join(problems) + "\npuppy log:\n"
+               + procs["plain"][0].log_tail())
+    bl.log(f"key {a.key!r} is fresh (PGET answers fresh, GET returns the PSET value)")
+    # direct-mget must read what a PGET reads: the value and a current status.
+    got = bl.call_once(ports["local"], *commands["mget"])
+    if not (isinstance(got, list) and got[0] == value and isinstance(got[1], bytes)
+            and got[1].startswith(b"current")):
+        bl.die(f"{' '.join(commands['mget'])} answered {got!r}: is the status prefix "
+               f"{a.status_prefix!r}? (--status-prefix)")
+    if "near" in ports:
+        problem = warm_near(ports["near"], a.key, value, a.timeout_s, a.update_time)
+        if problem:
+            incidents.append(f"near cache never answered a PGET before the runs: {problem}")
+            bl.log("PROBLEM " + incidents[-1])
+    targets = []
+    for name in a.targets:
+        server, kind = TARGETS[name]
+        proxy = procs[server][0] if server in ("plain", "near") else None
+        targets.append(Target(name, ports[server], commands[kind], procs[server], proxy=proxy))
+    return targets
+
+
+def run_one(t, case, n, redis, redis_port, cpu, timeout):
+    """One redis-benchmark run of target t. Returns (record fields, result of run_benchmark,
+    argv). INFO is read from Redis itself (redis_port), never through the relay."""
+    clients, pipeline = ALL_CASES[case]
+    argv = bl.command_benchmark_argv(t.port, t.command, clients, pipeline, n, cpu=cpu)
+    cs0 = bl.commandstats(redis_port)
+    hits0 = bl.puppy_stat(t.port, "puppy_near_cache_hits_total") if t.near else None
+    cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "redis": bl.cpu_seconds(redis.pid)}
+    r = bl.run_benchmark(argv, timeout)
+    cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "redis": bl.cpu_seconds(redis.pid)}
+    cs1 = bl.commandstats(redis_port)
+    rec = {"command": " ".join(t.command), "wall_s": f"{r['wall_s']:.3f}"}
+    row = bl.benchmark_row(r, t.command)
+    rec.update({f: row.get(f) for f in bl.CSV_FIELDS} if row else {})
+    rec.update(bl.cpu_per_request(cpu0, cpu1, n))
+    if r.get("client_cpu_s") is not None:
+        rec["client_us_per_req"] = f"{r['client_cpu_s'] * 1e6 / n:.2f}"
+    # What Redis executed meanwhile (INFO commandstats): all commands per request (without INFO
+    # and CONFIG: the measurement's own and redis-benchmark's start-up), and the time it spent
+    # executing the target's top-level command (GET or MGET), per call.
+    if cs0 and cs1:
+        before, after = bl.counted_commands(cs0), bl.counted_commands(cs1)
+        calls = sum(c for c, _ in after.values()) - sum(c for c, _ in before.values())
+        rec["redis_cmds_per_req"] = f"{calls / n:.4f}"
+        c0, u0 = before.get(t.top, (0, 0))
+        c1, u1 = after.get(t.top, (0, 0))
+        rec["redis_cmd_calls"] = c1 - c0
+        if c1 > c0:
+            rec["redis_cmd_us_per_call"] = f"{(u1 - u0) / (c1 - c0):.3f}"
+    problems = list(r["problems"])
+    if t.near:
+        hits = bl.puppy_stat(t.port, "puppy_near_cache_hits_total") - hits0
+        rec["near_hits_per_req"] = f"{hits / n:.4f}"
+        if row and not problems and hits < n:
+            problems.append(f"only {hits:.0f} of {n} PGETs answered from the near cache")
+    rec["status"] = "ok" if row and not problems else "error"
+    rec["problems"] = " | ".join(problems)
+    r["problems"] = problems
+    return rec, r, argv
+
+
+def calibrate(a, targets, cpu, incidents):
+    def run(t, case, n):
+        clients, pipeline = ALL_CASES[case]
+        r = bl.run_benchmark(bl.command_benchmark_argv(t.port, t.command, clients, pipeline, n,
+                                                       cpu=cpu), timeout=300)
+        return r, bl.benchmark_row(r, t.command)
+
+    return bl.calibrate(a.cases, targets, a.seconds, a.requests, ALL_CASES.get, run, incidents)
+
+
+def run_rounds(a, targets, requests, expected_rps, redis, redis_port, cpu, mode, out_dir,
+               incidents):
+    raw_file = open(os.path.join(out_dir, "raw.csv"), "w", newline="")
+    raw = csv.DictWriter(raw_file, fieldnames=RAW_FIELDS)
+    raw.writeheader()
+    results, reported_dead = {}, set()
+    total = a.rounds * len(a.cases) * len(targets)
+    done = 0
+    for rnd in range(1, a.rounds + 1):
+        for case in a.cases:
+            n = requests[case]
+            k = (rnd - 1) % len(targets)
+            for pos, t in enumerate(targets[k:] + targets[:k]):
+                done += 1
+                if t.disabled:
+                    continue
+                timeout = bl.run_timeout(a.timeout, n, expected_rps.get(case))
+                rec, r, argv = run_one(t, case, n, redis, redis_port, cpu, timeout)
+                rec.update(mode=mode, round=rnd, case=case, clients=ALL_CASES[case][0],
+                           pipeline=ALL_CASES[case][1], requests=n, target=t.name, position=pos)
+                raw.writerow(rec)
+                raw_file.flush()
+                if rec["status"] == "ok":
+                    results.setdefault((case, t.name), []).append(rec)
+                    bl.log(f"[{done}/{total}] round {rnd} {case:7s} {t.name:11s} "
+                           f"{rec['rps']:>11,.0f} rps  p50 {rec['p50_latency_ms']:.3f} ms  "
+                           f"p99 {rec['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
+                    continue
+                msg = bl.check_after_failure(
+                    t, targets, bl.failure_message(f"round {rnd} {case} {t.name}", r, argv),
+                    reported_dead=reported_dead)
+                bl.log("PROBLEM " + msg)
+                incidents.append(msg)
+                if not redis.alive():
+                    bl.die("redis-server has exited; giving up")
+    raw_file.close()
+    return results, reported_dead, done
+
+
+def medians(recs):
+    rps = [float(r["rps"]) for r in recs]
+
+    def med(field):
+        return bl.median([float(r[field]) for r in recs if r.get(field) not in (None, "")])
+
+    m = dict(rps=bl.median(rps), p50=med("p50_latency_ms"), p99=med("p99_latency_ms"),
+             spread=((max(rps) - min(rps)) / bl.median(rps) * 100) if rps else None, ok=len(recs),
+             cmds=med("redis_cmds_per_req"), cmd_us=med("redis_cmd_us_per_call"),
+             client_cpu=med("client_us_per_req"),
+             near=med("near_hits_per_req"))
+    for who in ("proxy", "redis"):
+        m[f"{who}_cpu"] = bl.median([float(r[f"{who}_user_us_per_req"]) + float(r[f"{who}_sys_us_per_req"])
+                                     for r in recs if r.get(f"{who}_user_us_per_req") not in (None, "")])
+    return m
+
+
+def round_ratios(results, case, num, den, field, invert=False):
+    """The ratio num/den (den/num if invert) of `field` within each round where both ran."""
+    by_round = {}
+    for name in (num, den):
+        for r in results.get((case, name), []):
+            by_round.setdefault(r["round"], {})[name] = float(r[field])
+    out = []
+    for v in by_round.values():
+        if num in v and den in v:
+            out.append(ratio(v[den], v[num]) if invert else ratio(v[num], v[den]))
+    return [x for x in out if x is not None]
+
+
+def checks_of(a, names):
+    """The targets of the issue, as (label, numerator, denominator, field, invert, threshold):
+    value = num/den of the medians (den/num with invert), met when >= threshold (> for
+    strict)."""
+    out = []
+    if a.relay_delay_ms > 0:
+        if "near-pget" in names:
+            out.append(("direct GET p50 / near PGET p50", "near-pget", "direct-get", "p50", True,
+                        a.target_latency, False))
+            out.append(("direct GET p99 / near PGET p99", "near-pget", "direct-get", "p99", True,
+                        None, False))
+        out.append(("puppy PGET p50 / direct GET p50", "puppy-pget", "direct-get", "p50", False,
+                    None, False))
+        if "relay0-get" in names and "local-get" in names:
+            out.append(("relay0 GET p50 / local GET p50", "relay0-get", "local-get", "p50", False,
+                        None, False))
+    else:
+        out.append(("PGET (near off) / GET via proxy, rps", "puppy-pget", "puppy-get", "rps", False,
+                    a.target_ratio, False))
+        if "near-pget" in names:
+            out.append(("near PGET / direct GET, rps", "near-pget", "direct-get", "rps", False,
+                        a.target_near, True))
+            out.append(("near PGET / PGET (near off), rps", "near-pget", "puppy-pget", "rps",
+                        False, None, False))
+    return [c for c in out if c[1] in names and c[2] in names]
+
+
+FIELD = {"rps": "rps", "p50": "p50_latency_ms", "p99": "p99_latency_ms"}
+
+
+def summarize(a, targets, requests, results, mode):
+    names = [t.name for t in targets]
+    out, overview, summary_rows = [], [], []
+    checks = checks_of(a, names)
+    for case in a.cases:
+        n = requests[case]
+        med = {name: medians(results.get((case, name), [])) for name in names}
+        rows = []
+        for name in names:
+            m = med[name]
+            rows.append([name, f"{m['ok']}/{a.rounds}", fmt_rps(m["rps"]),
+                         "-" if m["spread"] is None else f"{m['spread']:.1f}%",
+                         fmt_ms(m["p50"]), fmt_ms(m["p99"]),
+                         fmt_ratio(ratio(m["rps"], med["puppy-get"]["rps"])),
+                         fmt_ratio(ratio(m["rps"], med["direct-get"]["rps"])
+                                   if "direct-get" in med else None),
+                         fmt_us(m["proxy_cpu"]) if TARGETS[name][0] in ("plain", "near") else "-",
+                         fmt_us(m["redis_cpu"]), fmt_us(m["client_cpu"]),
+                         "-" if m["cmds"] is None else f"{m['cmds']:.3f}", fmt_us(m["cmd_us"]),
+                         "-" if m["near"] is None else f"{m['near']:.3f}"])
+            summary_rows.append(dict(
+                mode=mode, case=case, clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1],
+                requests=n, target=name, runs_ok=m["ok"], rounds=a.rounds, rps_median=m["rps"],
+                rps_spread_pct=m["spread"], p50_ms_median=m["p50"], p99_ms_median=m["p99"],
+                rps_vs_puppy_get=ratio(m["rps"], med["puppy-get"]["rps"]),
+                rps_vs_direct_get=ratio(m["rps"], med["direct-get"]["rps"])
+                if "direct-get" in med else None,
+                proxy_cpu_us_per_req=m["proxy_cpu"], redis_cpu_us_per_req=m["redis_cpu"],
+                client_cpu_us_per_req=m["client_cpu"],
+                redis_cmds_per_req=m["cmds"], redis_cmd_us_per_req=m["cmd_us"],
+                near_hits_per_req=m["near"]))
+        out += ["", "== " + case_title(case, n), bl.format_table(
+            ["target", "ok", "rps", "spread", "p50 ms", "p99 ms", "rps/puppy-get", "rps/direct-get",
+             "proxy cpu us/req", "redis cpu us/req", "client cpu us/req", "redis cmds/req",
+             "redis us/cmd",
+             "near hits/req"], rows)]
+        for label, num, den, field, invert, threshold, strict in checks:
+            a_, b_ = med[num][field], med[den][field]
+            value = ratio(b_, a_) if invert else ratio(a_, b_)
+            per_round = round_ratios(results, case, num, den, FIELD[field], invert)
+            if threshold is None or value is None:
+                verdict = "-"
+            else:
+                met = value > threshold if strict else value >= threshold
+                verdict = ("yes" if met else "NO") + f" ({'>' if strict else '>='}{threshold:g})"
+            overview.append([case, label, fmt_ratio(value),
+                             f"{min(per_round):.2f}-{max(per_round):.2f}" if per_round else "-",
+                             verdict])
+    out += ["", "== Overview: the targets (ratio of the medians over rounds; per-round = the same "
+            "ratio within each round, min-max)",
+            bl.format_table(["case", "ratio", "value", "per-round", "target met"], overview,
+                            align="llrrl")]
+    return out, summary_rows
 
 
 def main():
@@ -214,310 +456,104 @@ def main():
 
     mode = "pinned" if a.pin else "unpinned"
     cpu = a.pin_cpu if a.pin else None
-    out_dir = bl.make_results_dir(a.results_dir, "pget-" + mode + (f"-{a.label}" if a.label else ""))
+    kind = "pget-remote" if a.relay_delay_ms > 0 else "pget"
+    out_dir = bl.make_results_dir(a.results_dir, f"{kind}-{mode}" + (f"-{a.label}" if a.label else ""))
     logs = os.path.join(out_dir, "logs")
     bl.install_cleanup()
     bl.log(f"results: {out_dir}")
 
-    cmd_line = " ".join([os.path.join(bl.BENCH_DIR, "pget-bench.sh")] + sys.argv[1:])
-    meta = [f"command: {cmd_line}",
+    script = "pget-remote-bench.sh" if a.relay_delay_ms > 0 else "pget-bench.sh"
+    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, script)] + sys.argv[1:])}",
             f"mode: {mode}" + (f" (everything under taskset -c {cpu})" if a.pin else ""),
-            f"rounds: {a.rounds}  cases: {','.join(a.cases)}",
-            f"key: {a.key}  value size: {a.data_size}  PGET args: {a.timeout_s} {a.update_time}"]
+            f"rounds: {a.rounds}  cases: {','.join(a.cases)}  targets: {','.join(a.targets)}",
+            f"key: {a.key}  value size: {a.data_size}  PGET args: {a.timeout_s} {a.update_time}  "
+            f"near cache size: {a.near_cache_size}"]
     versions = bl.tool_versions(a.proxy_bin)
     versions.pop("nutcracker", None)
     versions.pop("valgrind", None)
     meta += [f"{k}: {v}" for k, v in versions.items()]
 
-    # --- servers ------------------------------------------------------------------------------
-    redis, redis_port = bl.start_redis(logs, "redis", cpu=cpu)
-    bl.log(f"redis-server pid {redis.pid} on port {redis_port}")
-    pp, pport = bl.start_puppy(a.proxy_bin, redis_port, logs, "puppy", cpu=cpu,
-                               extra_args=a.proxy_arg)
-    bl.log(f"puppy-proxy pid {pp.pid} on port {pport}")
-
-    value = b"x" * a.data_size
-    problems = bl.make_fresh(pport, a.key, value, a.timeout_s, a.update_time)
-    if problems:
-        bl.die("could not make the key fresh: " + "; ".join(problems) + f"\npuppy log:\n{pp.log_tail()}")
-    bl.log(f"key {a.key!r} is fresh (PGET answers fresh, GET returns the PSET value)")
-
-    pget_cmd = ["PGET", a.key, str(a.timeout_s), str(a.update_time)]
-    get_cmd = ["GET", a.key]
-    targets = [Target("puppy-pget", pport, pget_cmd, [pp, redis], proxy=pp),
-               Target("puppy-get", pport, get_cmd, [pp, redis], proxy=pp)]
-    if "direct-get" in a.targets:
-        targets.append(Target("direct-get", redis_port, get_cmd, [redis]))
-    script_cmd = None
-    if "direct-script" in a.targets:
-        script_cmd = capture_script_call(redis_port, pport, a.key, a.timeout_s, a.update_time)
-        if not script_cmd:
-            bl.die("could not capture puppy-proxy's EVALSHA for PGET with MONITOR "
-                   "(use --targets without direct-script)")
-        bl.log("captured the script call: " + " ".join(script_cmd[:2]) + " ... "
-               + " ".join(repr(x) for x in script_cmd[2:]))
-        targets.append(Target("direct-script", redis_port, script_cmd, [redis]))
-    names = [t.name for t in targets]
-    meta.append(f"processes: redis-server port {redis_port}; puppy-proxy port {pport}")
-    meta.append("commands: puppy-pget = " + " ".join(pget_cmd) + " via puppy-proxy; "
-                "puppy-get = " + " ".join(get_cmd) + " via puppy-proxy; direct-get = "
-                + " ".join(get_cmd) + " to redis-server"
-                + (("; direct-script = " + " ".join(repr(x) for x in script_cmd) + " to redis-server")
-                   if script_cmd else ""))
-
-    def bench_argv(t, case, n):
-        clients, pipeline = ALL_CASES[case]
-        argv = ["redis-benchmark", "-h", bl.HOST, "-p", str(t.port), "-c", str(clients),
-                "-n", str(n), "-P", str(pipeline), "--csv"] + t.command
-        if cpu is not None:
-            argv = ["taskset", "-c", str(cpu)] + argv
-        return argv
-
-    def row_of(r, t):
-        # redis-benchmark names the CSV row after the command line it ran.
-        row = r["rows"].get(" ".join(t.command))
-        if row is None and len(r["rows"]) == 1:
-            row = next(iter(r["rows"].values()))
-        return row
-
     incidents = []
+    value = b"x" * a.data_size
+    redis, ports, procs = start_servers(a, logs, cpu, meta)
+    targets = make_targets(a, ports, procs, value, incidents)
+    meta.append("commands: " + "; ".join(f"{t.name} = {' '.join(t.command)} to port {t.port}"
+                                         for t in targets))
 
-    # --- calibration --------------------------------------------------------------------------
-    requests, expected_rps = {}, {}
-    if a.requests is not None:
-        for c in a.cases:
-            requests[c] = a.requests
-    else:
-        bl.log(f"calibrating request counts for ~{a.seconds:g}s per run")
-        for case in a.cases:
-            clients, pipeline = ALL_CASES[case]
-            n_cal = max(5000, 200 * clients * pipeline)
-            rates = []
-            for t in targets:
-                r = bl.run_benchmark(bench_argv(t, case, n_cal), timeout=300)
-                row = row_of(r, t)
-                if r["problems"] or not row:
-                    msg = (f"calibration {case} {t.name}: {'; '.join(r['problems'])}\n"
-                           f"  command: {' '.join(bench_argv(t, case, n_cal))}\n"
-                           f"  output (last lines):\n    "
-                           + "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                    bl.log("PROBLEM " + msg)
-                    incidents.append(msg)
-                    continue
-                rates.append(row["rps"])
-            if not rates:
-                bl.die(f"calibration failed for {case} on every target")
-            expected_rps[case] = min(rates)
-            requests[case] = max(1000, bl.round_sig(bl.median(rates) * a.seconds, 2))
-            bl.log(f"  {case}: rps {', '.join(f'{x:,.0f}' for x in rates)} -> n={requests[case]:,}")
+    requests, expected_rps = calibrate(a, targets, cpu, incidents)
     meta.append("requests per run: " + ", ".join(f"{c}={requests[c]}" for c in a.cases))
-
-    # --- interleaved rounds -------------------------------------------------------------------
-    raw_file = open(os.path.join(out_dir, "raw.csv"), "w", newline="")
-    raw = csv.DictWriter(raw_file, fieldnames=RAW_FIELDS)
-    raw.writeheader()
-    results = {}
-    reported_dead = set()
-    total = a.rounds * len(a.cases) * len(targets)
-    done = 0
     t_start = time.monotonic()
-    for rnd in range(1, a.rounds + 1):
-        for case in a.cases:
-            n = requests[case]
-            k = (rnd - 1) % len(targets)
-            order = targets[k:] + targets[:k]
-            for pos, t in enumerate(order):
-                done += 1
-                if t.disabled:
-                    continue
-                if a.timeout:
-                    timeout = a.timeout
-                elif case in expected_rps:
-                    timeout = max(60.0, 20.0 * n / expected_rps[case])
-                else:
-                    timeout = 300.0
-                argv = bench_argv(t, case, n)
-                cs0 = bl.commandstats(redis_port)
-                cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
-                        "redis": bl.cpu_seconds(redis.pid)}
-                r = bl.run_benchmark(argv, timeout)
-                cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
-                        "redis": bl.cpu_seconds(redis.pid)}
-                cs1 = bl.commandstats(redis_port)
-                row = row_of(r, t)
-                status = "ok" if row and not r["problems"] else "error"
-                rec = dict(mode=mode, round=rnd, case=case, clients=ALL_CASES[case][0],
-                           pipeline=ALL_CASES[case][1], requests=n, target=t.name, position=pos,
-                           command=" ".join(t.command), wall_s=f"{r['wall_s']:.3f}",
-                           status=status, problems=" | ".join(r["problems"]))
-                if row:
-                    for f in bl.CSV_FIELDS:
-                        rec[f] = row.get(f)
-                for who in ("proxy", "redis"):
-                    if cpu0[who] and cpu1[who]:
-                        for i, kind in enumerate(("user", "sys")):
-                            rec[f"{who}_{kind}_us_per_req"] = \
-                                f"{(cpu1[who][i] - cpu0[who][i]) * 1e6 / n:.2f}"
-                # Time Redis spent executing the target's top-level command (GET or the script's
-                # EVALSHA, including what the script calls), per call, from INFO commandstats.
-                top = TOP_COMMAND[t.name]
-                if top in cs1:
-                    c0, u0 = cs0.get(top, (0, 0))
-                    c1, u1 = cs1[top]
-                    rec["redis_cmd_calls"] = c1 - c0 - 1 if top == "get" else c1 - c0
-                    if c1 > c0:
-                        rec["redis_cmd_us_per_call"] = f"{(u1 - u0) / (c1 - c0):.3f}"
-                raw.writerow(rec)
-                raw_file.flush()
-                if status == "ok":
-                    results.setdefault((case, t.name), []).append(rec)
-                    bl.log(f"[{done}/{total}] round {rnd} {case:7s} {t.name:10s} "
-                           f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
-                           f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
-                    continue
-                msg = (f"round {rnd} {case} {t.name}: {'; '.join(r['problems'])}\n"
-                       f"  command: {' '.join(argv)}\n"
-                       f"  output (last lines):\n    " +
-                       "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                dead = [p for p in t.procs if not p.alive()]
-                if dead:
-                    for p in dead:
-                        reported_dead.add(p.pid)
-                        msg += (f"\n  {p.name} (pid {p.pid}) has ended: {bl.describe_exit(p.returncode())}; "
-                                f"log tail:\n    " + "\n    ".join(p.log_tail(15).splitlines()))
-                    for other in targets:
-                        if any(p in dead for p in other.procs):
-                            other.disabled = "process exited"
-                else:
-                    ok, reply = bl.wait_ping(t.port, timeout=10)
-                    msg += f"\n  GET through {t.name} afterwards: {'ok' if ok else reply}"
-                    if not ok:
-                        t.disabled = "no GET reply after a failed run"
-                if t.disabled:
-                    msg += f"\n  -> {t.name} disabled for the remaining runs ({t.disabled})"
-                bl.log("PROBLEM " + msg)
-                incidents.append(msg)
-                if not redis.alive():
-                    bl.die("redis-server has exited; giving up")
-    raw_file.close()
+    results, reported_dead, done = run_rounds(a, targets, requests, expected_rps, redis,
+                                              ports["local"], cpu, mode, out_dir, incidents)
     elapsed = time.monotonic() - t_start
 
     # The key must still be fresh after the runs (timeout 3600 s): otherwise the PGET figures
     # would have measured something else than the fresh path.
-    if pp.alive():
-        still = check_fresh(pport, a.key, value, a.timeout_s, a.update_time)
-        if still:
-            incidents.append(f"after the runs the key is no longer fresh: {still}")
-
-    # --- shut down, check exit codes and logs -------------------------------------------------
-    bl.finish_proxy(pp, incidents, check_exit=pp.pid not in reported_dead)
+    for server in ("plain", "near"):
+        if server in procs and procs[server][0].alive():
+            still = check_fresh(ports[server], a.key, value, a.timeout_s, a.update_time)
+            if still:
+                incidents.append(f"after the runs the key is no longer fresh through "
+                                 f"{procs[server][0].name}: {still}")
+            bl.finish_proxy(procs[server][0], incidents,
+                            check_exit=procs[server][0].pid not in reported_dead)
+    relay_notes = []
+    for relay in procs.get("relays", []):
+        rc = bl.stop_process(relay)
+        lines = [x for x in relay.log_tail(50).splitlines() if "lateness" in x]
+        if rc != 0 or not lines:
+            incidents.append(f"{relay.name} (pid {relay.pid}) at the end: {bl.describe_exit(rc)}; "
+                             f"log tail:\n" + relay.log_tail(10))
+        relay_notes += [f"{relay.name}: {x.split(': ', 1)[-1]}" for x in lines[-1:]]
     bl.stop_process(redis)
 
-    # --- summary -------------------------------------------------------------------------------
-    out = []
-    out.append(f"PGET benchmark -- mode: {mode}"
-               + (f" (redis-server, puppy-proxy and redis-benchmark all under taskset -c {cpu})"
-                  if a.pin else " (no CPU pinning)"))
-    out.append(f"{a.rounds} interleaved rounds, medians over rounds; {done} runs in {elapsed:.0f}s; "
-               f"results in {out_dir}")
-    out.append(f"puppy-proxy: {versions['puppy-proxy']}")
-    out.append(f"load average at start: {versions['loadavg at start']}; at end: "
-               f"{open('/proc/loadavg').read().strip()}")
-    out.append(f"targets: puppy-pget = `{' '.join(pget_cmd)}` through puppy-proxy (key fresh: "
-               f"PSET with timeout {a.timeout_s} s); puppy-get = `GET {a.key}` through "
-               f"puppy-proxy; direct-get = `GET {a.key}` to redis-server ({a.data_size}-byte value)")
-    if script_cmd:
-        out.append(f"direct-script = puppy-proxy's own script call for this PGET, "
-                   f"`{' '.join(script_cmd[:2])} ...` (captured with MONITOR), sent straight to "
-                   f"redis-server: what the script costs without the proxy")
-    out.append("rps = requests/s; p50/p99 = latency in ms reported by redis-benchmark; spread = "
-               "(max-min)/median of rps over the rounds; cpu us/req = CPU time (user+sys) of "
-               "puppy-proxy / redis-server per request during the run (from /proc, 10 ms ticks); "
-               "redis us/cmd = microseconds Redis spent executing each GET / EVALSHA (INFO "
-               "commandstats, excludes I/O)")
-    overview = []
-    summary_rows = []
-    for case in a.cases:
-        n = requests[case]
-        med = {}
-        for name in names:
-            recs = results.get((case, name), [])
-            rps = [float(r["rps"]) for r in recs]
-            m = dict(rps=bl.median(rps),
-                     p50=bl.median([float(r["p50_latency_ms"]) for r in recs]),
-                     p99=bl.median([float(r["p99_latency_ms"]) for r in recs]),
-                     spread=((max(rps) - min(rps)) / bl.median(rps) * 100) if rps else None,
-                     ok=len(recs))
-            for who in ("proxy", "redis"):
-                vals = [float(r[f"{who}_user_us_per_req"]) + float(r[f"{who}_sys_us_per_req"])
-                        for r in recs if r.get(f"{who}_user_us_per_req") not in (None, "")]
-                m[f"{who}_cpu"] = bl.median(vals)
-            m["cmd_us"] = bl.median([float(r["redis_cmd_us_per_call"]) for r in recs
-                                     if r.get("redis_cmd_us_per_call") not in (None, "")])
-            med[name] = m
-        rows = []
-        for name in names:
-            m = med[name]
-            rows.append([name, f"{m['ok']}/{a.rounds}", fmt_rps(m["rps"]),
-                         "-" if m["spread"] is None else f"{m['spread']:.1f}%",
-                         fmt_ms(m["p50"]), fmt_ms(m["p99"]),
-                         fmt_ratio(ratio(m["rps"], med["puppy-get"]["rps"])),
-                         fmt_ratio(ratio(m["rps"], med["direct-get"]["rps"])
-                                   if "direct-get" in med else None),
-                         fmt_us(m["proxy_cpu"]) if name.startswith("puppy") else "-",
-                         fmt_us(m["redis_cpu"]), fmt_us(m["cmd_us"])])
-            summary_rows.append(dict(mode=mode, case=case, clients=ALL_CASES[case][0],
-                                     pipeline=ALL_CASES[case][1], requests=n, target=name,
-                                     runs_ok=m["ok"], rounds=a.rounds, rps_median=m["rps"],
-                                     rps_spread_pct=m["spread"], p50_ms_median=m["p50"],
-                                     p99_ms_median=m["p99"],
-                                     rps_vs_puppy_get=ratio(m["rps"], med["puppy-get"]["rps"]),
-                                     rps_vs_direct_get=ratio(m["rps"], med["direct-get"]["rps"])
-                                     if "direct-get" in med else None,
-                                     proxy_cpu_us_per_req=m["proxy_cpu"],
-                                     redis_cpu_us_per_req=m["redis_cpu"],
-                                     redis_cmd_us_per_req=m["cmd_us"]))
-        out.append("")
-        out.append("== " + case_title(case, n))
-        out.append(bl.format_table(
-            ["target", "ok", "rps", "spread", "p50 ms", "p99 ms", "rps/puppy-get",
-             "rps/direct-get", "proxy cpu us/req", "redis cpu us/req", "redis us/cmd"], rows))
-        pg, gg = med["puppy-pget"], med["puppy-get"]
-        dg = med.get("direct-get", dict(rps=None, p50=None, p99=None))
-        r_rps = ratio(pg["rps"], gg["rps"])
-        verdict = "-" if r_rps is None else ("yes" if r_rps >= a.target_ratio else "NO")
-        overview.append([case, fmt_rps(pg["rps"]), fmt_ms(pg["p50"]), fmt_ms(pg["p99"]),
-                         fmt_rps(gg["rps"]), fmt_ms(gg["p50"]), fmt_ms(gg["p99"]),
-                         fmt_rps(dg["rps"]), fmt_ms(dg["p50"]), fmt_ms(dg["p99"]),
-                         fmt_ratio(r_rps), verdict,
-                         fmt_ratio(ratio(pg["p50"], gg["p50"])),
-                         fmt_ratio(ratio(pg["p99"], gg["p99"]))])
-    out.append("")
-    out.append(f"== Overview (medians over rounds; PGET/GET = puppy-pget / puppy-get; "
-               f"target: rps ratio >= {a.target_ratio:g})")
-    out.append(bl.format_table(
-        ["case", "PGET rps", "p50", "p99", "GET rps", "p50", "p99", "direct GET rps", "p50", "p99",
-         "PGET/GET rps", f">={a.target_ratio:g}", "PGET/GET p50", "PGET/GET p99"], overview))
-    out.append("")
+    out = [f"PGET benchmark -- mode: {mode}"
+           + (f" (every process under taskset -c {cpu})" if a.pin else " (no CPU pinning)")
+           + (f"; Redis behind a relay delaying {a.relay_delay_ms:g} ms each way"
+              if a.relay_delay_ms > 0 else ""),
+           f"{a.rounds} interleaved rounds, medians over rounds; {done} runs in {elapsed:.0f}s; "
+           f"results in {out_dir}",
+           f"puppy-proxy: {versions['puppy-proxy']}",
+           f"load average at start: {versions['loadavg at start']}; at end: "
+           f"{open('/proc/loadavg').read().strip()}",
+           "targets: " + "; ".join(f"{t.name} = `{' '.join(t.command)}` to "
+                                   + {"plain": "puppy-proxy (near cache off)",
+                                      "near": f"puppy-proxy --near-cache-size {a.near_cache_size}",
+                                      "redis": "redis-server" + (" through the delaying relay"
+                                                                 if a.relay_delay_ms > 0 else ""),
+                                      "local": "redis-server (no relay)",
+                                      "relay0": "redis-server through the relay with no delay",
+                                      }[TARGETS[t.name][0]] for t in targets)
+           + (f"; both proxies reach Redis through the delaying relay" if a.relay_delay_ms > 0
+              else "")
+           + f" (key fresh: PSET with timeout {a.timeout_s} s; {a.data_size}-byte value)",
+           "rps = requests/s; p50/p99 = latency in ms reported by redis-benchmark; spread = "
+           "(max-min)/median of rps over the rounds; cpu us/req = CPU time (user+sys) of "
+           "puppy-proxy / redis-server per request during the run (from /proc, 10 ms ticks); "
+           "client cpu us/req = the same for redis-benchmark itself (its rusage); "
+           "redis cmds/req = commands Redis executed per request (INFO commandstats, without "
+           "INFO/CONFIG); redis us/cmd = microseconds Redis spent executing each GET / MGET (the "
+           "read a PGET makes), excluding I/O; near hits/req = PGETs answered from the near cache "
+           "per request (PUPPY STATS)"]
+    if relay_notes:
+        out.append("relay delivery after the time a chunk fell due (whole run, all targets): "
+                   + "; ".join(relay_notes))
+    tables, summary_rows = summarize(a, targets, requests, results, mode)
+    out += tables + [""]
     if incidents:
-        out.append(f"== Problems ({len(incidents)})")
-        out += incidents
+        out += [f"== Problems ({len(incidents)})"] + incidents
     else:
-        out.append("== Problems: none (every run succeeded, the key was still fresh at the end, "
-                   "puppy-proxy exited cleanly and logged nothing at warn or above)")
+        out.append("== Problems: none (every run succeeded, every near-pget request was a near "
+                   "cache hit, the key was still fresh at the end, the proxies exited cleanly and "
+                   "logged nothing at warn or above)")
     text = "\n".join(out) + "\n"
-
-    with open(os.path.join(out_dir, "summary.txt"), "w") as f:
-        f.write(text)
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summary_rows[0].keys()) if summary_rows else ["mode"])
         w.writeheader()
         for r in summary_rows:
             w.writerow({k: (f"{v:.4g}" if isinstance(v, float) and k.endswith(("_pct", "_get", "_req"))
                             else f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()})
-    with open(os.path.join(out_dir, "meta.txt"), "w") as f:
-        f.write("\n".join(meta) + f"\nloadavg at end: {open('/proc/loadavg').read().strip()}\n")
-    print(text, end="")
+    bl.write_summary(out_dir, text, meta)
     return 1 if any(t.disabled for t in targets) else 0
 
 

@@ -330,7 +330,7 @@ def run_node_helper(port, key, value, a, start, work_dir):
 
 def counted(commandstats):
     """commandstats without the measurement's own commands (INFO, CONFIG RESETSTAT)."""
-    return {k: v for k, v in commandstats.items() if k != "info" and not k.startswith("config")}
+    return bl.counted_commands(commandstats)
 
 
 def redis_cpu_s(info):
@@ -490,11 +490,7 @@ def cost_summary(a, forms, records):
 
 def pget_waits(proxy_port):
     """puppy_pget_waits_total from PUPPY STATS (PGET ... WAIT requests that began waiting)."""
-    text = bl.call_once(proxy_port, "PUPPY", "STATS") or b""
-    for line in text.decode(errors="replace").splitlines():
-        if line.startswith("puppy_pget_waits_total"):
-            return float(line.split()[-1])
-    bl.die("PUPPY STATS has no puppy_pget_waits_total")
+    return bl.puppy_stat(proxy_port, "puppy_pget_waits_total")
 
 
 async def _open_many(port, n, batch=200):

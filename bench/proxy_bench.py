@@ -181,34 +181,14 @@ def main():
                                  a.keyspace, cpu=cpu)
 
     # --- calibration --------------------------------------------------------------------------
-    requests, expected_rps = {}, {}
     incidents = []
-    if a.requests is not None:
-        for c in cases:
-            requests[c] = a.requests
-    else:
-        bl.log(f"calibrating request counts for ~{a.seconds:g}s per run")
-        for (test, case) in cases:
-            clients, pipeline = ALL_CASES[case]
-            n_cal = max(5000, 200 * clients * pipeline)
-            rates = []
-            for t in targets:
-                r = bl.run_benchmark(bench_argv(t, test, case, n_cal), timeout=300)
-                row = r["rows"].get(test.upper())
-                if r["problems"] or not row:
-                    msg = (f"calibration {test} {case} {t.name}: {'; '.join(r['problems'])}\n"
-                           f"  output (last lines):\n    "
-                           + "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                    bl.log("PROBLEM " + msg)
-                    incidents.append(msg)
-                    continue
-                rates.append(row["rps"])
-            if not rates:
-                bl.die(f"calibration failed for {test} {case} on every target")
-            expected_rps[(test, case)] = min(rates)
-            requests[(test, case)] = max(1000, bl.round_sig(bl.median(rates) * a.seconds, 2))
-            bl.log(f"  {test} {case}: rps {', '.join(f'{x:,.0f}' for x in rates)} -> "
-                   f"n={requests[(test, case)]:,}")
+
+    def calibration_run(t, case, n):
+        r = bl.run_benchmark(bench_argv(t, case[0], case[1], n), timeout=300)
+        return r, r["rows"].get(case[0].upper())
+
+    requests, expected_rps = bl.calibrate(cases, targets, a.seconds, a.requests,
+                                          lambda c: ALL_CASES[c[1]], calibration_run, incidents)
     meta.append("requests per run: " + ", ".join(f"{t} {c}={requests[(t, c)]}" for t, c in cases))
 
     # --- interleaved rounds -------------------------------------------------------------------
@@ -230,12 +210,7 @@ def main():
                 done += 1
                 if t.disabled:
                     continue
-                if a.timeout:
-                    timeout = a.timeout
-                elif (test, case) in expected_rps:
-                    timeout = max(60.0, 20.0 * n / expected_rps[(test, case)])
-                else:
-                    timeout = 300.0
+                timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
                 argv = bench_argv(t, test, case, n)
                 cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
                         "redis": bl.cpu_seconds(redis.pid)}
@@ -248,16 +223,10 @@ def main():
                            clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
                            target=t.name, position=pos, wall_s=f"{r['wall_s']:.3f}",
                            status=status, problems=" | ".join(r["problems"]))
-                if row:
-                    for f in bl.CSV_FIELDS:
-                        rec[f] = row.get(f)
+                rec.update({f: row.get(f) for f in bl.CSV_FIELDS} if row else {})
                 # CPU time the proxy and Redis spent during this run, per request (from
                 # /proc/PID/stat, 10 ms resolution; includes the benchmark's connection setup).
-                for who in ("proxy", "redis"):
-                    if cpu0[who] and cpu1[who]:
-                        for i, kind in enumerate(("user", "sys")):
-                            rec[f"{who}_{kind}_us_per_req"] = \
-                                f"{(cpu1[who][i] - cpu0[who][i]) * 1e6 / n:.2f}"
+                rec.update(bl.cpu_per_request(cpu0, cpu1, n))
                 raw.writerow(rec)
                 raw_file.flush()
                 if status == "ok":
@@ -267,24 +236,9 @@ def main():
                            f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
                     continue
                 # Something went wrong: say exactly what, then check the target still works.
-                msg = (f"round {rnd} {test} {case} {t.name}: {'; '.join(r['problems'])}\n"
-                       f"  command: {' '.join(argv)}\n"
-                       f"  output (last lines):\n    " +
-                       "\n    ".join(r["output"].strip().splitlines()[-8:]))
-                dead = [p for p in t.procs if not p.alive()]
-                if dead:
-                    for p in dead:
-                        reported_dead.add(p.pid)
-                        msg += (f"\n  {p.name} (pid {p.pid}) has ended: {bl.describe_exit(p.returncode())}; "
-                                f"log tail:\n    " + "\n    ".join(p.log_tail(15).splitlines()))
-                    t.disabled = "process exited"
-                else:
-                    ok, reply = bl.wait_ping(t.port, timeout=10)
-                    msg += f"\n  GET through {t.name} afterwards: {'ok' if ok else reply}"
-                    if not ok:
-                        t.disabled = "no GET reply after a failed run"
-                if t.disabled:
-                    msg += f"\n  -> {t.name} disabled for the remaining runs ({t.disabled})"
+                msg = bl.check_after_failure(
+                    t, targets, bl.failure_message(f"round {rnd} {test} {case} {t.name}", r, argv),
+                    reported_dead=reported_dead)
                 bl.log("PROBLEM " + msg)
                 incidents.append(msg)
                 if not redis.alive():
