@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -71,6 +72,25 @@ bool process::running() {
 
 void process::signal(int sig) {
   if (running()) ::kill(pid_, sig);
+}
+
+void process::pause() {
+  signal(SIGSTOP);
+  const auto all_stopped = [this] {
+    const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream in(t.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // "pid (comm) S ...": the state follows the last ')'.
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos || close + 2 >= stat.size()) return false;
+      const char state = stat[close + 2];
+      if (state != 'T' && state != 't') return false;
+    }
+    return !ec;
+  };
+  if (!wait_until(all_stopped, 10s)) throw std::runtime_error("process did not stop");
 }
 
 int process::wait(std::chrono::milliseconds timeout) {

@@ -27,6 +27,9 @@ class process {
   // Whether it still runs (reaps it if it has exited).
   bool running();
   void signal(int sig);
+  // SIGSTOP, then waits until every thread of the process is stopped (a signal is delivered
+  // asynchronously: a thread running on another CPU may otherwise serve one more request).
+  void pause();
   // Waits for it to exit; returns its exit code, 128+signal if killed, or -1 on timeout.
   int wait(std::chrono::milliseconds timeout);
   // Sends `sig`, waits; escalates to SIGKILL after `timeout`. Returns as wait() does.

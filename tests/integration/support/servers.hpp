@@ -35,7 +35,7 @@ class redis_server {
   void kill();   // SIGKILL
   void start();  // again, on the same port
   bool running() { return proc_.running(); }
-  void pause() { proc_.signal(SIGSTOP); }  // stops answering, connections stay open
+  void pause() { proc_.pause(); }  // stops answering, connections stay open
   void resume() { proc_.signal(SIGCONT); }
 
  private:
@@ -58,7 +58,7 @@ class memcached_server {
   void stop();   // SIGTERM and wait
   void start();  // again, on the same port (empty)
   bool running() { return proc_.running(); }
-  void pause() { proc_.signal(SIGSTOP); }  // stops answering, connections stay open
+  void pause() { proc_.pause(); }  // stops answering, connections stay open
   void resume() { proc_.signal(SIGCONT); }
 
  private:
