@@ -1,5 +1,8 @@
 #include "puppy/pget/reply.hpp"
 
+#include <charconv>
+#include <cstring>
+
 #include "puppy/resp/number.hpp"
 
 namespace puppy::pget {
@@ -124,22 +127,44 @@ reply_kind parse_pair_reply(std::string_view bytes, std::optional<std::string_vi
 
 void encode_pget_reply(state s, const std::string_view* value, const std::string_view* token,
                        std::string* out) {
-  const std::string_view name = state_name(s);
-  out->append("*3\r\n$");
-  out->append(std::to_string(name.size()));
-  out->append("\r\n");
-  out->append(name);
-  out->append("\r\n");
-  for (const std::string_view* part : {value, token}) {
-    if (part == nullptr) {
-      out->append("$-1\r\n");
-    } else {
-      out->push_back('$');
-      out->append(std::to_string(part->size()));
-      out->append("\r\n");
-      out->append(*part);
-      out->append("\r\n");
+  // One resize and straight copies: this is a near-cache hit's whole reply.
+  const std::string_view name = state_name(s);  // 4 or 5 bytes: a one-digit length
+  const std::string_view* parts[2] = {value, token};
+  char heads[2][24];  // "$<length>\r\n"
+  std::size_t head_len[2] = {0, 0};
+  std::size_t total = 10 + name.size();  // "*3\r\n$N\r\n" name "\r\n"
+  for (int i = 0; i < 2; ++i) {
+    if (parts[i] == nullptr) {
+      total += 5;  // "$-1\r\n"
+      continue;
     }
+    heads[i][0] = '$';
+    char* end = std::to_chars(heads[i] + 1, heads[i] + 22, parts[i]->size()).ptr;
+    end[0] = '\r';
+    end[1] = '\n';
+    head_len[i] = static_cast<std::size_t>(end + 2 - heads[i]);
+    total += head_len[i] + parts[i]->size() + 2;
+  }
+  const std::size_t at = out->size();
+  out->resize(at + total);
+  char* p = out->data() + at;
+  const auto put = [&p](const char* data, std::size_t n) {
+    std::memcpy(p, data, n);
+    p += n;
+  };
+  put("*3\r\n$", 5);
+  *p++ = static_cast<char>('0' + name.size());
+  put("\r\n", 2);
+  put(name.data(), name.size());
+  put("\r\n", 2);
+  for (int i = 0; i < 2; ++i) {
+    if (parts[i] == nullptr) {
+      put("$-1\r\n", 5);
+      continue;
+    }
+    put(heads[i], head_len[i]);
+    put(parts[i]->data(), parts[i]->size());
+    put("\r\n", 2);
   }
 }
 

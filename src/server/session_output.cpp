@@ -70,13 +70,14 @@ void session::reply_local(std::string bytes) {
   }
 }
 
-void session::reply_local_view(std::string_view bytes) {
-  if (mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() &&
-      held_out_.empty()) {
-    emit_local(bytes);  // straight into the output, no copy of its own
-    return;
-  }
-  reply_local(std::string(bytes));
+bool session::may_emit_now() const {
+  return mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() &&
+         held_out_.empty();
+}
+
+void session::emitted_local(std::size_t at) {
+  owner_.stats().bytes_out.add(local_.size() - at);
+  pieces_.push_back({nullptr, at, local_.size() - at});
 }
 
 void session::queue_local(const std::string& bytes) {

@@ -87,11 +87,21 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   call.clear();
   const double xfetch = r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
   const bool near = r.kind == pget::op::get && near_usable();
-  if (near && near_pget_hit(r.key, xfetch, &call)) {
-    // The hot path: no allocation (a key with an invalid status key is never cached).
-    count(owner_, pget::state::fresh);
-    reply_local_view(call);
-    return true;
+  if (near) {
+    // The hot path, without an allocation (a key with an invalid status key is never cached):
+    // the reply is encoded straight into the output when it may go out now.
+    const bool direct = may_emit_now();
+    std::string* into = direct ? &local_ : &call;
+    const std::size_t at = into->size();
+    if (near_pget_hit(r.key, xfetch, into)) {
+      count(owner_, pget::state::fresh);
+      if (direct) {
+        emitted_local(at);
+      } else {
+        reply_local(call);
+      }
+      return true;
+    }
   }
   std::string status_key;
   std::string err;

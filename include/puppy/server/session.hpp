@@ -265,8 +265,10 @@ class session : public std::enable_shared_from_this<session> {
   bool slots_open() const { return !held_out_.empty(); }
   void emit_local(std::string_view bytes);
   void reply_local(std::string bytes);
-  // reply_local without a copy of its own when the reply can go straight out.
-  void reply_local_view(std::string_view bytes);
+  // Whether a local reply may go out now (nothing queued or held before it): then it can be
+  // appended to local_ directly, followed by emitted_local(where it began).
+  bool may_emit_now() const;
+  void emitted_local(std::size_t at);
   void queue_local(const std::string& bytes);
   void queue_view(const char* data, std::size_t len);
   void flush_client();
