@@ -7,13 +7,29 @@
 namespace puppy::pget {
 namespace {
 
-std::vector<std::string_view> split(std::string_view s) {
-  std::vector<std::string_view> parts;
+// The non-empty parts of a status value between ':'s, without allocating: the first
+// max_parts are kept, size() counts them all (no status form has more than 5).
+struct status_parts {
+  static constexpr std::size_t max_parts = 5;
+  std::string_view part[max_parts];
+  std::size_t count = 0;
+  std::size_t size() const { return count; }
+  bool empty() const { return count == 0; }
+  std::string_view operator[](std::size_t i) const { return part[i]; }
+};
+
+status_parts split(std::string_view s) {
+  status_parts parts;
   std::size_t start = 0;
   while (start <= s.size()) {
     const auto colon = s.find(':', start);
     const auto end = colon == std::string_view::npos ? s.size() : colon;
-    if (end > start) parts.push_back(s.substr(start, end - start));
+    if (end > start) {
+      if (parts.count < status_parts::max_parts) {
+        parts.part[parts.count] = s.substr(start, end - start);
+      }
+      ++parts.count;
+    }
     if (colon == std::string_view::npos) break;
     start = colon + 1;
   }

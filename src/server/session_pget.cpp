@@ -103,7 +103,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
       return true;
     }
   }
-  std::string status_key;
+  std::string& status_key = status_key_buf_;  // reused: no allocation per request
   std::string err;
   if (!pget::status_key(r.key, owner_.config().pget_keys, &status_key, &err)) {
     reply_local(error_reply(err));

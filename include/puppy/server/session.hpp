@@ -336,9 +336,10 @@ class session : public std::enable_shared_from_this<session> {
   };
   std::deque<pending_local> pending_local_;
   std::deque<capture> captures_;
-  std::string capture_buf_;   // the captured reply being read
-  std::string capture_done_;  // the captured reply being handled (buffers swap, keep capacity)
-  std::string send_buf_;      // scratch for building script calls
+  std::string capture_buf_;     // the captured reply being read
+  std::string capture_done_;    // the captured reply being handled (buffers swap, keep capacity)
+  std::string send_buf_;        // scratch for building script calls
+  std::string status_key_buf_;  // scratch for on_pget's status key
   bool capturing_ = false;
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
