@@ -38,8 +38,7 @@ tracking_link::tracking_link(worker& owner)
     : owner_(owner),
       socket_(owner.context()),
       timer_(owner.context()),
-      in_(tracking_buffer_size),
-      scanner_(owner.config().max_reply_depth),
+      reader_(tracking_buffer_size, owner.config().max_reply_depth),
       heartbeat_(owner.context()) {}
 
 void tracking_link::fill_pget(std::string_view key, std::string_view status_key,
@@ -128,8 +127,7 @@ void tracking_link::on_ready(const error_code& ec, const std::string& why) {
     return;
   }
   state_ = state::starting;
-  scanner_.reset();
-  message_.clear();
+  reader_.reset();
   handshake_left_ = 2;
   out_ = tracking_handshake;
   out_off_ = 0;
@@ -169,10 +167,16 @@ void tracking_link::write() {
 
 void tracking_link::read() {
   const auto gen = generation_;
-  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
-    error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(in_.data(), in_.capacity()), ec);
-    if (detail::would_block(ec)) {
+  error_code ec;
+  const auto ended = reader_.read(
+      socket_,
+      [this, gen](std::string_view reply, bool push) {
+        on_message(reply, push);
+        return gen == generation_;
+      },
+      &ec);
+  switch (ended) {
+    case detail::reply_reader::end::waiting:
       socket_.async_wait_readable([this, gen](const error_code& e) {
         if (gen != generation_) return;
         if (e) {
@@ -182,31 +186,21 @@ void tracking_link::read() {
         read();
       });
       return;
-    }
-    if (ec) {
+    case detail::reply_reader::end::turns:
+      asio::post(owner_.context(), [this, gen] {
+        if (gen == generation_) read();
+      });
+      return;
+    case detail::reply_reader::end::failed:
       lost(ec == asio::error::eof ? "closed by the upstream" : socket_.describe(ec));
       return;
-    }
-    std::size_t pos = 0;
-    while (pos < n) {
-      const auto r = scanner_.scan(in_.data() + pos, n - pos);
-      message_.append(in_.data() + pos, r.consumed);
-      pos += r.consumed;
-      if (r.status == resp::scan_status::error) {
-        owner_.stats().error(metrics::error_kind::upstream_protocol);
-        lost(std::string("upstream protocol fault: invalid reply: ") + scanner_.error_message());
-        return;
-      }
-      if (r.status == resp::scan_status::reply) {
-        on_message(message_, scanner_.is_push());
-        if (gen != generation_) return;
-        message_.clear();
-      }
-    }
+    case detail::reply_reader::end::invalid:
+      owner_.stats().error(metrics::error_kind::upstream_protocol);
+      lost(std::string("upstream protocol fault: invalid reply: ") + reader_.error_message());
+      return;
+    case detail::reply_reader::end::stopped:
+      return;  // lost by the reply
   }
-  asio::post(owner_.context(), [this, gen] {
-    if (gen == generation_) read();
-  });
 }
 
 void tracking_link::on_message(std::string_view bytes, bool push) {

@@ -49,7 +49,10 @@ bool bulk_strings(std::string_view in, std::vector<std::string_view>* out) {
 }  // namespace
 
 wake_hub::wake_hub(worker& owner)
-    : owner_(owner), socket_(owner.context()), timer_(owner.context()), in_(hub_buffer_size) {}
+    : owner_(owner),
+      socket_(owner.context()),
+      timer_(owner.context()),
+      reader_(hub_buffer_size, resp::default_max_reply_depth) {}
 
 void wake_hub::add(const std::string& key, const std::shared_ptr<session>& s) {
   waiters_[key].list.push_back(s);
@@ -150,8 +153,7 @@ void wake_hub::on_ready(const error_code& ec, const std::string& why) {
     return;
   }
   state_ = state::subscribing;
-  scanner_.reset();
-  message_.clear();
+  reader_.reset();
   const std::string& channel = owner_.config().pget_keys.wake_channel;
   out_ = "*2\r\n$9\r\nSUBSCRIBE\r\n$" + std::to_string(channel.size()) + "\r\n" + channel + "\r\n";
   const auto gen = generation_;
@@ -185,11 +187,17 @@ void wake_hub::write() {
 
 void wake_hub::read() {
   const auto gen = generation_;
-  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
-    error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(in_.data(), in_.capacity()), ec);
-    if (detail::would_block(ec)) {
-      socket_.async_wait_readable([this, gen = generation_](const error_code& e) {
+  error_code ec;
+  const auto ended = reader_.read(
+      socket_,
+      [this, gen](std::string_view reply, bool /*push*/) {
+        on_message(reply);  // may lose the connection (SUBSCRIBE refused)
+        return gen == generation_;
+      },
+      &ec);
+  switch (ended) {
+    case detail::reply_reader::end::waiting:
+      socket_.async_wait_readable([this, gen](const error_code& e) {
         if (gen != generation_) return;
         if (e) {
           lost(e.message());
@@ -198,30 +206,20 @@ void wake_hub::read() {
         read();
       });
       return;
-    }
-    if (ec) {
+    case detail::reply_reader::end::turns:
+      asio::post(owner_.context(), [this, gen] {
+        if (gen == generation_) read();
+      });
+      return;
+    case detail::reply_reader::end::failed:
       lost(ec == asio::error::eof ? "closed by the upstream" : socket_.describe(ec));
       return;
-    }
-    std::size_t pos = 0;
-    while (pos < n) {
-      const auto r = scanner_.scan(in_.data() + pos, n - pos);
-      message_.append(in_.data() + pos, r.consumed);
-      pos += r.consumed;
-      if (r.status == resp::scan_status::error) {
-        lost("invalid reply");
-        return;
-      }
-      if (r.status == resp::scan_status::reply) {
-        on_message(message_);
-        if (gen != generation_) return;  // lost (SUBSCRIBE refused)
-        message_.clear();
-      }
-    }
+    case detail::reply_reader::end::invalid:
+      lost("invalid reply");
+      return;
+    case detail::reply_reader::end::stopped:
+      return;  // lost by the reply
   }
-  asio::post(owner_.context(), [this, gen] {
-    if (gen == generation_) read();
-  });
 }
 
 void wake_hub::on_message(std::string_view bytes) {

@@ -21,8 +21,7 @@
 
 #include "puppy/cache/near_cache.hpp"
 #include "puppy/net/stream.hpp"
-#include "puppy/resp/reply_scanner.hpp"
-#include "puppy/server/buffer.hpp"
+#include "puppy/server/reply_reader.hpp"
 
 namespace puppy::server {
 
@@ -84,9 +83,7 @@ class tracking_link {
   std::string out_;
   std::size_t out_off_ = 0;
   bool write_waiting_ = false;
-  buffer in_;
-  std::string message_;  // the reply or push being read
-  resp::reply_scanner scanner_;
+  detail::reply_reader reader_;    // replies and invalidation pushes
   unsigned handshake_left_ = 0;    // replies to HELLO 3 and CLIENT TRACKING ON still to come
   std::deque<awaited> in_flight_;  // sent, their replies awaited in order
   boost::asio::steady_timer heartbeat_;

@@ -16,8 +16,7 @@
 #include <vector>
 
 #include "puppy/net/stream.hpp"
-#include "puppy/resp/reply_scanner.hpp"
-#include "puppy/server/buffer.hpp"
+#include "puppy/server/reply_reader.hpp"
 
 namespace puppy::server {
 
@@ -65,10 +64,8 @@ class wake_hub {
   state state_ = state::idle;
   unsigned failures_ = 0;
   std::uint64_t generation_ = 0;
-  std::string out_;  // the SUBSCRIBE request not yet written
-  buffer in_;
-  std::string message_;  // the message being read
-  resp::reply_scanner scanner_;
+  std::string out_;              // the SUBSCRIBE request not yet written
+  detail::reply_reader reader_;  // the subscription's messages
   struct key_waiters {
     std::vector<std::weak_ptr<session>> list;
     const session* reader = nullptr;  // the one asking Redis for all of them
