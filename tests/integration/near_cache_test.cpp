@@ -34,31 +34,12 @@ constexpr auto await_limit = std::chrono::milliseconds(10'000);
 
 // Calls per command since the last CONFIG RESETSTAT, without INFO and CONFIG themselves, as
 // "name=count" words in name order ("" for none), so that a failed check shows them.
-std::string command_calls(raw_client& direct) {
-  std::map<std::string, long> counts;
-  std::istringstream in(direct.call({"INFO", "commandstats"}));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("cmdstat_", 0) != 0) continue;
-    const std::string name = line.substr(8, line.find(':') - 8);
-    if (name == "info" || name.rfind("config", 0) == 0) continue;
-    const auto at = line.find("calls=") + 6;
-    counts[name] = std::stol(line.substr(at, line.find(',', at) - at));
-  }
+std::string calls_text(raw_client& direct) {
   std::string out;
-  for (const auto& [name, n] : counts) {
+  for (const auto& [name, n] : command_calls(direct)) {
     out += (out.empty() ? "" : " ") + name + "=" + std::to_string(n);
   }
   return out;
-}
-
-void reset_stats(raw_client& direct) {
-  REQUIRE(direct.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void await(const std::function<bool()>& cond, const std::string& what) {
@@ -212,7 +193,7 @@ TEST_CASE("near cache: a fresh hit is answered without Redis, in every PGET form
     request.insert(request.end(), form.begin(), form.end());
     for (int i = 0; i < 5; ++i) CHECK(c.call(request) == fresh("value"));
   }
-  CHECK(command_calls(direct) == "");
+  CHECK(calls_text(direct) == "");
   const auto m1 = stats.read();
   CHECK(m1.hits - m0.hits == 25);
   CHECK(m1.misses == m0.misses);
@@ -230,7 +211,7 @@ TEST_CASE("near cache: a fresh hit is answered without Redis, in every PGET form
   CHECK(c.read_reply() == "*-1\r\n");
   CHECK(c.read_reply() == fresh("value"));
   CHECK(c.read_reply() == "$1\r\n1\r\n");
-  CHECK(command_calls(direct) == "blpop=1 echo=1 get=1 incr=1");
+  CHECK(calls_text(direct) == "blpop=1 echo=1 get=1 incr=1");
   CHECK(stats.read().hits - m0.hits == 29);
 }
 
@@ -677,12 +658,12 @@ TEST_CASE("near cache: losing the tracking connection drops every copy", "[near]
   reset_stats(*direct);
   CHECK(pget_call(*c, "a") == fresh("v-a"));
   await([&] { return stats.read().fills == m1.fills + 1; }, "the refill");
-  CHECK(command_calls(*direct) == "client|tracking=1 hello=1 mget=2");
+  CHECK(calls_text(*direct) == "client|tracking=1 hello=1 mget=2");
   CHECK(tracking_clients(*direct).size() == 1);
   const long hits = stats.read().hits;
   CHECK(pget_call(*c, "a") == fresh("v-a"));
   CHECK(stats.read().hits == hits + 1);
-  CHECK(command_calls(*direct) == "client|list=1 client|tracking=1 hello=1 mget=2");
+  CHECK(calls_text(*direct) == "client|list=1 client|tracking=1 hello=1 mget=2");
   // And it still hears about changes.
   CHECK(direct->call({"SET", "a", "changed"}) == "+OK\r\n");
   await([&] { return stats.read().entries == 0; }, "the invalidation on the new connection");
@@ -785,13 +766,13 @@ TEST_CASE("near cache: clients in another database, in MULTI or tracking keys th
     const long hits = stats.read().hits;
     CHECK(pget_call(c, "k") == fresh("db1"));
     CHECK(pget_call(c, "k") == fresh("db1"));
-    CHECK(command_calls(direct) == "mget=2");
+    CHECK(calls_text(direct) == "mget=2");
     CHECK(stats.read().hits == hits);
     // Back in database 0, copies again.
     CHECK(c.call({"SELECT", "0"}) == "+OK\r\n");
     CHECK(pget_call(c, "k") == fresh("db0"));
     CHECK(stats.read().hits == hits + 1);
-    CHECK(command_calls(direct) == "mget=2 select=1");
+    CHECK(calls_text(direct) == "mget=2 select=1");
   }
   SECTION("MULTI") {
     CHECK(c.call({"MULTI"}) == "+OK\r\n");
@@ -809,7 +790,7 @@ TEST_CASE("near cache: clients in another database, in MULTI or tracking keys th
     CHECK(pget_call(c, "k") == fresh("db0"));
     CHECK(pget_call(c, "k") == fresh("db0"));
     // Redis saw the reads: its tracking table has the client's keys.
-    CHECK(command_calls(direct) == "mget=2");
+    CHECK(calls_text(direct) == "mget=2");
     CHECK(stats.read().hits == hits);
     // RESET ends the client's tracking: copies again.
     CHECK(c.call({"RESET"}) == "+RESET\r\n");
@@ -822,7 +803,7 @@ TEST_CASE("near cache: clients in another database, in MULTI or tracking keys th
     reset_stats(direct);
     const long hits = stats.read().hits;
     CHECK(pget_call(c, "k") == fresh("db0"));
-    CHECK(command_calls(direct) == "mget=1");
+    CHECK(calls_text(direct) == "mget=1");
     CHECK(stats.read().hits == hits);
   }
   SECTION("a RESP3 client gets copies (PGET's replies are RESP2 anyway)") {
@@ -830,7 +811,7 @@ TEST_CASE("near cache: clients in another database, in MULTI or tracking keys th
     reset_stats(direct);
     const long hits = stats.read().hits;
     CHECK(pget_call(c, "k") == fresh("db0"));
-    CHECK(command_calls(direct) == "");
+    CHECK(calls_text(direct) == "");
     CHECK(stats.read().hits == hits + 1);
   }
 }
@@ -850,11 +831,11 @@ TEST_CASE("near cache: GET and MGET of keys under --near-cache-prefix", "[near]"
   await([&] { return stats.read().fills == m0.fills + 1; }, "the fill of nc:a");
   reset_stats(direct);
   for (int i = 0; i < 3; ++i) CHECK(c.call({"GET", "nc:a"}) == "$2\r\nva\r\n");
-  CHECK(command_calls(direct) == "");
+  CHECK(calls_text(direct) == "");
   CHECK(stats.read().hits == m0.hits + 3);
   // Outside the prefix: Redis, every time.
   for (int i = 0; i < 2; ++i) CHECK(c.call({"GET", "other:a"}) == "$2\r\nvo\r\n");
-  CHECK(command_calls(direct) == "get=2");
+  CHECK(calls_text(direct) == "get=2");
 
   // MGET with a key that does not exist: Redis's reply, then the same bytes from the copies.
   const std::string expected = direct.call({"MGET", "nc:a", "nc:missing"});
@@ -867,11 +848,11 @@ TEST_CASE("near cache: GET and MGET of keys under --near-cache-prefix", "[near]"
   CHECK(c.call({"MGET", "nc:a", "nc:missing"}) == expected);
   CHECK(c.call({"GET", "nc:missing"}) == "$-1\r\n");
   CHECK(c.call({"MGET", "nc:missing", "nc:a", "nc:a"}) == "*3\r\n$-1\r\n$2\r\nva\r\n$2\r\nva\r\n");
-  CHECK(command_calls(direct) == "");
+  CHECK(calls_text(direct) == "");
   CHECK(stats.read().hits == hits + 6);
   // One key outside the prefix: the whole MGET goes to Redis.
   CHECK(c.call({"MGET", "nc:a", "other:a"}) == "*2\r\n$2\r\nva\r\n$2\r\nvo\r\n");
-  CHECK(command_calls(direct) == "mget=1");
+  CHECK(calls_text(direct) == "mget=1");
 
   // A direct write drops the copy.
   const long inv = stats.read().invalidations;
@@ -909,7 +890,7 @@ TEST_CASE("near cache: GET and MGET of keys under --near-cache-prefix", "[near]"
   reset_stats(direct);
   CHECK(r3.call({"GET", "nc:nothing"}) == "_\r\n");
   CHECK(r3.call({"GET", "nc:a"}) == "$3\r\nvb+\r\n");
-  CHECK(command_calls(direct) == "get=2");
+  CHECK(calls_text(direct) == "get=2");
   raw_client db1(proxy.port());
   CHECK(db1.call({"SELECT", "1"}) == "+OK\r\n");
   CHECK(db1.call({"GET", "nc:a"}) == "$-1\r\n");

@@ -17,30 +17,6 @@ using namespace puppy::test;
 
 namespace {
 
-// Calls per command since the last reset, without INFO and CONFIG themselves.
-std::map<std::string, long> command_calls(raw_client& direct) {
-  std::map<std::string, long> out;
-  std::istringstream in(direct.call({"INFO", "commandstats"}));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("cmdstat_", 0) != 0) continue;
-    const std::string name = line.substr(8, line.find(':') - 8);
-    if (name == "info" || name.rfind("config", 0) == 0) continue;
-    const auto at = line.find("calls=") + 6;
-    out[name] = std::stol(line.substr(at, line.find(',', at) - at));
-  }
-  return out;
-}
-
-void reset_stats(raw_client& direct) {
-  REQUIRE(direct.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A fresh value for `key` through the proxy: lease, PSET.
 void make_fresh(raw_client& c, const std::string& key, const std::string& value) {
   const auto lease = pget(c, {key, "100", "10"});

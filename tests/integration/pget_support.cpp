@@ -1,6 +1,7 @@
 #include "pget_support.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <sstream>
 #include <stdexcept>
 
@@ -63,6 +64,29 @@ double near_invalidations(std::uint16_t proxy_port) {
 void await_near_invalidation(std::uint16_t proxy_port, double before) {
   if (before < 0) return;
   REQUIRE(wait_until([&] { return near_invalidations(proxy_port) > before; }, 10s));
+}
+
+std::map<std::string, long> command_calls(raw_client& direct) {
+  std::map<std::string, long> out;
+  std::istringstream in(direct.call({"INFO", "commandstats"}));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("cmdstat_", 0) != 0) continue;
+    const std::string name = line.substr(8, line.find(':') - 8);
+    if (name == "info" || name.rfind("config", 0) == 0) continue;
+    const auto at = line.find("calls=") + 6;
+    out[name] = std::stol(line.substr(at, line.find(',', at) - at));
+  }
+  return out;
+}
+
+void reset_stats(raw_client& direct) {
+  REQUIRE(direct.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace puppy::test

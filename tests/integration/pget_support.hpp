@@ -1,5 +1,7 @@
 #pragma once
 // Helpers for PGET tests: calling PGET and reading its 3-element reply.
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +28,14 @@ double near_invalidations(std::uint16_t proxy_port);
 // After a write made straight to Redis to a key the proxy's near cache holds: waits until the
 // invalidation has reached the proxy (the documented window; nothing without a near cache).
 void await_near_invalidation(std::uint16_t proxy_port, double before);
+
+// Redis's calls per command (INFO commandstats on `direct`, a client of Redis itself) since the
+// last reset_stats, without INFO and CONFIG themselves.
+std::map<std::string, long> command_calls(raw_client& direct);
+// CONFIG RESETSTAT on `direct`.
+void reset_stats(raw_client& direct);
+// Wall-clock milliseconds since the epoch (the proxies' time base for PGET statuses).
+std::int64_t wall_ms();
 
 // Whether an integer reply ":N\r\n" has lo <= N <= hi.
 bool ms_between(const std::string& reply, long long lo, long long hi);
