@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include "puppy/resp/number.hpp"
-
 namespace puppy::pget {
 namespace {
 
@@ -20,27 +18,56 @@ struct status_parts {
 
 status_parts split(std::string_view s) {
   status_parts parts;
+  const std::size_t n = s.size();
   std::size_t start = 0;
-  while (start <= s.size()) {
-    const auto colon = s.find(':', start);
-    const auto end = colon == std::string_view::npos ? s.size() : colon;
-    if (end > start) {
+  for (std::size_t i = 0; i <= n; ++i) {
+    if (i < n && s[i] != ':') continue;
+    if (i > start) {
       if (parts.count < status_parts::max_parts) {
-        parts.part[parts.count] = s.substr(start, end - start);
+        parts.part[parts.count] = std::string_view(s.data() + start, i - start);
       }
       ++parts.count;
     }
-    if (colon == std::string_view::npos) break;
-    start = colon + 1;
+    start = i + 1;
   }
   return parts;
 }
 
-// A non-negative integer of at most 18 digits, written plainly (as the script also requires).
+// A non-negative integer of at most 18 digits (no overflow), written plainly: no sign, no
+// leading zero (as the script also requires).
 bool number(std::string_view s, std::int64_t* out) {
-  long long v = 0;
-  if (s.size() > 18 || !resp::string_to_ll(s.data(), s.size(), &v) || v < 0) return false;
+  if (s.empty() || s.size() > 18 || (s[0] == '0' && s.size() > 1)) return false;
+  std::int64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
   *out = v;
+  return true;
+}
+
+// Exactly "current:C:F" with two plain numbers, in one pass; anything else (other forms, the
+// seed's "current", stray colons) is left to the general parser below, which gives the same
+// answer for this form.
+bool parse_current(std::string_view s, status* st) {
+  constexpr std::string_view head = "current:";
+  if (s.size() <= head.size() || s.compare(0, head.size(), head) != 0) return false;
+  const char* p = s.data() + head.size();
+  const char* const end = s.data() + s.size();
+  std::int64_t v[2] = {0, 0};
+  for (int field = 0; field < 2; ++field) {
+    const char* const start = p;
+    std::int64_t x = 0;
+    for (; p != end && static_cast<unsigned char>(*p - '0') < 10; ++p) x = x * 10 + (*p - '0');
+    const auto digits = p - start;
+    if (digits == 0 || digits > 18 || (*start == '0' && digits > 1)) return false;
+    v[field] = x;
+    if (field == 0 && (p == end || *p++ != ':')) return false;
+  }
+  if (p != end) return false;
+  st->what = status::kind::current;
+  st->compute_ms = v[0];
+  st->fresh_until_ms = v[1];
   return true;
 }
 
@@ -63,6 +90,7 @@ const char* state_name(state s) {
 status parse_status(std::optional<std::string_view> text) {
   status st;
   if (!text) return st;
+  if (parse_current(*text, &st)) return st;  // the hot path: what every fresh hit reads
   // Anything not exactly one of our forms (numbers included) is unknown: a lease held by
   // someone else, e.g. another writer's marker.
   const auto p = split(*text);

@@ -21,27 +21,37 @@ struct reader {
     pos = cr + 2;
     return true;
   }
+  // The number after `type` up to its CRLF (lengths and integers: a few digits, scanned
+  // directly rather than searched for).
   bool number_line(char type, long long* v) {
-    if (pos >= in.size() || in[pos] != type) return false;
-    ++pos;
-    std::string_view text;
-    return line(&text) && resp::string_to_ll(text.data(), text.size(), v);
+    const std::size_t n = in.size();
+    if (pos >= n || in[pos] != type) return false;
+    std::size_t end = pos + 1;
+    while (end < n && in[end] != '\r') ++end;
+    if (end + 1 >= n || in[end + 1] != '\n') return false;
+    if (!resp::string_to_ll(in.data() + pos + 1, end - pos - 1, v)) return false;
+    pos = end + 2;
+    return true;
   }
   bool integer(long long* v) { return number_line(':', v); }
   bool blob(char type, std::string_view* out) {
     long long len = 0;
     if (!number_line(type, &len) || len < 0) return false;
     const auto n = static_cast<std::size_t>(len);
-    if (pos + n + 2 > in.size() || in.compare(pos + n, 2, "\r\n") != 0) return false;
-    *out = in.substr(pos, n);
+    if (n + 2 > in.size() - pos || in[pos + n] != '\r' || in[pos + n + 1] != '\n') return false;
+    *out = std::string_view(in.data() + pos, n);
     pos += n + 2;
     return true;
   }
   bool bulk(std::string_view* out) { return blob('$', out); }
   // A bulk string or a nil ($-1, or RESP3's _).
   bool bulk_or_nil(std::optional<std::string_view>* out) {
-    if (in.compare(pos, 5, "$-1\r\n") == 0 || in.compare(pos, 3, "_\r\n") == 0) {
-      pos += in[pos] == '_' ? 3 : 5;
+    const char* p = in.data() + pos;
+    const std::size_t left = in.size() - pos;
+    if (left >= 3 &&
+        ((p[0] == '$' && p[1] == '-' && left >= 5 && p[2] == '1' && p[3] == '\r' && p[4] == '\n') ||
+         (p[0] == '_' && p[1] == '\r' && p[2] == '\n'))) {
+      pos += p[0] == '_' ? 3 : 5;
       *out = std::nullopt;
       return true;
     }
@@ -145,9 +155,15 @@ void encode_pget_reply(state s, const std::string_view* value, const std::string
     head_len[i] = static_cast<std::size_t>(end + 2 - heads[i]);
     total += head_len[i] + parts[i]->size() + 2;
   }
-  const std::size_t at = out->size();
-  out->resize(at + total);
-  char* p = out->data() + at;
+  // Small replies are built on the stack and appended at once (a resize would zero-fill).
+  constexpr std::size_t small = 256;
+  char buf[small];
+  char* p = buf;
+  if (total > small) {
+    const std::size_t at = out->size();
+    out->resize(at + total);
+    p = out->data() + at;
+  }
   const auto put = [&p](const char* data, std::size_t n) {
     std::memcpy(p, data, n);
     p += n;
@@ -166,6 +182,7 @@ void encode_pget_reply(state s, const std::string_view* value, const std::string
     put(parts[i]->data(), parts[i]->size());
     put("\r\n", 2);
   }
+  if (total <= small) out->append(buf, total);
 }
 
 std::optional<state> pget_reply_state(std::string_view reply) {

@@ -1,6 +1,5 @@
 #include "puppy/pget/request.hpp"
 
-#include <strings.h>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -11,8 +10,14 @@
 namespace puppy::pget {
 namespace {
 
-bool iequals(std::string_view a, const char* b) {
-  return a.size() == std::strlen(b) && strncasecmp(a.data(), b, a.size()) == 0;
+// `b` in lower case.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char c = a[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c) != b[i]) return false;
+  }
+  return true;
 }
 
 std::string quoted(std::string_view s) {

@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "puppy/resp/encode.hpp"
@@ -206,9 +208,29 @@ void encode_fast_get(const request& r, std::string_view status_key, std::string_
 }
 
 void encode_read(std::string_view key, std::string_view status_key, std::string* out) {
-  out->append("*3\r\n$4\r\nMGET\r\n");
-  append_bulk(out, key);
-  append_bulk(out, status_key);
+  // Built on the stack and appended at once: every PGET sends this.
+  constexpr std::string_view head = "*3\r\n$4\r\nMGET\r\n";
+  constexpr std::size_t small = 512;
+  if (head.size() + key.size() + status_key.size() + 2 * 24 > small) {
+    out->append(head.data(), head.size());
+    append_bulk(out, key);
+    append_bulk(out, status_key);
+    return;
+  }
+  char buf[small];
+  std::memcpy(buf, head.data(), head.size());
+  char* p = buf + head.size();
+  for (const std::string_view s : {key, status_key}) {
+    *p++ = '$';
+    p = std::to_chars(p, p + 20, s.size()).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  out->append(buf, static_cast<std::size_t>(p - buf));
 }
 
 void encode_heal(std::string_view key, std::string_view status_key, std::string* out) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace puppy::resp::encode {
 
@@ -41,14 +42,25 @@ std::string array_header(std::size_t n) {
 }
 
 void append_bulk(std::string* out, std::string_view s) {
-  char head[24];
-  head[0] = '$';
-  char* end = std::to_chars(head + 1, head + sizeof head - 2, s.size()).ptr;
+  // One append: the hot path of every command the proxy sends itself (a resize would zero-fill,
+  // and three appends check capacity three times).
+  constexpr std::size_t small = 232;
+  char buf[small + 24];
+  buf[0] = '$';
+  char* end = std::to_chars(buf + 1, buf + 22, s.size()).ptr;
   *end++ = '\r';
   *end++ = '\n';
-  out->append(head, static_cast<std::size_t>(end - head));
-  out->append(s);
-  out->append("\r\n", 2);
+  if (s.size() > small) {
+    out->append(buf, static_cast<std::size_t>(end - buf));
+    out->append(s);
+    out->append("\r\n", 2);
+    return;
+  }
+  if (!s.empty()) std::memcpy(end, s.data(), s.size());
+  end += s.size();
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(buf, static_cast<std::size_t>(end - buf));
 }
 
 }  // namespace puppy::resp::encode

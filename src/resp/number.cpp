@@ -19,6 +19,17 @@ bool string_to_ll(const char* s, std::size_t len, long long* value) {
     if (++p == end) return false;
   }
   if (*p < '1' || *p > '9') return false;
+  if (end - p <= 18) {
+    // At most 18 digits cannot overflow: the common case (lengths, counts, times) without the
+    // checks of every step below.
+    long long v = *p++ - '0';
+    for (; p != end; ++p) {
+      if (*p < '0' || *p > '9') return false;
+      v = v * 10 + (*p - '0');
+    }
+    *value = negative ? -v : v;
+    return true;
+  }
   unsigned long long v = static_cast<unsigned long long>(*p++ - '0');
   for (; p != end; ++p) {
     if (*p < '0' || *p > '9') return false;

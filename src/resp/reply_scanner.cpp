@@ -171,10 +171,20 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
         break;
       case state::number:
         if (c >= '0' && c <= '9') {
-          const auto digit = static_cast<std::uint64_t>(c - '0');
-          if (number_ > (max_length - digit) / 10) return fail("length too large", pos);
-          number_ = number_ * 10 + digit;
+          // The digits in one go, and the CRLF after them when it is here too.
+          do {
+            const auto digit = static_cast<std::uint64_t>(data[pos] - '0');
+            if (number_ > (max_length - digit) / 10) return fail("length too large", pos);
+            number_ = number_ * 10 + digit;
+            ++pos;
+          } while (pos < size && data[pos] >= '0' && data[pos] <= '9');
           any_digit_ = true;
+          if (size - pos >= 2 && data[pos] == '\r' && data[pos + 1] == '\n') {
+            pos += 2;
+            scan_result out{scan_status::need_more, pos};
+            if (length_done(pos, &out)) return out;
+          }
+          break;
         } else if (c == '-' && !any_digit_ && !negative_ && !streamed_) {
           negative_ = true;
         } else if (c == '?' && !any_digit_ && !negative_ && !streamed_ && cur_type_ != ';') {
@@ -198,7 +208,13 @@ scan_result reply_scanner::scan(const char* data, std::size_t size) {
             static_cast<std::size_t>(std::min<std::uint64_t>(size - pos, data_left_));
         pos += n;
         data_left_ -= n;
-        if (data_left_ == 0) state_ = state::data_cr;
+        if (data_left_ != 0) break;
+        state_ = state::data_cr;
+        if (cur_type_ != ';' && size - pos >= 2 && data[pos] == '\r' && data[pos + 1] == '\n') {
+          pos += 2;  // the CRLF after the data when it is here too
+          state_ = state::type;
+          if (value_done()) return {scan_status::reply, pos};
+        }
         break;
       }
       case state::data_cr:

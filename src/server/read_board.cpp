@@ -17,7 +17,7 @@ void read_board::join(const std::string& key, follower f) {
   reads_.at(key).followers.push_back(std::move(f));
 }
 
-void read_board::done(const std::string& key, const session* leader, const std::string& reply) {
+void read_board::done(const std::string& key, const session* leader, std::string_view reply) {
   release(key, leader, &reply);
 }
 
@@ -25,7 +25,8 @@ void read_board::abandon(const std::string& key, const session* leader) {
   release(key, leader, nullptr);
 }
 
-void read_board::release(const std::string& key, const session* leader, const std::string* reply) {
+void read_board::release(const std::string& key, const session* leader,
+                         const std::string_view* reply) {
   const auto it = reads_.find(key);
   if (it == reads_.end() || it->second.leader != leader) return;
   const std::vector<follower> followers = std::move(it->second.followers);

@@ -23,14 +23,15 @@ constexpr std::size_t backlog_keep = 1024 * 1024;  // a drained backlog keeps th
 void session::deliver(const char* data, std::size_t len, bool reply_ends) {
   if (closed_) return;
   if (capturing_ || (!mid_reply_ && next_reply_captured())) {
-    capture_buf_.append(data, len);
     capturing_ = !reply_ends;
     mid_reply_ = !reply_ends;
-    if (reply_ends) {
-      ++received_;
-      on_captured();
-      after_reply();
+    if (!reply_ends) {
+      capture_buf_.append(data, len);
+      return;
     }
+    ++received_;
+    take_capture(data, len);
+    after_reply();
     return;
   }
   queue_view(data, len);

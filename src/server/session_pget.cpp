@@ -187,12 +187,20 @@ void session::send_raw(const std::string& bytes, unsigned count) {
   }
 }
 
-void session::on_captured() {
-  const capture c = captures_.front();
-  captures_.pop_front();
+void session::take_capture(const char* data, std::size_t len) {
+  if (capture_buf_.empty()) {  // the reply came whole: handled where it lies
+    on_captured(std::string_view(data, len));
+    return;
+  }
+  capture_buf_.append(data, len);
   capture_done_.swap(capture_buf_);
   capture_buf_.clear();
-  const std::string& bytes = capture_done_;
+  on_captured(capture_done_);
+}
+
+void session::on_captured(std::string_view bytes) {
+  const capture c = captures_.front();
+  captures_.pop_front();
   std::string error;
   switch (c.kind) {
     case capture::what::discard:
@@ -256,7 +264,7 @@ void session::on_captured() {
   }
 }
 
-void session::on_fast_reply(const std::string& value_bytes) {
+void session::on_fast_reply(std::string_view value_bytes) {
   const fast_pget f = std::move(fast_.front());
   fast_.pop_front();
   if (!f.error.empty()) {
@@ -318,7 +326,7 @@ void session::answer_pget(std::uint64_t slot, const std::string& reply) {
   }
 }
 
-void session::on_read_reply(const std::string& bytes) {
+void session::on_read_reply(std::string_view bytes) {
   const pget_read rd = std::move(reads_.front());
   reads_.pop_front();
   if (rd.leads) owner_.reads().done(rd.key, this, bytes);
@@ -326,7 +334,7 @@ void session::on_read_reply(const std::string& bytes) {
 }
 
 void session::on_joined_read(const std::string& key, const read_board::follower& f,
-                             const std::string* reply) {
+                             const std::string_view* reply) {
   if (closed_) return;
   pget_read rd;
   rd.key = key;
@@ -357,23 +365,31 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
   send_calls(call, {capture::what::read}, false);
 }
 
-void session::resolve_read(const pget_read& rd, const std::string& bytes) {
+void session::resolve_read(const pget_read& rd, std::string_view bytes) {
   std::optional<std::string_view> value;
   std::optional<std::string_view> status;
   std::string error;
   std::string reply;
+  bool answered = false;
   const auto kind = pget::parse_pair_reply(bytes, &value, &status, &error);
   if (kind != pget::reply_kind::ok) {
     reply = kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
                                                 : "-" + error + "\r\n";
+    answered = true;
   }
   pget::read_decision d;
-  if (reply.empty()) {
+  if (!answered) {
     d = pget::decide_read(pget::parse_status(status), value.has_value(), wall_clock_ms(),
                           rd.xfetch);
     if (d.next == pget::read_next::answer && (!rd.wait || d.answer != pget::state::miss)) {
       const bool with_value = value && d.answer != pget::state::miss;
-      pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
+      // The common case (a hit in its turn) is encoded straight into the output.
+      const bool direct = !rd.wait && rd.slot == 0 && held_out_.empty();
+      std::string* into = direct ? &local_ : &reply;
+      const std::size_t at = into->size();
+      pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, into);
+      if (direct) emitted_local(at);
+      answered = true;
       count(owner_, d.answer);
       if (rd.fill && d.answer == pget::state::fresh) {
         // Read again on the tracking connection, so that Redis tells when it changes.
@@ -384,7 +400,7 @@ void session::resolve_read(const pget_read& rd, const std::string& bytes) {
     }
   }
   if (rd.wait) {
-    if (!reply.empty()) {
+    if (answered) {
       // Every other waiter of the key on this worker gets the same answer.
       if (wait_->listening) {
         const bool value = d.answer == pget::state::fresh || d.answer == pget::state::stale;
@@ -402,8 +418,8 @@ void session::resolve_read(const pget_read& rd, const std::string& bytes) {
     send_wait_attempt();
     return;
   }
-  if (!reply.empty()) {
-    answer_pget(rd.slot, reply);
+  if (answered) {
+    if (!reply.empty()) answer_pget(rd.slot, reply);  // else already in the output
   } else if (d.next == pget::read_next::heal) {
     // A current status without its value (evicted): this reader gets a miss, and the status is
     // dropped so that the next reader gets the lease (no busy loop until the status expires).
@@ -464,7 +480,7 @@ void session::send_script_get(const pget_read& rd, const std::string& status_key
   send_calls(call, {capture::what::get}, true, slot);
 }
 
-void session::on_get_reply(const std::string& bytes, std::uint64_t slot) {
+void session::on_get_reply(std::string_view bytes, std::uint64_t slot) {
   pget::get_reply r;
   std::string error;
   const auto kind = pget::parse_get_reply(bytes, &r, &error);

@@ -191,11 +191,11 @@ void session::relay_replies(std::size_t n) {
     }
     if (scanner_.is_push()) continue;
     if (capturing_) {
-      capture_buf_.append(data + seg, pos - seg);
+      const std::size_t from = seg;
       seg = pos;
       capturing_ = false;
       ++received_;
-      on_captured();
+      take_capture(data + from, pos - from);
       after_reply();
       continue;
     }

@@ -29,6 +29,13 @@ TEST_CASE("encode: append_bulk appends, bulk of a large value has its exact leng
   append_bulk(&out, "GET");
   append_bulk(&out, "k");
   CHECK(out == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  // Either side of the one-append stack buffer (232 bytes of value).
+  for (const std::size_t n : {std::size_t{231}, std::size_t{232}, std::size_t{233}}) {
+    INFO(n);
+    std::string mid = "+";
+    append_bulk(&mid, std::string(n, 'y'));
+    CHECK(mid == "+$" + std::to_string(n) + "\r\n" + std::string(n, 'y') + "\r\n");
+  }
   const std::string big(1 << 20, 'x');
   const std::string b = bulk(big);
   CHECK(b.compare(0, 10, "$1048576\r\n") == 0);

@@ -132,6 +132,18 @@ TEST_CASE("pget decision: malformed or foreign status values are unknown") {
   CHECK(parse_status(std::string_view("current::5")).compute_ms == 5);
   CHECK(parse_status(std::string_view(":backoff:5:")).what == kind::backoff);
   CHECK(parse_status(std::string_view("lease:t::1:2:3")).token == "t");
+  // The one-pass reading of "current:C:F" hands everything else to the general rules, which
+  // must give the same answers as before it existed.
+  CHECK(parse_status(std::string_view("current:5:")).what == kind::current);
+  CHECK(parse_status(std::string_view("current:5:")).fresh_until_ms == 0);
+  CHECK(parse_status(std::string_view("current:5::7")).fresh_until_ms == 7);
+  CHECK(parse_status(std::string_view("current:0:0")).what == kind::current);
+  CHECK(parse_status(std::string_view("current:5:07")).what == kind::unknown);
+  CHECK(parse_status(std::string_view("current:5:7x")).what == kind::unknown);
+  CHECK(parse_status(std::string_view("current:5:7:")).what == kind::current);
+  CHECK(parse_status(std::string_view("current:5:7:")).fresh_until_ms == 7);
+  CHECK(parse_status(std::string_view("current:999999999999999999:1")).compute_ms ==
+        999'999'999'999'999'999);
 }
 
 TEST_CASE("pget decision: no status: the first reader takes a lease") {

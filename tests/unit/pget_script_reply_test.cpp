@@ -378,3 +378,30 @@ TEST_CASE("pget reply: encode_pget_reply") {
   CHECK(replies[1].elements == 3);
   CHECK(replies[1].element_strs[1] == binary);
 }
+
+TEST_CASE("pget reply: encode_pget_reply on both sides of its stack buffer (256 bytes)") {
+  // The whole reply is 10 + 5 ("fresh") + "$N\r\n" + value + "\r\n" + "$-1\r\n".
+  for (const std::size_t n :
+       {std::size_t{225}, std::size_t{226}, std::size_t{227}, std::size_t{70000}}) {
+    INFO(n);
+    const std::string value(n, 'v');
+    const std::string_view view = value;
+    std::string out = "+OK\r\n";
+    encode_pget_reply(state::fresh, &view, nullptr, &out);
+    CHECK(out ==
+          "+OK\r\n*3\r\n$5\r\nfresh\r\n$" + std::to_string(n) + "\r\n" + value + "\r\n$-1\r\n");
+  }
+}
+
+TEST_CASE("pget script: encode_read is one MGET of the key and its status, at any size") {
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{200}, std::size_t{230},
+                              std::size_t{231}, std::size_t{5000}}) {
+    INFO(n);
+    const std::string key(n, 'k');
+    const std::string status = "puppy:" + key;
+    std::string out = "*1\r\n$4\r\nPING\r\n";
+    encode_read(key, status, &out);
+    CHECK(out == "*1\r\n$4\r\nPING\r\n*3\r\n$4\r\nMGET\r\n$" + std::to_string(n) + "\r\n" + key +
+                     "\r\n$" + std::to_string(status.size()) + "\r\n" + status + "\r\n");
+  }
+}

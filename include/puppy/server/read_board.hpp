@@ -39,7 +39,7 @@ class read_board {
   void join(const std::string& key, follower f);
   // The leader's read of `key` was answered with `reply` (the MGET reply bytes): every follower
   // decides from it (session::on_joined_read).
-  void done(const std::string& key, const session* leader, const std::string& reply);
+  void done(const std::string& key, const session* leader, std::string_view reply);
   // The leader goes away without an answer: followers read for themselves.
   void abandon(const std::string& key, const session* leader);
 
@@ -49,7 +49,7 @@ class read_board {
     cache::stamp taken;
     std::vector<follower> followers;
   };
-  void release(const std::string& key, const session* leader, const std::string* reply);
+  void release(const std::string& key, const session* leader, const std::string_view* reply);
 
   const cache::write_gens& gens_;
   std::unordered_map<std::string, entry> reads_;

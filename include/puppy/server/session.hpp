@@ -33,6 +33,7 @@
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/fifo.hpp"
 #include "puppy/server/read_board.hpp"
 
 namespace puppy::server {
@@ -74,7 +75,7 @@ class session : public std::enable_shared_from_this<session> {
   // For the read board: the read this session joined was answered (`reply`, MGET's bytes), or
   // its leader went away (null: read for yourself).
   void on_joined_read(const std::string& key, const read_board::follower& f,
-                      const std::string* reply);
+                      const std::string_view* reply);
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
   // For the wake hub: look again now (this session is the key's reader). `published`: the key
@@ -207,8 +208,8 @@ class session : public std::enable_shared_from_this<session> {
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
   void send_calls(const std::string& bytes, std::initializer_list<capture::what> kinds,
                   bool needs_script, std::uint64_t slot = 0);
-  void on_read_reply(const std::string& bytes);
-  void resolve_read(const pget_read& rd, const std::string& bytes);
+  void on_read_reply(std::string_view bytes);
+  void resolve_read(const pget_read& rd, std::string_view bytes);
   // A PGET's read could not answer it: take the lease, or ask the script, in a second step.
   void send_lease_step(const pget_read& rd, std::uint64_t slot);
   void send_script_get(const pget_read& rd, const std::string& status_key, std::uint64_t slot);
@@ -217,9 +218,10 @@ class session : public std::enable_shared_from_this<session> {
   // Whether this session's requests still go to the shared connection (also while pinning:
   // the own connection is used once every shared reply is in).
   bool on_shared() const { return mode_ == mode::shared || mode_ == mode::pinning; }
-  void on_captured();
-  void on_get_reply(const std::string& bytes, std::uint64_t slot);
-  void on_fast_reply(const std::string& value_bytes);
+  void take_capture(const char* data, std::size_t len);
+  void on_captured(std::string_view bytes);
+  void on_get_reply(std::string_view bytes, std::uint64_t slot);
+  void on_fast_reply(std::string_view value_bytes);
   void send_wait_attempt();
   void send_wait_read();
   void after_wait_miss(std::int64_t retry_after_ms);
@@ -335,7 +337,7 @@ class session : public std::enable_shared_from_this<session> {
     std::string bytes;
   };
   std::deque<pending_local> pending_local_;
-  std::deque<capture> captures_;
+  detail::fifo<capture> captures_;
   std::string capture_buf_;     // the captured reply being read
   std::string capture_done_;    // the captured reply being handled (buffers swap, keep capacity)
   std::string send_buf_;        // scratch for building script calls
@@ -344,7 +346,7 @@ class session : public std::enable_shared_from_this<session> {
   bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
   std::deque<fast_pget> fast_;
-  std::deque<pget_read> reads_;  // PGETs whose read is on its way, in order
+  detail::fifo<pget_read> reads_;  // PGETs whose read is on its way, in order
   // Pinned: a request that may block waits until no PGET's answer depends on a later reply
   // (its second step would queue behind it); resumed once reads_ and the slots are done.
   bool round_waits_pget_ = false;
