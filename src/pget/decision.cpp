@@ -155,9 +155,14 @@ get_decision decide_get(const status& st, std::int64_t status_pttl_ms, bool has_
       }
       [[fallthrough]];
     case status::kind::backoff:
-    case status::kind::unknown:
       d.answer = has_value ? state::stale : state::miss;
       d.retry_after_ms = status_pttl_ms;
+      return d;
+    case status::kind::unknown:
+      d.answer = has_value ? state::stale : state::miss;
+      d.retry_after_ms = status_pttl_ms < 0 || status_pttl_ms > foreign_lease_poll_ms
+                             ? foreign_lease_poll_ms
+                             : status_pttl_ms;
       return d;
   }
   return d;

@@ -71,6 +71,8 @@ if op == 'get' then
     return {'fresh', 1, value, '', -1}
   end
   local pttl = redis.call('PTTL', KEYS[2])
+  -- A foreign status (the seed's 'updating'): its end is never published, so look again soon.
+  if st[1] == 'unknown' and (pttl < 0 or pttl > 100) then pttl = 100 end
   if has == 1 then return {'stale', 1, value, '', pttl} end
   return {'miss', 0, '', '', pttl}
 elseif op == 'set' or op == 'release' then

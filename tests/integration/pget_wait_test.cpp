@@ -26,6 +26,24 @@ TEST_CASE("WAIT: a waiting reader gets the value as soon as it is published on a
   CHECK(got.value == std::optional<std::string>("computed"));
 }
 
+TEST_CASE("WAIT: a lease django-puppy-cache holds ('updating') ends unannounced; waiters poll it") {
+  // During a rolling migration the seed's winner writes the value and "current" with plain
+  // commands: no publish. The waiter looks again every 100 ms (foreign_lease_poll_ms) instead
+  // of waiting for the seed's status to expire (100 s here) or its own wait to run out (20 s).
+  redis_server redis;
+  proxy_server proxy(redis.url());
+  raw_client seed(redis.port());
+  raw_client waiter(proxy.port());
+  CHECK(seed.call({"SET", "puppy:k", "updating", "EX", "100", "NX"}) == "+OK\r\n");
+  waiter.send(encode({"PGET", "k", "100", "30", "WAIT", "20000"}));
+  CHECK_FALSE(waiter.has_data(300ms));  // it waits: no value, and the lease is not its own
+  CHECK(seed.call({"SETEX", "k", "160", "from-the-seed"}) == "+OK\r\n");
+  CHECK(seed.call({"SETEX", "puppy:k", "100", "current"}) == "+OK\r\n");
+  const auto got = parse_pget(waiter.read_reply(10s));
+  CHECK(got.state == "fresh");
+  CHECK(got.value == std::optional<std::string>("from-the-seed"));
+}
+
 TEST_CASE("WAIT: requests after a waiting PGET wait for it, and replies stay in order") {
   redis_server redis;
   proxy_server proxy(redis.url());

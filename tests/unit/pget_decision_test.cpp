@@ -196,11 +196,24 @@ TEST_CASE("pget decision: a lease taken early (XFetch) keeps the value fresh unt
 }
 
 TEST_CASE("pget decision: backoff and unknown statuses hand out no lease") {
-  for (const status& st : {backoff(45), parse_status(std::string_view("someone-else's-marker"))}) {
-    check_no_lease(get(st, 4'000, true), state::stale, 4'000);
-    check_no_lease(get(st, 4'000, false), state::miss, 4'000);
-    check_no_lease(get(st, 4'000, true, 1e9), state::stale, 4'000);
-    check_no_lease(get(st, -1, false), state::miss, -1);
+  // A back-off ends when its status does: look again then.
+  const status off = backoff(45);
+  check_no_lease(get(off, 4'000, true), state::stale, 4'000);
+  check_no_lease(get(off, 4'000, false), state::miss, 4'000);
+  check_no_lease(get(off, 4'000, true, 1e9), state::stale, 4'000);
+  check_no_lease(get(off, -1, false), state::miss, -1);
+  // A foreign lease (the seed's "updating") ends unannounced: look again every 100 ms, or
+  // when its status ends if that is sooner.
+  for (const char* text : {"someone-else's-marker", "updating"}) {
+    INFO(text);
+    const status st = parse_status(std::string_view(text));
+    check_no_lease(get(st, 4'000, true), state::stale, foreign_lease_poll_ms);
+    check_no_lease(get(st, 4'000, false), state::miss, 100);
+    check_no_lease(get(st, 4'000, true, 1e9), state::stale, 100);
+    check_no_lease(get(st, -1, false), state::miss, 100);  // a status that never expires
+    check_no_lease(get(st, 101, false), state::miss, 100);
+    check_no_lease(get(st, 100, false), state::miss, 100);
+    check_no_lease(get(st, 40, false), state::miss, 40);
   }
 }
 

@@ -42,6 +42,11 @@ std::string format_lease(std::string_view token, std::int64_t granted_ms, std::i
                          std::int64_t fresh_until_ms);
 std::string format_backoff(std::int64_t compute_ms);
 
+// A status puppy-proxy did not write (django-puppy-cache's "updating" during a rolling migration,
+// another writer's marker) is a lease whose end nobody publishes: a waiting PGET looks again at
+// least this often, as the seed's own readers poll (its PUPPY_SLEEP, 0.1 s).
+inline constexpr std::int64_t foreign_lease_poll_ms = 100;
+
 struct get_decision {
   state answer = state::miss;
   bool take_lease = false;  // write `new_status` with TTL update_time (seconds)
