@@ -28,6 +28,9 @@ packages=(
   redis-server redis-tools memcached nutcracker libmemcached-tools
   openssl  # the TLS tests' throwaway certificates (tests/tls/make_certs.sh)
   python3 python3-redis nodejs npm
+  # the Django backend (clients/python, tests/clients/django, examples/django) and installing
+  # its package with Debian's pip into a venv
+  python3-django python3-django-redis python3-venv python3-setuptools
   valgrind procps iproute2
   clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
 )
