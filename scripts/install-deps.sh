@@ -31,6 +31,10 @@ packages=(
   # the Django backend (clients/python, tests/clients/django, examples/django) and installing
   # its package with Debian's pip into a venv
   python3-django python3-django-redis python3-venv python3-setuptools
+  # PGET examples in other languages (tests/clients/*/, docs/pget.md): each client library and
+  # its interpreter or compiler
+  ruby-redis php-cli php-redis libredis-perl lua-redis lua5.1
+  golang-go golang-gopkg-redis.v5-dev  # go-redis v5 in /usr/share/gocode; Go is ~460 MB
   valgrind procps iproute2
   clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
 )
@@ -65,8 +69,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# Node client tests (ioredis): pinned by tests/clients/node/package-lock.json.
+# Node client tests (ioredis, node-redis): pinned by tests/clients/node/package-lock.json. Runs
+# when either is missing, so a checkout installed before one was added gets it too.
 if [ "$build_only" = 0 ] && [ -f tests/clients/node/package.json ] \
-  && [ ! -d tests/clients/node/node_modules/ioredis ]; then
+  && { [ ! -d tests/clients/node/node_modules/ioredis ] \
+       || [ ! -d tests/clients/node/node_modules/redis ]; }; then
   (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
