@@ -26,7 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
 ALL_TARGETS = ["direct", "puppy", "twemproxy"]
-ALL_TESTS = ["get", "set"]
+ALL_TESTS = ["get", "set", "pget"]
+# The pget workload: a fresh hit (made fresh with PGET/PSET first; puppy-proxy only).
+PGET_COMMAND = ["PGET", "callgrind:pget", "3600", "60"]
 
 
 def parse_args():
@@ -40,7 +42,8 @@ def parse_args():
     ap.add_argument("--pipeline", type=int, default=16,
                     help="-P of the pipelined workload (default 16); every test also runs with -P 1")
     ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=["get"],
-                    help="comma list of get,set (default get)")
+                    help="comma list of get,set,pget (default get); pget: a fresh PGET hit, "
+                         "puppy target only")
     ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
                     help="comma list of direct,puppy,twemproxy (default all)")
     ap.add_argument("--syscalls", dest="syscalls", action="store_true", default=True,
@@ -74,6 +77,28 @@ def workloads(a):
         if a.pipeline != 1:
             w.append((f"{test}-P1", test, 1))
     return w
+
+
+def applies(target, test):
+    """PGET is puppy-proxy's own: redis-server and twemproxy do not run that workload."""
+    return test != "pget" or target == "puppy"
+
+
+def workload_argv(a, port, test, pipeline, incidents, name):
+    """redis-benchmark's argv for one workload; for pget, the key is made fresh first."""
+    if test != "pget":
+        return bl.benchmark_argv(port, test, a.clients, pipeline, a.requests, a.data_size)
+    problems = bl.make_fresh(port, PGET_COMMAND[1], b"x" * a.data_size, 3600, 60)
+    if problems:
+        incidents.append(f"{name}: making the key fresh: {'; '.join(problems)}")
+    return bl.command_benchmark_argv(port, PGET_COMMAND, a.clients, pipeline, a.requests)
+
+
+def workload_row(result, test):
+    """The benchmark's CSV row for the workload's command."""
+    if test == "pget":
+        return bl.benchmark_row(result, PGET_COMMAND)
+    return result["rows"].get(test.upper())
 
 
 def callgrind_total(path):
@@ -126,10 +151,10 @@ def callgrind_run(a, logs, target, wl, incidents):
                                           timeout=180)
     if wl:
         _, test, pipeline = wl
-        argv = bl.benchmark_argv(port, test, a.clients, pipeline, a.requests, a.data_size)
+        argv = workload_argv(a, port, test, pipeline, incidents, name)
         t0 = time.monotonic()
         r = bl.run_benchmark(argv, a.timeout)
-        row = r["rows"].get(test.upper())
+        row = workload_row(r, test)
         if r["problems"] or not row:
             msg = (f"{name}: {'; '.join(r['problems'])}\n  command: {' '.join(argv)}\n  output:\n    "
                    + "\n    ".join(r["output"].strip().splitlines()[-8:]))
@@ -218,6 +243,8 @@ def strace_pass(a, logs, incidents):
         proxy, port = procs[target]
         for wl in workloads(a):
             tag, test, pipeline = wl
+            if not applies(target, test):
+                continue
             tracers = {}
             for who, p in (("proxy", proxy), ("redis", redis)):
                 if p is None:
@@ -231,12 +258,12 @@ def strace_pass(a, logs, incidents):
                 if time.monotonic() > deadline:
                     bl.die("strace did not attach within 30s")
                 time.sleep(0.02)
-            argv = bl.benchmark_argv(port, test, a.clients, pipeline, a.requests, a.data_size)
+            argv = workload_argv(a, port, test, pipeline, incidents, f"strace {target} {tag}")
             t0 = time.monotonic()
             r = bl.run_benchmark(argv, a.timeout)
             for tr, _, _ in tracers.values():
                 bl.stop_process(tr, timeout=60, sig=signal.SIGINT)  # detaches, writes the summary
-            row = r["rows"].get(test.upper())
+            row = workload_row(r, test)
             if r["problems"] or not row:
                 msg = (f"strace {target} {tag}: {'; '.join(r['problems'])}\n  command: {' '.join(argv)}"
                        f"\n  output:\n    " + "\n    ".join(r["output"].strip().splitlines()[-8:]))
@@ -289,7 +316,8 @@ def main():
         bl.log(f"callgrind: {target}")
         ir[(target, "baseline")] = callgrind_run(a, logs, target, None, incidents)
         for wl in wls:
-            ir[(target, wl[0])] = callgrind_run(a, logs, target, wl, incidents)
+            if applies(target, wl[1]):
+                ir[(target, wl[0])] = callgrind_run(a, logs, target, wl, incidents)
     sc = {}
     if a.syscalls:
         bl.log("strace pass")
@@ -309,7 +337,7 @@ def main():
            ""]
     rows, csv_rows = [], []
     for tag, test, pipeline in wls:
-        for target in a.targets:
+        for target in (t for t in a.targets if applies(t, test)):
             base = ir.get((target, "baseline"), {})
             cur = ir.get((target, tag), {})
 
@@ -346,7 +374,7 @@ def main():
                     "strace slows the traced processes, which changes batching -- read as indicative):"]
         srows = []
         for tag, test, pipeline in wls:
-            for target in a.targets:
+            for target in (t for t in a.targets if applies(t, test)):
                 res = sc.get((target, tag))
                 if not res:
                     srows.append([f"{test.upper()} -c {a.clients} -P {pipeline}", target] + ["-"] * 4)
