@@ -21,9 +21,7 @@ bool session::gate_holds_partial() const {
 
 void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
   if (mode_ == mode::memcached) {
-    const std::uint64_t slot = mc_next_++;
-    mc_slots_.emplace_back();
-    mc_fill(slot, std::move(reply));
+    mc_fill(reserve_slot(), reply);
     return;
   }
   if (mode_ == mode::shared) {

@@ -24,10 +24,9 @@ using detail::would_block;
 
 bool session::may_read_client() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !draining_ && !reframe_pending_ &&
-         (mode_ != mode::memcached || mc_next_ - mc_first_ < 1024) && !upstream_blocked_ &&
-         mode_ != mode::pinning && link_ != link::closed &&
-         backlog_size() + held_bytes_ <= owner_.config().max_pending_output &&
+         !draining_ && !reframe_pending_ && (mode_ != mode::memcached || order_.slots() < 1024) &&
+         !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
+         backlog_size() + order_.held_bytes() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
 

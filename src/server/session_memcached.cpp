@@ -40,8 +40,7 @@ struct session::mc_job {
 };
 
 void session::mc_request(const resp::framed_command& cmd) {
-  const std::uint64_t slot = mc_next_++;
-  mc_slots_.emplace_back();
+  const std::uint64_t slot = reserve_slot();
   memcached::settings cfg;
   cfg.servers = owner_.memcached()->size();
   cfg.pget_defaults = owner_.config().pget_defaults;
@@ -49,7 +48,7 @@ void session::mc_request(const resp::framed_command& cmd) {
   std::string reply;
   auto command = memcached::translate(cmd.args, mc_state_, cfg, wall_ms(), &reply);
   if (!command) {
-    mc_fill(slot, std::move(reply));
+    mc_fill(slot, reply);
     return;
   }
   auto job = std::make_shared<mc_job>();
@@ -70,7 +69,7 @@ void session::mc_run(const std::shared_ptr<mc_job>& job, memcached::step s) {
     } else if (job->kind == mc_job::family::pset && (s.reply == ":1\r\n" || s.reply == ":0\r\n")) {
       (s.reply[1] == '1' ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
     }
-    mc_fill(job->slot, std::move(s.reply));
+    mc_fill(job->slot, s.reply);
     return;
   }
   auto& pool = *owner_.memcached();
@@ -134,13 +133,9 @@ void session::mc_flush_soon() {
   });
 }
 
-void session::mc_fill(std::uint64_t slot, std::string reply) {
-  mc_slots_[slot - mc_first_] = std::move(reply);
-  while (!mc_slots_.empty() && mc_slots_.front()) {
-    queue_local(*mc_slots_.front());
-    mc_slots_.pop_front();
-    ++mc_first_;
-  }
+void session::mc_fill(std::uint64_t slot, std::string_view reply) {
+  // Every memcached request has its slot: nothing is held between them.
+  order_.answer(slot, reply, [this](std::string_view b) { emit_local(b); });
 }
 
 }  // namespace puppy::server

@@ -60,8 +60,7 @@ void session::on_shared_gone() {
 
 void session::reply_local(std::string bytes) {
   if (mode_ == mode::memcached) {
-    mc_slots_.emplace_back();
-    mc_fill(mc_next_++, std::move(bytes));
+    mc_fill(reserve_slot(), bytes);
     return;
   }
   if (received_ >= sent_ && pending_local_.empty()) {
@@ -72,8 +71,7 @@ void session::reply_local(std::string bytes) {
 }
 
 bool session::may_emit_now() const {
-  return mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() &&
-         held_out_.empty();
+  return mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() && !order_.open();
 }
 
 void session::emitted_local(std::size_t at) {
@@ -82,10 +80,7 @@ void session::emitted_local(std::size_t at) {
 }
 
 void session::queue_local(const std::string& bytes) {
-  if (!held_out_.empty()) {
-    queue_view(bytes.data(), bytes.size());  // copied into the held part
-    return;
-  }
+  if (order_.hold(bytes)) return;  // copied behind an open slot
   emit_local(bytes);
 }
 
@@ -95,26 +90,10 @@ void session::emit_local(std::string_view bytes) {
   local_ += bytes;
 }
 
-std::uint64_t session::reserve_slot() {
-  held_out_.push_back({next_slot_, false, {}});
-  return next_slot_++;
-}
-
-void session::fill_slot(std::uint64_t id, const std::string& bytes) {
-  for (auto& part : held_out_) {
-    if (part.slot != id) continue;
-    part.filled = true;
-    part.bytes = bytes;
-    held_bytes_ += bytes.size();
-    break;
-  }
-  // Whatever is no longer behind an open slot goes out, in order.
-  while (!held_out_.empty() && held_out_.front().filled) {
-    held_bytes_ -= held_out_.front().bytes.size();
-    emit_local(held_out_.front().bytes);
-    held_out_.pop_front();
-  }
-  if (held_out_.empty() && round_waits_pget_ && reads_.empty()) {
+void session::fill_slot(std::uint64_t id, std::string_view bytes) {
+  // It, and whatever is no longer behind an open slot, goes out in order.
+  order_.answer(id, bytes, [this](std::string_view b) { emit_local(b); });
+  if (!order_.open() && round_waits_pget_ && reads_.empty()) {
     round_waits_pget_ = false;
     reprocess_later();
   } else {
@@ -125,12 +104,7 @@ void session::fill_slot(std::uint64_t id, const std::string& bytes) {
 
 void session::queue_view(const char* data, std::size_t len) {
   if (len == 0) return;
-  if (!held_out_.empty()) {
-    if (held_out_.back().slot != 0) held_out_.push_back({0, true, {}});
-    held_out_.back().bytes.append(data, len);
-    held_bytes_ += len;
-    return;
-  }
+  if (order_.hold(std::string_view(data, len))) return;  // copied behind an open slot
   owner_.stats().bytes_out.add(len);
   if (!pieces_.empty() && pieces_.back().data != nullptr &&
       pieces_.back().data + pieces_.back().len == data) {
@@ -219,15 +193,15 @@ void session::maybe_finish() {
   if (link_ != link::closed && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
   const bool upstream_done = link_ == link::closed;
-  const bool error_sent = close_after_replies_ && pending_local_.empty() &&
-                          error_after_eof_.empty() && mc_idle() && held_out_.empty();
+  const bool error_sent =
+      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty() && !order_.open();
   const bool client_done = client_eof_ && link_ != link::up && link_ != link::connecting &&
-                           received_ >= sent_ && mc_idle() && held_out_.empty();
+                           received_ >= sent_ && !order_.open();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
-  if (draining_ && received_ >= sent_ && mc_idle() && !wait_ && pending_local_.empty() &&
-      held_out_.empty() && mode_ != mode::pinning) {
+  if (draining_ && received_ >= sent_ && !order_.open() && !wait_ && pending_local_.empty() &&
+      mode_ != mode::pinning) {
     close_lingering("shutting down");
   }
 }

@@ -384,7 +384,7 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
     if (d.next == pget::read_next::answer && (!rd.wait || d.answer != pget::state::miss)) {
       const bool with_value = value && d.answer != pget::state::miss;
       // The common case (a hit in its turn) is encoded straight into the output.
-      const bool direct = !rd.wait && rd.slot == 0 && held_out_.empty();
+      const bool direct = !rd.wait && rd.slot == 0 && !order_.open();
       std::string* into = direct ? &local_ : &reply;
       const std::size_t at = into->size();
       pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, into);

@@ -35,6 +35,7 @@
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/fifo.hpp"
 #include "puppy/server/read_board.hpp"
+#include "puppy/server/reply_order.hpp"
 
 namespace puppy::server {
 
@@ -199,10 +200,10 @@ class session : public std::enable_shared_from_this<session> {
   struct mc_job;
   void mc_request(const resp::framed_command& cmd);
   void mc_run(const std::shared_ptr<mc_job>& job, memcached::step s);
-  void mc_fill(std::uint64_t slot, std::string reply);
+  void mc_fill(std::uint64_t slot, std::string_view reply);
   void mc_flush_soon();  // flush_client() once the current batch of responses is dispatched
   bool mc_flush_posted_ = false;
-  bool mc_idle() const { return mc_first_ == mc_next_; }
+  bool mc_idle() const { return !order_.open(); }
 
   // The PGET family (session_pget.cpp).
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
@@ -259,12 +260,12 @@ class session : public std::enable_shared_from_this<session> {
   bool resp3_ = false;
 
   // Replies to the client (session_output.cpp).
-  // Ordered reply slots: a request whose answer needs another round trip reserves one, and
-  // every reply queued after it is held (copied) until the slot is filled; then they go out
-  // in order. Ids start at 1.
-  std::uint64_t reserve_slot();
-  void fill_slot(std::uint64_t id, const std::string& bytes);
-  bool slots_open() const { return !held_out_.empty(); }
+  // Ordered reply slots (order_): a request whose answer needs another round trip reserves one,
+  // and every reply queued after it is held (copied) until the slot is filled; then they go out
+  // in order. With a memcached upstream every request has one.
+  std::uint64_t reserve_slot() { return order_.reserve(); }
+  void fill_slot(std::uint64_t id, std::string_view bytes);
+  bool slots_open() const { return order_.open(); }
   void emit_local(std::string_view bytes);
   void reply_local(std::string bytes);
   // Whether a local reply may go out now (nothing queued or held before it): then it can be
@@ -350,21 +351,11 @@ class session : public std::enable_shared_from_this<session> {
   // Pinned: a request that may block waits until no PGET's answer depends on a later reply
   // (its second step would queue behind it); resumed once reads_ and the slots are done.
   bool round_waits_pget_ = false;
-  std::deque<std::optional<std::string>> mc_slots_;  // replies not yet released, in order
-  std::uint64_t mc_first_ = 0;                       // request number of mc_slots_.front()
-  std::uint64_t mc_next_ = 0;                        // request number of the next request
   memcached::client_state mc_state_;
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.
-  struct held_part {
-    std::uint64_t slot;  // 0: replies that came after an open slot
-    bool filled;
-    std::string bytes;
-  };
-  std::deque<held_part> held_out_;  // front: the oldest open slot
-  std::size_t held_bytes_ = 0;
-  std::uint64_t next_slot_ = 1;
+  detail::reply_order order_;                   // replies behind a slot still open
   std::vector<piece> pieces_;                   // to write at the next flush, in order
   std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering pieces into one write
   std::string local_;                           // bytes of the local pieces
