@@ -3,7 +3,6 @@
 #include "puppy/server/session.hpp"
 
 #include <spdlog/spdlog.h>
-#include <atomic>
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <utility>
@@ -65,9 +64,7 @@ void session::start() {
   }
   if (mode_ == mode::memcached) {
     framer_.set_capture_all(true);
-    // CLIENT ID for the clients of a memcached upstream, unique across the worker threads.
-    static std::atomic<std::int64_t> next_id{0};
-    mc_state_.id = ++next_id;
+    mc_ = std::make_unique<memcached_backend>(owner_);
   } else if (mode_ == mode::shared) {
     shared_->attach(this);
     attached_ = true;
@@ -175,8 +172,8 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     return true;
   }
   if (mode_ == mode::memcached) {
-    mc_request(cmd);
-    if (!mc_state_.quit) return true;
+    mc_->submit(cmd, reserve_slot(), shared_from_this());
+    if (!mc_->quit()) return true;
     close_after_replies_ = true;  // QUIT: nothing after it is read
     tail_ = in_.size();
     return false;

@@ -21,7 +21,7 @@ bool session::gate_holds_partial() const {
 
 void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
   if (mode_ == mode::memcached) {
-    mc_fill(reserve_slot(), reply);
+    answer(reserve_slot(), reply);
     return;
   }
   if (mode_ == mode::shared) {

@@ -111,7 +111,7 @@ void session::drain() {
 
 std::chrono::steady_clock::duration session::idle_for(
     std::chrono::steady_clock::time_point now) const {
-  const bool busy = received_ < sent_ || wait_ || !mc_idle() || passthrough_at_.has_value() ||
+  const bool busy = received_ < sent_ || wait_ || slots_open() || passthrough_at_.has_value() ||
                     mode_ == mode::pinning;
   return busy ? std::chrono::steady_clock::duration::zero() : now - last_read_;
 }

@@ -60,7 +60,7 @@ void session::on_shared_gone() {
 
 void session::reply_local(std::string bytes) {
   if (mode_ == mode::memcached) {
-    mc_fill(reserve_slot(), bytes);
+    answer(reserve_slot(), bytes);
     return;
   }
   if (received_ >= sent_ && pending_local_.empty()) {
@@ -100,6 +100,25 @@ void session::fill_slot(std::uint64_t id, std::string_view bytes) {
     // Reading the client may have paused on the held bytes (may_read_client).
     asio::post(owner_.context(), [self = shared_from_this()] { self->resume(); });
   }
+}
+
+void session::answer(std::uint64_t slot, std::string_view reply) {
+  // A memcached upstream: every request has its slot, nothing is held between them.
+  order_.answer(slot, reply, [this](std::string_view b) { emit_local(b); });
+}
+
+void session::answers_ready() {
+  // Responses come in batches (one memcached read answers many clients' requests): each client
+  // gets one write per batch, once the batch has been dispatched.
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(owner_.context(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    if (self->closed_) return;
+    self->flush_client();
+    self->maybe_finish();
+    self->resume();
+  });
 }
 
 void session::queue_view(const char* data, std::size_t len) {

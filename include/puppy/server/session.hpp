@@ -34,6 +34,7 @@
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/fifo.hpp"
+#include "puppy/server/memcached_backend.hpp"
 #include "puppy/server/read_board.hpp"
 #include "puppy/server/reply_order.hpp"
 
@@ -42,7 +43,7 @@ namespace puppy::server {
 class worker;
 class shared_upstream;
 
-class session : public std::enable_shared_from_this<session> {
+class session : public std::enable_shared_from_this<session>, public reply_sink {
  public:
   // `shared` is the upstream connection to start on, or null to pin from the start. `tls`:
   // the client came to the TLS listener and speaks TLS with this context (null: plain).
@@ -195,15 +196,12 @@ class session : public std::enable_shared_from_this<session> {
   }
   void send_owned(const std::string& bytes);
 
-  // A memcached upstream (session_memcached.cpp): every request is translated, and the
-  // replies, which can complete out of order, are released in request order.
-  struct mc_job;
-  void mc_request(const resp::framed_command& cmd);
-  void mc_run(const std::shared_ptr<mc_job>& job, memcached::step s);
-  void mc_fill(std::uint64_t slot, std::string_view reply);
-  void mc_flush_soon();  // flush_client() once the current batch of responses is dispatched
-  bool mc_flush_posted_ = false;
-  bool mc_idle() const { return !order_.open(); }
+  // For a memcached upstream (mc_, memcached_backend.hpp): every request has a reply slot, and
+  // the backend answers it (reply_sink, session_output.cpp).
+  void answer(std::uint64_t slot, std::string_view reply) override;
+  void answers_ready() override;  // flush_client() once the batch of responses is dispatched
+  bool gone() const override { return closed_; }
+  bool flush_posted_ = false;
 
   // The PGET family (session_pget.cpp).
   bool on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
@@ -351,7 +349,7 @@ class session : public std::enable_shared_from_this<session> {
   // Pinned: a request that may block waits until no PGET's answer depends on a later reply
   // (its second step would queue behind it); resumed once reads_ and the slots are done.
   bool round_waits_pget_ = false;
-  memcached::client_state mc_state_;
+  std::unique_ptr<memcached_backend> mc_;  // with a memcached upstream
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.
