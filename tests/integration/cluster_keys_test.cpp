@@ -1,0 +1,113 @@
+// The cluster layer's key finding against a real redis-server: the key specs Redis reports with
+// COMMAND, evaluated by puppy::cluster::key_positions, name exactly the keys COMMAND GETKEYS names
+// for a corpus of commands of every key-spec shape (index and keyword starts, ranges with steps
+// and limits, numkeys, several specs, subcommands). No proxy involved yet: the router that uses
+// it is issue 15's work in progress.
+#include <hiredis/hiredis.h>
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client.hpp"
+#include "puppy/cluster/key_specs.hpp"
+#include "servers.hpp"
+
+using namespace puppy::test;
+
+namespace {
+
+// The key names of COMMAND GETKEYS's reply; nullopt for "no key arguments" (or an error).
+std::optional<std::vector<std::string>> getkeys_names(const std::string& reply) {
+  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  redisReaderFeed(reader.get(), reply.data(), reply.size());
+  void* raw = nullptr;
+  REQUIRE(redisReaderGetReply(reader.get(), &raw) == REDIS_OK);
+  REQUIRE(raw != nullptr);
+  std::unique_ptr<redisReply, void (*)(void*)> r(static_cast<redisReply*>(raw), freeReplyObject);
+  if (r->type == REDIS_REPLY_ERROR) return std::nullopt;
+  REQUIRE(r->type == REDIS_REPLY_ARRAY);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < r->elements; ++i) {
+    names.emplace_back(r->element[i]->str, r->element[i]->len);
+  }
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: key specs from COMMAND name the keys COMMAND GETKEYS names") {
+  redis_server redis;
+  raw_client c(redis.port());
+  puppy::cluster::key_spec_table table;
+  std::string error;
+  REQUIRE(puppy::cluster::parse_command_info(c.call({"COMMAND"}, 30s), &table, &error));
+  CHECK(table.size() > 200);  // every command and subcommand of Redis 7
+  const std::vector<std::vector<std::string>> corpus = {
+      {"GET", "k"},
+      {"SET", "k", "v", "EX", "10"},
+      {"MSET", "a", "1", "b", "2", "c", "3"},
+      {"MGET", "a", "b", "c"},
+      {"DEL", "a", "b"},
+      {"EXISTS", "a", "b", "a"},
+      {"COPY", "a", "b", "REPLACE"},
+      {"RENAME", "a", "b"},
+      {"LMOVE", "a", "b", "LEFT", "RIGHT"},
+      {"BLPOP", "a", "b", "0"},
+      {"BLMPOP", "0", "2", "a", "b", "LEFT"},
+      {"LMPOP", "3", "a", "b", "c", "RIGHT", "COUNT", "2"},
+      {"ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"},
+      {"ZINTERCARD", "2", "a", "b", "LIMIT", "1"},
+      {"ZRANGESTORE", "d", "s", "0", "-1"},
+      {"SINTERCARD", "2", "a", "b"},
+      {"SMOVE", "a", "b", "m"},
+      {"BITOP", "AND", "d", "a", "b", "c"},
+      {"PFMERGE", "d", "a", "b"},
+      {"EVAL", "return 1", "2", "a", "b", "x", "y"},
+      {"EVALSHA", "0123456789012345678901234567890123456789", "1", "a", "x"},
+      {"FCALL", "f", "2", "a", "b", "x"},
+      {"XADD", "s", "*", "f", "v"},
+      {"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"},
+      {"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s2", ">", ">"},
+      {"XINFO", "STREAM", "s"},
+      {"XGROUP", "CREATE", "s", "g", "$"},
+      {"OBJECT", "ENCODING", "k"},
+      {"MEMORY", "USAGE", "k"},
+      {"GEOSEARCHSTORE", "d", "s", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"},
+      {"SUNIONSTORE", "d", "a", "b"},
+      {"TOUCH", "a", "b"},
+      {"UNLINK", "a", "b"},
+      {"WATCH", "a", "b"},
+      {"GETEX", "k", "PERSIST"},
+      {"LCS", "a", "b"},
+      {"HSET", "h", "f", "v"},
+      {"PING"},
+      {"DBSIZE"},
+  };
+  int compared = 0;
+  for (const auto& cmd : corpus) {
+    INFO(cmd[0] << (cmd.size() > 1 ? " " + cmd[1] : std::string()));
+    std::string name = cmd[0];
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto it = table.find(name);
+    if (cmd.size() > 1) {
+      std::string sub = cmd[1];
+      for (auto& ch : sub) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (auto s = table.find(name + "|" + sub); s != table.end()) it = s;
+    }
+    REQUIRE(it != table.end());
+    const std::vector<std::string_view> args(cmd.begin(), cmd.end());
+    const auto positions = puppy::cluster::key_positions(it->second, args);
+    std::vector<std::string> request = {"COMMAND", "GETKEYS"};
+    request.insert(request.end(), cmd.begin(), cmd.end());
+    const auto expected = getkeys_names(c.call(request));
+    REQUIRE(positions);  // none of these needs the server's help
+    std::vector<std::string> got;
+    for (const auto p : *positions) got.push_back(cmd[p]);
+    CHECK(got == expected.value_or(std::vector<std::string>{}));
+    ++compared;
+  }
+  CHECK(compared == static_cast<int>(corpus.size()));
+}
