@@ -1,11 +1,13 @@
-// The cluster layer's key finding against a real redis-server: the key specs Redis reports with
-// COMMAND, evaluated by puppy::cluster::key_positions, name exactly the keys COMMAND GETKEYS names
-// for a corpus of commands of every key-spec shape (index and keyword starts, ranges with steps
-// and limits, numkeys, several specs, subcommands). No proxy involved yet: the router that uses
-// it is issue 15's work in progress.
+// The cluster layer against real servers: the key specs Redis reports with COMMAND, evaluated by
+// puppy::cluster::key_positions, name exactly the keys COMMAND GETKEYS names for a corpus of
+// commands of every key-spec shape (index and keyword starts, ranges with steps and limits,
+// numkeys, several specs, subcommands); and the slot map read from CLUSTER SLOTS of a real
+// 3-master cluster sends every key to the node that stores it, the others answering -MOVED to it.
+// No proxy involved yet: the router that uses them is issue 15's work in progress.
 #include <hiredis/hiredis.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "client.hpp"
 #include "puppy/cluster/key_specs.hpp"
+#include "puppy/cluster/slot_map.hpp"
 #include "servers.hpp"
 
 using namespace puppy::test;
@@ -110,4 +113,38 @@ TEST_CASE("cluster: key specs from COMMAND name the keys COMMAND GETKEYS names")
     ++compared;
   }
   CHECK(compared == static_cast<int>(corpus.size()));
+}
+
+TEST_CASE("cluster: the slot map of a real 3-master cluster sends every key to its node") {
+  redis_cluster cluster(3);
+  raw_client first(cluster.node(0).port());
+  std::string error;
+  const auto map = puppy::cluster::slot_map::from_cluster_slots(first.call({"CLUSTER", "SLOTS"}),
+                                                                "127.0.0.1", &error);
+  REQUIRE(map);
+  CHECK(map->complete());
+  REQUIRE(map->masters().size() == 3);
+  std::map<std::uint16_t, std::unique_ptr<raw_client>> by_port;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    by_port[cluster.node(i).port()] = std::make_unique<raw_client>(cluster.node(i).port());
+  }
+  for (int i = 0; i < 200; ++i) {
+    const std::string key = (i % 10 == 0 ? "{tag}" : "key:") + std::to_string(i);
+    const std::uint16_t slot = puppy::cluster::key_slot(key);
+    INFO(key << " slot " << slot);
+    CHECK(first.call({"CLUSTER", "KEYSLOT", key}) == ":" + std::to_string(slot) + "\r\n");
+    const auto* owner = map->master_of(slot);
+    REQUIRE(owner != nullptr);
+    REQUIRE(by_port.count(owner->port) == 1);
+    // The owner stores it; every other node redirects to the owner with -MOVED.
+    CHECK(by_port[owner->port]->call({"SET", key, "v"}) == "+OK\r\n");
+    for (auto& [port, c] : by_port) {
+      if (port == owner->port) continue;
+      const auto r = puppy::cluster::parse_redirect(c->call({"GET", key}));
+      REQUIRE(r);
+      CHECK(r->what == puppy::cluster::redirect::kind::moved);
+      CHECK(r->slot == slot);
+      CHECK(r->to == *owner);
+    }
+  }
 }

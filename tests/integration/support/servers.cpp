@@ -117,6 +117,43 @@ void redis_server::start() {
   }
 }
 
+redis_cluster::redis_cluster(int masters) : dir_(make_temp_dir("puppy-test-cluster")) {
+  std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+  for (int i = 0; i < masters; ++i) {
+    // The cluster bus needs a port too: one picked here, not port + 10000 (which may be taken,
+    // or beyond 65535).
+    nodes_.push_back(std::make_unique<redis_server>(std::vector<std::string>{
+        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+        "2000", "--cluster-port", std::to_string(free_port())}));
+    create.push_back("127.0.0.1:" + std::to_string(nodes_.back()->port()));
+  }
+  create.insert(create.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+  process cli(create, dir_ + "/create.log");
+  if (cli.wait(60s) != 0) {
+    throw std::runtime_error("redis-cli --cluster create failed: " +
+                             read_file(dir_ + "/create.log"));
+  }
+  // Every node must know every slot's owner (gossip takes a moment after create).
+  for (auto& n : nodes_) {
+    const bool ok = wait_until(
+        [&] {
+          try {
+            raw_client c(n->port());
+            return c.call({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        30s);
+    if (!ok) throw std::runtime_error("the test cluster did not reach cluster_state:ok");
+  }
+}
+
+redis_cluster::~redis_cluster() {
+  nodes_.clear();
+  remove_temp_dir(dir_);
+}
+
 redis_server::~redis_server() {
   proc_.stop(9, 10s);
   remove_temp_dir(dir_);

@@ -2,6 +2,7 @@
 // Real servers for integration tests, each on a loopback port it picks, in its own temp directory.
 #include <csignal>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,6 +47,21 @@ class redis_server {
   std::string dir_;
   std::uint16_t port_ = 0;
   process proc_;
+};
+
+// A Redis Cluster of `masters` masters without replicas, on loopback ports (each node's bus on
+// a port of its own, --cluster-port), made with `redis-cli --cluster create`: every slot is
+// assigned and every node says cluster_state:ok before the constructor returns.
+class redis_cluster {
+ public:
+  explicit redis_cluster(int masters = 3);
+  ~redis_cluster();
+  std::size_t size() const { return nodes_.size(); }
+  redis_server& node(std::size_t i) { return *nodes_[i]; }
+
+ private:
+  std::vector<std::unique_ptr<redis_server>> nodes_;
+  std::string dir_;  // redis-cli's log
 };
 
 // A memcached server (64 MB, default 1 MB item size limit).
