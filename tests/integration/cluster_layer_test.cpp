@@ -2,7 +2,9 @@
 // puppy::cluster::key_positions, name exactly the keys COMMAND GETKEYS names for a corpus of
 // commands of every key-spec shape (index and keyword starts, ranges with steps and limits,
 // numkeys, several specs, subcommands); and the slot map read from CLUSTER SLOTS of a real
-// 3-master cluster sends every key to the node that stores it, the others answering -MOVED to it.
+// 3-master cluster sends every key to the node that stores it, the others answering -MOVED to it;
+// multi-key commands split per slot across that cluster and merged answer byte for byte as one
+// plain redis-server answers them.
 // No proxy involved yet: the router that uses them is issue 15's work in progress.
 #include <hiredis/hiredis.h>
 
@@ -16,6 +18,7 @@
 #include "client.hpp"
 #include "puppy/cluster/key_specs.hpp"
 #include "puppy/cluster/slot_map.hpp"
+#include "puppy/cluster/split.hpp"
 #include "servers.hpp"
 
 using namespace puppy::test;
@@ -146,5 +149,59 @@ TEST_CASE("cluster: the slot map of a real 3-master cluster sends every key to i
       CHECK(r->slot == slot);
       CHECK(r->to == *owner);
     }
+  }
+}
+
+TEST_CASE("cluster: multi-key commands split per slot and merged answer as one Redis would") {
+  redis_cluster cluster(3);
+  redis_server single;
+  raw_client one(single.port());
+  raw_client first(cluster.node(0).port());
+  std::string error;
+  const auto map = puppy::cluster::slot_map::from_cluster_slots(first.call({"CLUSTER", "SLOTS"}),
+                                                                "127.0.0.1", &error);
+  REQUIRE(map);
+  std::map<std::uint16_t, std::unique_ptr<raw_client>> by_port;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    by_port[cluster.node(i).port()] = std::make_unique<raw_client>(cluster.node(i).port());
+  }
+  // Each part to its slot's node; the merged reply.
+  const auto through_cluster = [&](const std::vector<std::string>& cmd) {
+    const std::vector<std::string_view> args(cmd.begin(), cmd.end());
+    const auto plan = puppy::cluster::plan_split(args);
+    REQUIRE(plan);
+    std::vector<std::string> replies;
+    for (const auto& part : plan->parts) {
+      auto& c = *by_port.at(map->master_of(part.slot)->port);
+      c.send(part.request);
+      replies.push_back(c.read_reply());
+    }
+    return puppy::cluster::merge_replies(
+        *plan, std::vector<std::string_view>(replies.begin(), replies.end()));
+  };
+  std::vector<std::string> mset = {"MSET"};
+  std::vector<std::string> mget = {"MGET"};
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = (i % 7 == 0 ? "{t}" : "k") + std::to_string(i);
+    if (i % 3 != 0) {
+      mset.push_back(key);
+      mset.push_back("value-" + std::to_string(i) + std::string(i % 5, 'x'));
+    }
+    mget.push_back(key);
+  }
+  mget.push_back("k1");  // a key asked twice
+  const std::vector<std::vector<std::string>> script = {
+      mset,
+      mget,
+      {"EXISTS", "k1", "k2", "k1", "absent", "{t}7"},
+      {"TOUCH", "k1", "k4", "absent"},
+      {"DEL", "k1", "k2", "absent", "{t}14", "k1"},
+      mget,
+      {"UNLINK", "k4", "k5", "k4"},
+      mget,
+  };
+  for (const auto& cmd : script) {
+    INFO(cmd[0]);
+    CHECK(through_cluster(cmd) == one.call(cmd));
   }
 }
