@@ -91,7 +91,8 @@ std::uint32_t fnv1a_64(std::string_view data) {
   return hash;
 }
 
-ketama::ketama(const std::vector<ketama_server>& servers, key_hash hash) : hash_(hash) {
+ketama::ketama(const std::vector<ketama_server>& servers, key_hash hash)
+    : hash_(hash), single_(servers.size() == 1) {
   std::uint64_t total = 0;
   for (const auto& s : servers) total += s.weight;
   for (std::size_t i = 0; i < servers.size(); ++i) {
@@ -123,7 +124,7 @@ std::uint32_t ketama::hash(std::string_view key) const {
 }
 
 std::size_t ketama::server_for(std::string_view key) const {
-  if (points_.empty()) return 0;
+  if (points_.empty() || single_) return 0;
   const std::uint32_t h = hash(key);
   auto it = std::lower_bound(points_.begin(), points_.end(), h,
                              [](const point& p, std::uint32_t v) { return p.value < v; });

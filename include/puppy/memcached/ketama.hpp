@@ -26,7 +26,7 @@ struct ketama_server {
 class ketama {
  public:
   ketama(const std::vector<ketama_server>& servers, key_hash hash);
-  // Index (into the servers given) of the server for `key`.
+  // Index (into the servers given) of the server for `key` (0 at once with a single server).
   std::size_t server_for(std::string_view key) const;
   std::uint32_t hash(std::string_view key) const;
   std::size_t points() const { return points_.size(); }
@@ -38,6 +38,7 @@ class ketama {
   };
   std::vector<point> points_;
   key_hash hash_;
+  bool single_ = false;  // one server: every key is its own, no hash to compute
 };
 
 // MD5 (RFC 1321) of `data`.

@@ -18,6 +18,7 @@ class fifo {
   T& front() { return items_[head_]; }
   const T& front() const { return items_[head_]; }
   T& back() { return items_.back(); }
+  T& operator[](std::size_t i) { return items_[head_ + i]; }  // i-th from the front
   // Elements held in storage, popped ones not yet dropped included.
   std::size_t stored() const { return items_.size(); }
 

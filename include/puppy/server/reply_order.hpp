@@ -6,9 +6,10 @@
 // up to the next open slot, go out in order. No sockets: the session hands released bytes on.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
+
+#include "puppy/server/fifo.hpp"
 
 namespace puppy::server::detail {
 
@@ -26,7 +27,7 @@ class reply_order {
     if (parts_.empty() || id < parts_.front().id || id - parts_.front().id >= parts_.size()) {
       return;
     }
-    part& p = parts_[static_cast<std::size_t>(id - parts_.front().id)];
+    part& p = parts_[static_cast<std::size_t>(id - parts_.front().id)];  // ids are consecutive
     if (p.filled) return;
     p.filled = true;
     p.reply.assign(reply);
@@ -48,7 +49,7 @@ class reply_order {
       held_bytes_ -= p.after.size();
       emit(reply);
       if (!p.after.empty()) emit(std::string_view(p.after));
-      parts_.pop_front();
+      drop(p);
     } else {
       fill(id, reply);
     }
@@ -62,7 +63,7 @@ class reply_order {
       held_bytes_ -= p.reply.size() + p.after.size();
       emit(std::string_view(p.reply));
       if (!p.after.empty()) emit(std::string_view(p.after));
-      parts_.pop_front();
+      drop(p);
     }
   }
 
@@ -77,7 +78,13 @@ class reply_order {
     std::string reply;  // the slot's reply, once filled
     std::string after;  // replies known meanwhile that come after it
   };
-  std::deque<part> parts_;  // consecutive ids from parts_.front().id
+  // Pops the front part, giving its bytes' memory back (the fifo keeps the part itself).
+  void drop(part& p) {
+    std::string().swap(p.reply);
+    std::string().swap(p.after);
+    parts_.pop_front();
+  }
+  fifo<part> parts_;  // consecutive ids from parts_.front().id; keeps its storage
   slot_id next_ = 1;
   std::size_t held_bytes_ = 0;
 };
