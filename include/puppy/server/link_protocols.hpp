@@ -1,0 +1,38 @@
+#pragma once
+// The protocols a pipelined_link speaks: what one response is, where it ends, and what a request
+// gets while its server is down.
+#include <string>
+#include <string_view>
+
+#include "puppy/memcached/response.hpp"
+#include "puppy/resp/reply_scanner.hpp"
+#include "puppy/server/pipelined_link.hpp"
+
+namespace puppy::server {
+
+// A memcached server's meta and text responses (memcached/response.hpp).
+struct memcached_protocol {
+  using response = memcached::response;
+  static constexpr const char* what = "memcached";
+  static constexpr std::size_t max_value = 1024 * 1024 * 1024;  // memcached's largest item (-I)
+  void reset() {}
+  link_parse parse(const char* data, std::size_t size, response* out);
+  // code::unavailable, the reason in flags (a view into `why`).
+  static response unavailable(std::string_view why, std::string* storage);
+};
+
+// A Redis server's replies, each handed on as its bytes (RESP2: these connections get no pushes).
+struct resp_protocol {
+  using response = std::string_view;
+  static constexpr const char* what = "redis";
+  void reset();
+  link_parse parse(const char* data, std::size_t size, response* out);
+  // -ERR upstream unavailable (<why>), built in *storage.
+  static response unavailable(std::string_view why, std::string* storage);
+
+ private:
+  resp::reply_scanner scanner_;
+  std::size_t scanned_ = 0;  // bytes of the reply in progress already scanned
+};
+
+}  // namespace puppy::server

@@ -1,0 +1,86 @@
+#pragma once
+// One pipelined connection to one upstream server, for requests that each get exactly one
+// response, matched in order: a memcached server of the pool (mc_pool), a Redis Cluster node.
+// Connected on first use and again after a failure, with a back-off per server; everything sent
+// in one turn of the event loop goes out in one write; a response timeout (reply_watchdog). While
+// the server is down, requests are answered at once (asynchronously) with the protocol's
+// "unavailable" response, and nothing else is affected.
+//
+// What the bytes mean is the Protocol's (memcached_protocol in mc_pool.hpp, resp_protocol):
+//   using response = ...;                    // handed to a callback, valid during the call only
+//   static constexpr const char* what;       // "memcached", "redis node": for logs
+//   void reset();                            // a new connection: forget a partial response
+//   link_parse parse(const char* data, std::size_t size, response* out);
+//   static response unavailable(std::string_view why, std::string* storage);  // may view both
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "puppy/metrics/stats.hpp"
+#include "puppy/server/buffer.hpp"
+#include "puppy/server/reply_watchdog.hpp"
+#include "puppy/upstream/address.hpp"
+#include "puppy/upstream/backoff.hpp"
+
+namespace puppy::server {
+
+class worker;
+
+struct link_parse {
+  enum class status : std::uint8_t { complete, need_more, invalid } what;
+  std::size_t consumed;
+};
+
+template <class Protocol>
+class pipelined_link {
+ public:
+  using response = typename Protocol::response;
+  // Called with the response, valid only during the call.
+  using done_fn = std::function<void(const response&)>;
+
+  pipelined_link(worker& owner, upstream::host_port server);
+  pipelined_link(const pipelined_link&) = delete;
+  pipelined_link& operator=(const pipelined_link&) = delete;
+
+  // Sends one request (which gets exactly one response); `done` runs later, never inside send.
+  void send(std::string_view bytes, done_fn done);
+  void close();
+  std::string name() const { return server_.host + ":" + std::to_string(server_.port); }
+
+ private:
+  enum class state : std::uint8_t { idle, connecting, up, down };
+
+  void connect();
+  void on_connected(const boost::system::error_code& ec);
+  void flush();
+  void read();
+  // Counts `kind` if the connection was up (a failed connect is counted where it fails).
+  void fail(const std::string& why, metrics::error_kind kind = metrics::error_kind::upstream_lost);
+  void answer_unavailable(done_fn done);
+
+  worker& owner_;
+  upstream::host_port server_;
+  Protocol protocol_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  state state_ = state::idle;
+  std::uint64_t generation_ = 0;
+  upstream::backoff backoff_;
+  std::string connect_error_;
+  std::string out_;      // waiting to be written
+  std::string writing_;  // being written
+  bool write_scheduled_ = false;
+  std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
+  std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
+  buffer in_;
+  reply_watchdog watchdog_;
+  std::uint64_t sent_ = 0;  // requests sent and responses read on the current connection
+  std::uint64_t replied_ = 0;
+  metrics::rtt_sampler rtt_;
+};
+
+}  // namespace puppy::server
