@@ -6,7 +6,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "io_util.hpp"
 #include "puppy/server/link_protocols.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -77,7 +79,7 @@ template <class Protocol>
 pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port server)
     : owner_(owner),
       server_(std::move(server)),
-      socket_(owner.context()),
+      stream_(owner.context()),
       timer_(owner.context()),
       backoff_(owner.config().retry_min, owner.config().retry_max),
       in_(link_buffer_size),
@@ -140,11 +142,29 @@ void pipelined_link<Protocol>::connect() {
     if (!e && gen == generation_ && state_ == state::connecting) {
       connect_error_ = "timed out";
       error_code ignored;
-      socket_.close(ignored);
+      stream_.close(ignored);
     }
   });
-  socket_.async_connect(tcp::endpoint(ip, server_.port), [this, gen](const error_code& e) {
-    if (gen == generation_) on_connected(e);
+  stream_.socket().async_connect(tcp::endpoint(ip, server_.port), [this, gen](const error_code& e) {
+    if (gen != generation_) return;
+    if (e) {
+      on_connected(e);
+      return;
+    }
+    if (!Protocol::redis_login) {
+      error_code ignored;
+      stream_.socket().non_blocking(true, ignored);
+      stream_.socket().set_option(tcp::no_delay(true), ignored);
+      on_connected(e);
+      return;
+    }
+    // A Redis node: TLS and the proxy's login, as on every Redis upstream connection.
+    async_start_upstream(owner_.config(), stream_,
+                         [this, gen](const error_code& ec, const std::string& why) {
+                           if (gen != generation_) return;
+                           if (ec && connect_error_.empty()) connect_error_ = why;
+                           on_connected(ec);
+                         });
   });
 }
 
@@ -160,8 +180,6 @@ void pipelined_link<Protocol>::on_connected(const error_code& ec) {
   if (backoff_.failures() > 0) owner_.log().info("{} {} reachable again", Protocol::what, name());
   backoff_.succeeded();
   owner_.stats().upstream_connects.add();
-  error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
   state_ = state::up;
   protocol_.reset();
   if (!queued_.empty()) watchdog_.sent(true);
@@ -178,54 +196,83 @@ void pipelined_link<Protocol>::on_connected(const error_code& ec) {
 
 template <class Protocol>
 void pipelined_link<Protocol>::flush() {
-  if (state_ != state::up || !writing_.empty() || out_.empty()) return;
-  writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [this, gen = generation_](const error_code& ec, std::size_t) {
-                      if (gen != generation_) return;
-                      writing_.clear();
-                      if (ec) {
-                        fail("write to " + name() + " failed: " + ec.message());
-                        return;
-                      }
-                      flush();
-                    });
+  if (state_ != state::up || write_waiting_) return;
+  for (;;) {
+    if (written_ == writing_.size()) {
+      if (out_.empty()) return;
+      writing_.clear();
+      written_ = 0;
+      writing_.swap(out_);
+    }
+    error_code ec;
+    const std::size_t n = stream_.write_some(
+        asio::buffer(writing_.data() + written_, writing_.size() - written_), ec);
+    written_ += n;
+    if (detail::would_block(ec)) {
+      write_waiting_ = true;
+      stream_.async_wait_writable([this, gen = generation_](const error_code& e) {
+        if (gen != generation_) return;
+        write_waiting_ = false;
+        if (e) {
+          fail("write to " + name() + " failed: " + e.message());
+          return;
+        }
+        flush();
+      });
+      return;
+    }
+    if (ec) {
+      fail("write to " + name() + " failed: " + stream_.describe(ec));
+      return;
+    }
+  }
 }
 
 template <class Protocol>
 void pipelined_link<Protocol>::read() {
-  in_.reserve(link_buffer_size / 4);
-  socket_.async_read_some(
-      asio::buffer(in_.end(), in_.free()),
-      [this, gen = generation_](const error_code& ec, std::size_t n) {
-        if (gen != generation_) return;
-        if (ec) {
-          fail(name() + (ec == asio::error::eof ? " closed the connection" : ": " + ec.message()));
-          return;
-        }
-        in_.commit(n);
-        watchdog_.replied();  // once per read (a read that completes nothing is progress too)
-        std::size_t pos = 0;
-        for (;;) {
-          response r;
-          const auto res = protocol_.parse(in_.data() + pos, in_.size() - pos, &r);
-          if (res.what == link_parse::status::need_more) break;
-          if (res.what == link_parse::status::invalid || waiting_.empty()) {
-            fail("upstream protocol fault: " + name() + " sent an invalid response",
-                 metrics::error_kind::upstream_protocol);
-            return;
-          }
-          pos += res.consumed;
-          done_fn done = std::move(waiting_.front());
-          waiting_.pop_front();
-          ++replied_;
-          done(r);  // may send more: appends to out_, never touches in_
-          if (gen != generation_) return;
-        }
-        rtt_.on_replied(replied_, owner_.stats().upstream_latency);
-        in_.consume(pos);
-        read();
-      });
+  const auto gen = generation_;
+  for (int turn = 0; turn < detail::max_read_turns; ++turn) {
+    in_.reserve(link_buffer_size / 4);
+    error_code ec;
+    const std::size_t free = in_.free();
+    const std::size_t n = stream_.read_some(asio::buffer(in_.end(), free), ec);
+    if (detail::would_block(ec)) break;
+    if (ec) {
+      fail(name() +
+           (ec == asio::error::eof ? " closed the connection" : ": " + stream_.describe(ec)));
+      return;
+    }
+    in_.commit(n);
+    watchdog_.replied();  // once per read (a read that completes nothing is progress too)
+    std::size_t pos = 0;
+    for (;;) {
+      response r;
+      const auto res = protocol_.parse(in_.data() + pos, in_.size() - pos, &r);
+      if (res.what == link_parse::status::need_more) break;
+      if (res.what == link_parse::status::invalid || waiting_.empty()) {
+        fail("upstream protocol fault: " + name() + " sent an invalid response",
+             metrics::error_kind::upstream_protocol);
+        return;
+      }
+      pos += res.consumed;
+      done_fn done = std::move(waiting_.front());
+      waiting_.pop_front();
+      ++replied_;
+      done(r);  // may send more: appends to out_, never touches in_
+      if (gen != generation_) return;
+    }
+    rtt_.on_replied(replied_, owner_.stats().upstream_latency);
+    in_.consume(pos);
+    if (n < free) break;  // a short read: the socket is drained (net::stream's promise)
+  }
+  stream_.async_wait_readable([this, gen](const error_code& e) {
+    if (gen != generation_) return;
+    if (e) {
+      fail(name() + ": " + e.message());
+      return;
+    }
+    read();
+  });
 }
 
 template <class Protocol>
@@ -234,7 +281,7 @@ void pipelined_link<Protocol>::fail(const std::string& why, metrics::error_kind 
   ++generation_;
   watchdog_.stop();
   error_code ignored;
-  socket_.close(ignored);
+  stream_.close(ignored);
   timer_.cancel();
   backoff_.failed(std::chrono::steady_clock::now(), why);
   if (backoff_.failures() == 1) {
@@ -245,7 +292,9 @@ void pipelined_link<Protocol>::fail(const std::string& why, metrics::error_kind 
   state_ = state::down;
   out_.clear();
   writing_.clear();
+  written_ = 0;
   write_scheduled_ = false;
+  write_waiting_ = false;
   in_.consume(in_.size());
   protocol_.reset();
   std::deque<done_fn> lost;
@@ -260,7 +309,7 @@ void pipelined_link<Protocol>::close() {
   ++generation_;
   watchdog_.stop();
   error_code ignored;
-  socket_.close(ignored);
+  stream_.close(ignored);
   timer_.cancel();
   waiting_.clear();
   queued_.clear();

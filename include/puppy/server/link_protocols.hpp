@@ -14,6 +14,7 @@ namespace puppy::server {
 struct memcached_protocol {
   using response = memcached::response;
   static constexpr const char* what = "memcached";
+  static constexpr bool redis_login = false;  // memcached upstreams are plain, without login
   static constexpr std::size_t max_value = 1024 * 1024 * 1024;  // memcached's largest item (-I)
   void reset() {}
   link_parse parse(const char* data, std::size_t size, response* out);
@@ -25,6 +26,7 @@ struct memcached_protocol {
 struct resp_protocol {
   using response = std::string_view;
   static constexpr const char* what = "redis";
+  static constexpr bool redis_login = true;
   void reset();
   link_parse parse(const char* data, std::size_t size, response* out);
   // -ERR upstream unavailable (<why>), built in *storage.

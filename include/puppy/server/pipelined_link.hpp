@@ -9,6 +9,7 @@
 // What the bytes mean is the Protocol's (memcached_protocol in mc_pool.hpp, resp_protocol):
 //   using response = ...;                    // handed to a callback, valid during the call only
 //   static constexpr const char* what;       // "memcached", "redis node": for logs
+//   static constexpr bool redis_login;       // TLS and login as every Redis upstream connection
 //   void reset();                            // a new connection: forget a partial response
 //   link_parse parse(const char* data, std::size_t size, response* out);
 //   static response unavailable(std::string_view why, std::string* storage);  // may view both
@@ -21,6 +22,7 @@
 #include <string_view>
 
 #include "puppy/metrics/stats.hpp"
+#include "puppy/net/stream.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/reply_watchdog.hpp"
 #include "puppy/upstream/address.hpp"
@@ -65,15 +67,17 @@ class pipelined_link {
   worker& owner_;
   upstream::host_port server_;
   Protocol protocol_;
-  boost::asio::ip::tcp::socket socket_;
+  net::stream stream_;
   boost::asio::steady_timer timer_;
   state state_ = state::idle;
   std::uint64_t generation_ = 0;
   upstream::backoff backoff_;
   std::string connect_error_;
-  std::string out_;      // waiting to be written
-  std::string writing_;  // being written
+  std::string out_;          // waiting to be written
+  std::string writing_;      // being written
+  std::size_t written_ = 0;  // bytes of writing_ the socket took
   bool write_scheduled_ = false;
+  bool write_waiting_ = false;   // the socket took no more: a wait for it is armed
   std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
   buffer in_;
