@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<puppy::runtime::embedded_redis> embedded;
   auto& target = address->servers.front();
-  if (!upstream_given && !memcached && !upstream_tls && opt.embedded_upstream == "auto" &&
+  if (!upstream_given && !memcached && !address->cluster && !upstream_tls &&
+      opt.embedded_upstream == "auto" &&
       !puppy::runtime::tcp_answers(target.host, target.port, 500)) {
     try {
       embedded = puppy::runtime::embedded_redis::start(opt.redis_server);
@@ -178,6 +179,10 @@ int main(int argc, char** argv) {
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
   settings.memcached = memcached;
+  settings.cluster = address->cluster;
+  if (address->cluster) settings.cluster_seeds = address->servers;
+  settings.cluster_retry_timeout = std::chrono::milliseconds(opt.cluster_retry_timeout_ms);
+  settings.cluster_refresh_interval = std::chrono::milliseconds(opt.cluster_refresh_interval_ms);
   for (const auto& server : address->servers) {
     settings.memcached_servers.push_back({server.host, server.port, 1});
   }
@@ -212,6 +217,11 @@ int main(int argc, char** argv) {
     log->critical(
         "--near-cache-size: a memcached upstream cannot tell the proxy when a key changes (no "
         "client-side caching); the near cache needs a Redis upstream");
+    return 2;
+  }
+  if (opt.near_cache_size > 0 && address->cluster) {
+    log->critical(
+        "--near-cache-size: the near cache does not work with a Redis Cluster upstream yet");
     return 2;
   }
   if (!opt.near_cache_prefixes.empty() && opt.near_cache_size == 0) {
@@ -262,7 +272,7 @@ int main(int argc, char** argv) {
       "connection{} per thread",
       PUPPY_VERSION, text(srv->local_endpoint()),
       tls_bound ? " and TLS on " + text(*tls_bound) : "", address->text(), opt.threads,
-      opt.threads == 1 ? "" : "s", memcached ? 0u : opt.shared_connections,
+      opt.threads == 1 ? "" : "s", memcached || address->cluster ? 0u : opt.shared_connections,
       opt.shared_connections == 1 ? "" : "s");
   srv->on_sighup(puppy::app::reloader(argc, argv, effective, settings, *srv, log));
   std::unique_ptr<puppy::app::observability> observability;

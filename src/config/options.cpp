@@ -57,9 +57,11 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
                  "Address to accept clients on; port 0 picks a free port")
       ->capture_default_str()
       ->group("Network");
-  app.add_option("-u,--upstream", out->upstream,
-                 "Upstream server URL, redis://[[user]:password@]host:port (default "
-                 "redis://127.0.0.1:6379) or memcached://host:port[,host:port...]")
+  app.add_option(
+         "-u,--upstream", out->upstream,
+         "Upstream server URL, redis://[[user]:password@]host:port (default "
+         "redis://127.0.0.1:6379), redis-cluster://host:port[,host:port...] (a Redis Cluster's "
+         "seed nodes; rediss-cluster:// with TLS) or memcached://host:port[,host:port...]")
       ->group("Network");
   app.add_option("--embedded-upstream", out->embedded_upstream,
                  "With no --upstream and nothing answering at the default address: 'auto' starts a "
@@ -237,6 +239,19 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
                  "Longest wait between connection attempts (doubles from the minimum, jittered)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 600000u))
+      ->group("Upstream");
+  app.add_option("--cluster-retry-timeout-ms", out->cluster_retry_timeout_ms,
+                 "Redis Cluster: how long a request whose slot is not served (a failover, "
+                 "TRYAGAIN, CLUSTERDOWN, its master unreachable) is retried before the error is "
+                 "returned (0: at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 600000u))
+      ->group("Upstream");
+  app.add_option("--cluster-refresh-interval-ms", out->cluster_refresh_interval_ms,
+                 "Redis Cluster: the topology (CLUSTER SLOTS) is read at least this often; also "
+                 "after -MOVED and when a node cannot be reached")
+      ->capture_default_str()
+      ->check(CLI::Range(100u, 3600000u))
       ->group("Upstream");
 
   app.add_option("--tls-listen", out->tls_listen,

@@ -124,57 +124,9 @@ std::string wrong_arity(std::string_view name) {
 
 namespace {
 
-std::string hello(const std::vector<std::string_view>& args, client_state& st) {
-  bool resp3 = st.resp3;
-  std::size_t i = 1;
-  if (i < args.size()) {
-    if (args[i] == "3") {
-      resp3 = true;
-    } else if (args[i] == "2") {
-      resp3 = false;
-    } else {
-      return resp_out::error("NOPROTO unsupported protocol version");
-    }
-    ++i;
-  }
-  for (; i < args.size(); ++i) {
-    const std::string opt = lower(args[i]);
-    if (opt == "setname" && i + 1 < args.size()) {
-      st.name = std::string(args[++i]);
-    } else if (opt == "auth" && i + 2 < args.size()) {
-      i += 2;  // the proxy's password (--requirepass), if it has one, was checked before this
-    } else {
-      return resp_out::error("ERR Syntax error in HELLO option '" + std::string(args[i]) + "'");
-    }
-  }
-  st.resp3 = resp3;
-  const auto field = [](std::string_view k) { return resp_out::bulk(k); };
-  std::string out = resp3 ? "%7\r\n" : "*14\r\n";
-  out += field("server") + resp_out::bulk("redis");
-  out += field("version") + resp_out::bulk("7.0.0");
-  out += field("proto") + resp_out::integer(resp3 ? 3 : 2);
-  out += field("id") + resp_out::integer(st.id);
-  out += field("mode") + resp_out::bulk("standalone");
-  out += field("role") + resp_out::bulk("master");
-  out += field("modules") + resp_out::array_header(0);
-  return out;
-}
-
 std::string client(const std::vector<std::string_view>& args, client_state& st) {
   if (args.size() < 2) return wrong_arity(args[0]);
-  const std::string sub = lower(args[1]);
-  if (sub == "setname" && args.size() == 3) {
-    st.name = std::string(args[2]);
-    return resp_out::simple("OK");
-  }
-  if (sub == "getname" && args.size() == 2) {
-    return st.name.empty() ? resp_out::nil(st.resp3) : resp_out::bulk(st.name);
-  }
-  if (sub == "setinfo" && args.size() == 4) return resp_out::simple("OK");
-  if (sub == "id" && args.size() == 2) return resp_out::integer(st.id);
-  if ((sub == "info" && args.size() == 2) || (sub == "list" && args.size() == 2)) {
-    return resp_out::bulk("id=" + std::to_string(st.id) + " name=" + st.name + " db=0\n");
-  }
+  if (auto r = resp::answer_client(args, st)) return *r;
   return resp_out::error("ERR unsupported command 'CLIENT " + std::string(args[1]) +
                          "' for a memcached upstream");
 }
@@ -244,7 +196,7 @@ std::unique_ptr<command> translate(const std::vector<std::string_view>& args, cl
     return nullptr;
   }
   if (name == "hello") {
-    *reply = hello(args, st);
+    *reply = resp::answer_hello(args, st, "standalone");
     return nullptr;
   }
   if (name == "client") {

@@ -70,6 +70,11 @@ void snapshot::add(const worker_stats& w) {
   near_entries += w.near.entries.value();
   upstream_connects += w.upstream_connects.value();
   upstream_connect_failures += w.upstream_connect_failures.value();
+  cluster_refreshes += w.cluster_refreshes.value();
+  cluster_failure_refreshes += w.cluster_failure_refreshes.value();
+  cluster_moved += w.cluster_moved.value();
+  cluster_ask += w.cluster_ask.value();
+  cluster_retries += w.cluster_retries.value();
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
     latency_buckets[i] += w.upstream_latency.bucket(i);
   }
@@ -199,6 +204,18 @@ std::string render_prometheus(const snapshot& s) {
         "Upstream connections established (and logged in).", s.upstream_connects);
   w.one("puppy_upstream_connect_failures_total", "counter",
         "Upstream connection attempts that failed.", s.upstream_connect_failures);
+  if (s.cluster) {
+    w.one("puppy_cluster_topology_refreshes_total", "counter",
+          "Reads of the cluster's topology (CLUSTER SLOTS).", s.cluster_refreshes);
+    w.one("puppy_cluster_unreachable_refreshes_total", "counter",
+          "Topology reads asked for because a node could not be reached.",
+          s.cluster_failure_refreshes);
+    w.one("puppy_cluster_moved_total", "counter", "-MOVED redirections followed.", s.cluster_moved);
+    w.one("puppy_cluster_ask_total", "counter", "-ASK redirections followed.", s.cluster_ask);
+    w.one("puppy_cluster_retries_total", "counter",
+          "Requests sent again after TRYAGAIN, CLUSTERDOWN or an unreachable node.",
+          s.cluster_retries);
+  }
 
   const char* h = "puppy_upstream_request_duration_seconds";
   w.head(h, "histogram", "Upstream round trip of a request, sampled (docs/operations.md).");

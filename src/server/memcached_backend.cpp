@@ -50,7 +50,8 @@ memcached_backend::memcached_backend(worker& owner) : owner_(owner) {
   state_.id = ++next_id;
 }
 
-void memcached_backend::submit(const resp::framed_command& cmd, std::uint64_t slot,
+void memcached_backend::submit(const resp::framed_command& cmd, std::string_view /*bytes*/,
+                               std::uint64_t slot,
                                const std::shared_ptr<reply_sink>& sink) {
   memcached::settings cfg;
   cfg.servers = owner_.memcached()->size();

@@ -36,7 +36,8 @@ link_parse memcached_protocol::parse(const char* data, std::size_t size, respons
 }
 
 memcached_protocol::response memcached_protocol::unavailable(std::string_view why,
-                                                             std::string* /*storage*/) {
+                                                             std::string* /*storage*/,
+                                                             bool /*sent*/) {
   response r;
   r.what = memcached::code::unavailable;
   r.flags = why;
@@ -68,8 +69,9 @@ link_parse resp_protocol::parse(const char* data, std::size_t size, response* ou
   return {link_parse::status::invalid, 0};
 }
 
-resp_protocol::response resp_protocol::unavailable(std::string_view why, std::string* storage) {
-  *storage = "-ERR upstream unavailable (" + std::string(why) + ")\r\n";
+resp_protocol::response resp_protocol::unavailable(std::string_view why, std::string* storage,
+                                                   bool sent) {
+  *storage = std::string(sent ? lost_prefix : unavailable_prefix) + std::string(why) + ")\r\n";
   return *storage;
 }
 
@@ -92,15 +94,20 @@ pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port serv
           }) {}
 
 template <class Protocol>
-void pipelined_link<Protocol>::answer_unavailable(done_fn done) {
+void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
   owner_.stats().error(metrics::error_kind::upstream_unavailable);
   std::string why = backoff_.last_error();
   const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
   if (wait.count() > 0) why += "; next attempt in " + std::to_string(wait.count()) + " ms";
-  asio::post(owner_.context(), [done = std::move(done), why = std::move(why)] {
+  asio::post(owner_.context(), [done = std::move(done), why = std::move(why), sent] {
     std::string storage;
-    done(Protocol::unavailable(why, &storage));
+    done(Protocol::unavailable(why, &storage, sent));
   });
+}
+
+template <class Protocol>
+bool pipelined_link<Protocol>::down() const {
+  return state_ == state::down && !backoff_.may_attempt(std::chrono::steady_clock::now());
 }
 
 template <class Protocol>
@@ -109,7 +116,7 @@ void pipelined_link<Protocol>::send(std::string_view bytes, done_fn done) {
     state_ = state::idle;
   }
   if (state_ == state::down) {
-    answer_unavailable(std::move(done));
+    answer_unavailable(std::move(done), false);
     return;
   }
   out_.append(bytes);
@@ -299,9 +306,10 @@ void pipelined_link<Protocol>::fail(const std::string& why, metrics::error_kind 
   protocol_.reset();
   std::deque<done_fn> lost;
   lost.swap(waiting_);
-  for (auto& d : queued_) lost.push_back(std::move(d));
-  queued_.clear();
-  for (auto& d : lost) answer_unavailable(std::move(d));
+  std::deque<done_fn> unsent;
+  unsent.swap(queued_);
+  for (auto& d : lost) answer_unavailable(std::move(d), true);
+  for (auto& d : unsent) answer_unavailable(std::move(d), false);
 }
 
 template <class Protocol>

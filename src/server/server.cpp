@@ -201,8 +201,10 @@ metrics::snapshot server::collect() const {
   s.connections_total = accepted_.value();
   s.connections_rejected = refused_.value();
   for (const auto& w : workers_) s.add(w->stats());
-  if (!workers_.empty())
+  if (!workers_.empty()) {
     s.near_budget = workers_.front()->config().near_cache_budget * workers_.size();
+    s.cluster = workers_.front()->config().cluster;
+  }
   s.upstream_up = upstream_up();
   s.draining = draining();
   return s;

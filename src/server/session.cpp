@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "io_util.hpp"
+#include "puppy/server/cluster_backend.hpp"
+#include "puppy/server/memcached_backend.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/wake_hub.hpp"
 #include "puppy/server/worker.hpp"
@@ -31,9 +33,9 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
       client_(std::move(client)),
       client_tls_(tls),
       shared_(shared),
-      mode_(owner.memcached() != nullptr ? mode::memcached
-            : shared != nullptr          ? mode::shared
-                                         : mode::pinned),
+      mode_(owner.memcached() != nullptr || owner.cluster() != nullptr ? mode::routed
+            : shared != nullptr                                        ? mode::shared
+                                                                       : mode::pinned),
       framer_(owner.config().limits),
       in_(session_buffer_size),
       upstream_(owner.context()),
@@ -62,9 +64,13 @@ void session::start() {
     close("TLS failed");
     return;
   }
-  if (mode_ == mode::memcached) {
+  if (mode_ == mode::routed) {
     framer_.set_capture_all(true);
-    mc_ = std::make_unique<memcached_backend>(owner_);
+    if (owner_.memcached() != nullptr) {
+      backend_ = std::make_unique<memcached_backend>(owner_);
+    } else {
+      backend_ = std::make_unique<cluster_backend>(owner_);
+    }
   } else if (mode_ == mode::shared) {
     shared_->attach(this);
     attached_ = true;
@@ -125,9 +131,11 @@ void session::process_requests() {
         break;
       }
       // A request's name decides where it goes.
-      const bool name_decides = framer_.name_known() && !gate_holds_partial();
+      // (A routed backend that needs a request's bytes gets it whole.)
+      const bool name_decides = framer_.name_known() && !gate_holds_partial() &&
+                                (mode_ != mode::routed || !backend_->needs_bytes());
       held_ = name_decides ? 0 : partial;
-      if (name_decides && partial > 0 && link_ != link::up && mode_ != mode::memcached) {
+      if (name_decides && partial > 0 && link_ != link::up && mode_ != mode::routed) {
         dropping_ = true;
       }
       forward_range(fwd_begin_, pos - held_);
@@ -171,9 +179,10 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     answer_here(start, pos, proxy_command(cmd.args));
     return true;
   }
-  if (mode_ == mode::memcached) {
-    mc_->submit(cmd, reserve_slot(), shared_from_this());
-    if (!mc_->quit()) return true;
+  if (mode_ == mode::routed) {
+    backend_->submit(cmd, std::string_view(in_.data() + start, pos - start), reserve_slot(),
+                     shared_from_this());
+    if (!backend_->quit()) return true;
     close_after_replies_ = true;  // QUIT: nothing after it is read
     tail_ = in_.size();
     return false;

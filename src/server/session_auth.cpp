@@ -20,7 +20,7 @@ bool session::gate_holds_partial() const {
 }
 
 void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
-  if (mode_ == mode::memcached) {
+  if (mode_ == mode::routed) {
     answer(reserve_slot(), reply);
     return;
   }
@@ -60,7 +60,7 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
     return true;
   }
   set_authenticated(true);
-  if (mode_ == mode::memcached) return false;  // HELLO is answered by the translation
+  if (mode_ == mode::routed) return false;  // HELLO is answered by the translation
   if (link_ != link::up || dropping_) {
     dropping_ = false;
     answer_here(start, pos, unavailable_reply());

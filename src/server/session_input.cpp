@@ -24,7 +24,7 @@ using detail::would_block;
 
 bool session::may_read_client() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !draining_ && !reframe_pending_ && (mode_ != mode::memcached || order_.slots() < 1024) &&
+         !draining_ && !reframe_pending_ && (mode_ != mode::routed || order_.slots() < 1024) &&
          !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
          backlog_size() + order_.held_bytes() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
@@ -113,7 +113,7 @@ void session::on_client_bytes() {
     maybe_finish();  // the upstream went away: its client is closed, not answered
     return;
   }
-  if (mode_ == mode::memcached) {
+  if (mode_ == mode::routed) {
     process_requests();
     return;
   }

@@ -34,8 +34,8 @@ bool under_prefix(std::string_view key, const std::vector<std::string>& prefixes
 }  // namespace
 
 bool session::near_usable() const {
-  return owner_.near_on() && mode_ != mode::memcached && !passthrough_at_ && !in_multi_ &&
-         db_zero_ && !own_tracking_;
+  return owner_.near_on() && mode_ != mode::routed && !passthrough_at_ && !in_multi_ && db_zero_ &&
+         !own_tracking_;
 }
 
 cache::stamp session::near_stamp(std::string_view key, std::string_view status_key) const {

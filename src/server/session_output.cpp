@@ -59,7 +59,7 @@ void session::on_shared_gone() {
 // ---- queueing -----------------------------------------------------------------------------------
 
 void session::reply_local(std::string bytes) {
-  if (mode_ == mode::memcached) {
+  if (mode_ == mode::routed) {
     answer(reserve_slot(), bytes);
     return;
   }
@@ -71,7 +71,7 @@ void session::reply_local(std::string bytes) {
 }
 
 bool session::may_emit_now() const {
-  return mode_ != mode::memcached && received_ >= sent_ && pending_local_.empty() && !order_.open();
+  return mode_ != mode::routed && received_ >= sent_ && pending_local_.empty() && !order_.open();
 }
 
 void session::emitted_local(std::size_t at) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "puppy/net/stream.hpp"
+#include "puppy/server/cluster_nodes.hpp"
 #include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
@@ -35,6 +36,8 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
   if (config.idle_timeout.count() > 0) sweep_idle();
   if (config.memcached) {
     mc_ = std::make_unique<mc_pool>(*this, config.memcached_servers, config.memcached_hash);
+  } else if (config.cluster) {
+    cluster_ = std::make_unique<cluster_nodes>(*this, config.cluster_seeds);
   } else {
     for (unsigned i = 0; i < config.shared_connections; ++i) {
       shared_.push_back(std::make_unique<shared_upstream>(*this));
@@ -147,6 +150,7 @@ void worker::close_all() {
   wakes_->close();
   tracking_->close();
   if (mc_) mc_->close();
+  if (cluster_) cluster_->close();
 }
 
 std::string worker::new_token() {

@@ -5,8 +5,8 @@
 namespace puppy::upstream {
 
 std::string address::text() const {
-  std::string out = kind == scheme::redis    ? "redis://"
-                    : kind == scheme::rediss ? "rediss://"
+  std::string out = kind == scheme::redis    ? (cluster ? "redis-cluster://" : "redis://")
+                    : kind == scheme::rediss ? (cluster ? "rediss-cluster://" : "rediss://")
                                              : "memcached://";
   if (!user.empty() || !password.empty()) out += user + (password.empty() ? "@" : ":***@");
   for (std::size_t i = 0; i < servers.size(); ++i) {
@@ -120,6 +120,13 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
   std::uint16_t default_port = 6379;
   if (url.rfind("redis://", 0) == 0) {
     rest = url.substr(8);
+  } else if (url.rfind("redis-cluster://", 0) == 0) {
+    a.cluster = true;
+    rest = url.substr(16);
+  } else if (url.rfind("rediss-cluster://", 0) == 0) {
+    a.kind = scheme::rediss;
+    a.cluster = true;
+    rest = url.substr(17);
   } else if (url.rfind("rediss://", 0) == 0) {
     a.kind = scheme::rediss;
     rest = url.substr(9);
@@ -130,7 +137,8 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
   } else {
     const auto at = url.rfind('@');
     *error = "upstream '" + (at == std::string::npos ? url : "***" + url.substr(at)) +
-             "' must start with redis://, rediss:// or memcached://";
+             "' must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or "
+             "memcached://";
     return std::nullopt;
   }
   std::string masked_url;
@@ -155,8 +163,10 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  if (a.kind != scheme::memcached && a.servers.size() != 1) {
-    *error = "upstream '" + masked_url + "': a Redis upstream is exactly one host:port";
+  if (a.kind != scheme::memcached && !a.cluster && a.servers.size() != 1) {
+    *error = "upstream '" + masked_url +
+             "': a Redis upstream is exactly one host:port (a cluster's seed nodes: "
+             "redis-cluster://host:port,host:port...)";
     return std::nullopt;
   }
   return a;

@@ -58,7 +58,7 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   CHECK(out.find("--threads") != std::string::npos);
   std::tie(code, out) = run_proxy({"--upstream", "http://x"});
   CHECK(code == 2);
-  CHECK(out.find("must start with redis://, rediss:// or memcached://") != std::string::npos);
+  CHECK(out.find("must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or memcached://") != std::string::npos);
   std::tie(code, out) = run_proxy(
       {"--upstream", "rediss://127.0.0.1:6379", "--upstream-tls-ca-cert-file", "/nonexistent.pem"});
   CHECK(code == 2);

@@ -28,8 +28,10 @@ TEST_CASE("link protocols: RESP replies found whole, across partial reads, error
   p.reset();
   CHECK(p.parse("$-1\r\n", 5, &r).what == status::complete);
   std::string storage;
-  CHECK(resp_protocol::unavailable("connect failed", &storage) ==
+  CHECK(resp_protocol::unavailable("connect failed", &storage, false) ==
         "-ERR upstream unavailable (connect failed)\r\n");
+  CHECK(resp_protocol::unavailable("closed", &storage, true) ==
+        "-ERR upstream connection lost (closed)\r\n");
 }
 
 TEST_CASE("link protocols: memcached responses") {
@@ -43,7 +45,7 @@ TEST_CASE("link protocols: memcached responses") {
   CHECK(r.data == "abc");
   CHECK(p.parse("XX\r\n", 4, &r).what == status::invalid);
   std::string storage;
-  const auto u = memcached_protocol::unavailable("down", &storage);
+  const auto u = memcached_protocol::unavailable("down", &storage, false);
   CHECK(u.what == puppy::memcached::code::unavailable);
   CHECK(u.flags == "down");
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace puppy::cluster {
@@ -42,8 +43,10 @@ std::optional<std::vector<std::size_t>> key_positions(const std::vector<key_spec
                                                       bool with_not_keys = false);
 
 // Reads a COMMAND or COMMAND INFO reply (RESP2 bytes, as the proxy asks on its own connections)
-// into `out`, subcommands included (hiredis's reader parses it).
+// into `out`, subcommands included (hiredis's reader parses it); the names of the commands
+// flagged "blocking" (BLPOP, XREAD, WAIT, ...) into *blocking if given.
 // False, with *error set, if the bytes are not such a reply.
-bool parse_command_info(std::string_view reply, key_spec_table* out, std::string* error);
+bool parse_command_info(std::string_view reply, key_spec_table* out, std::string* error,
+                        std::unordered_set<std::string>* blocking = nullptr);
 
 }  // namespace puppy::cluster

@@ -48,6 +48,9 @@ struct options {
   unsigned upstream_timeout_ms = 10000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;
+  unsigned cluster_retry_timeout_ms = 5000;  // redis-cluster://: how long a request may wait
+  unsigned cluster_refresh_interval_ms =
+      10000;  // redis-cluster://: topology read at least this often
 
   // TLS towards clients: a second listener that speaks only TLS, with this certificate.
   std::string tls_listen;  // empty: none

@@ -12,6 +12,7 @@
 #include "puppy/memcached/response.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/request.hpp"
+#include "puppy/resp/client_state.hpp"
 #include "puppy/resp/encode.hpp"
 
 namespace puppy::memcached {
@@ -37,12 +38,7 @@ struct step {
 };
 
 // What a client connection remembers between commands.
-struct client_state {
-  bool resp3 = false;
-  std::string name;
-  std::int64_t id = 0;
-  bool quit = false;  // QUIT was answered: close after the reply
-};
+using client_state = resp::client_state;
 
 struct settings {
   std::size_t servers = 1;

@@ -117,7 +117,14 @@ struct worker_stats {
   counter upstream_connects;          // upstream connections established (and logged in)
   counter upstream_connect_failures;  // attempts that failed (refused, timed out, login failed)
   histogram upstream_latency;         // request-to-reply time, sampled (docs/operations.md)
-  near_stats near;                    // the worker's near cache
+  // A Redis Cluster upstream: topology reads (all; those prompted by an unreachable node),
+  // redirections followed, requests retried after TRYAGAIN, CLUSTERDOWN or an unreachable node.
+  counter cluster_refreshes;
+  counter cluster_failure_refreshes;
+  counter cluster_moved;
+  counter cluster_ask;
+  counter cluster_retries;
+  near_stats near;  // the worker's near cache
 
   void error(error_kind k) noexcept { errors[static_cast<std::size_t>(k)].add(); }
   void pget_answer(pget_outcome o) noexcept { pget[static_cast<std::size_t>(o)].add(); }
@@ -141,6 +148,12 @@ struct snapshot {
   std::uint64_t pset_refused = 0;
   std::uint64_t upstream_connects = 0;
   std::uint64_t upstream_connect_failures = 0;
+  bool cluster = false;  // a Redis Cluster upstream (its lines are shown)
+  std::uint64_t cluster_refreshes = 0;
+  std::uint64_t cluster_failure_refreshes = 0;
+  std::uint64_t cluster_moved = 0;
+  std::uint64_t cluster_ask = 0;
+  std::uint64_t cluster_retries = 0;
   std::array<std::uint64_t, latency_bounds_s.size() + 1> latency_buckets{};  // not cumulative
   std::uint64_t near_hits = 0;
   std::uint64_t near_misses = 0;

@@ -19,7 +19,7 @@ struct memcached_protocol {
   void reset() {}
   link_parse parse(const char* data, std::size_t size, response* out);
   // code::unavailable, the reason in flags (a view into `why`).
-  static response unavailable(std::string_view why, std::string* storage);
+  static response unavailable(std::string_view why, std::string* storage, bool sent);
 };
 
 // A Redis server's replies, each handed on as its bytes (RESP2: these connections get no pushes).
@@ -29,8 +29,11 @@ struct resp_protocol {
   static constexpr bool redis_login = true;
   void reset();
   link_parse parse(const char* data, std::size_t size, response* out);
-  // -ERR upstream unavailable (<why>), built in *storage.
-  static response unavailable(std::string_view why, std::string* storage);
+  // "-ERR upstream unavailable (<why>)" for a request never sent (safe to send again),
+  // "-ERR upstream connection lost (<why>)" for one that was (it may have run), in *storage.
+  static constexpr std::string_view unavailable_prefix = "-ERR upstream unavailable (";
+  static constexpr std::string_view lost_prefix = "-ERR upstream connection lost (";
+  static response unavailable(std::string_view why, std::string* storage, bool sent);
 
  private:
   resp::reply_scanner scanner_;

@@ -12,7 +12,8 @@
 //   static constexpr bool redis_login;       // TLS and login as every Redis upstream connection
 //   void reset();                            // a new connection: forget a partial response
 //   link_parse parse(const char* data, std::size_t size, response* out);
-//   static response unavailable(std::string_view why, std::string* storage);  // may view both
+//   // `sent`: the request was written (it may have run) before the connection failed.
+//   static response unavailable(std::string_view why, std::string* storage, bool sent);
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
@@ -51,6 +52,8 @@ class pipelined_link {
   // Sends one request (which gets exactly one response); `done` runs later, never inside send.
   void send(std::string_view bytes, done_fn done);
   void close();
+  // Down, and not to be tried again yet: send() would answer "unavailable" without sending.
+  bool down() const;
   std::string name() const { return server_.host + ":" + std::to_string(server_.port); }
 
  private:
@@ -62,7 +65,7 @@ class pipelined_link {
   void read();
   // Counts `kind` if the connection was up (a failed connect is counted where it fails).
   void fail(const std::string& why, metrics::error_kind kind = metrics::error_kind::upstream_lost);
-  void answer_unavailable(done_fn done);
+  void answer_unavailable(done_fn done, bool sent);
 
   worker& owner_;
   upstream::host_port server_;

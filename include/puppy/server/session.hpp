@@ -34,9 +34,9 @@
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/fifo.hpp"
-#include "puppy/server/memcached_backend.hpp"
 #include "puppy/server/read_board.hpp"
 #include "puppy/server/reply_order.hpp"
+#include "puppy/server/routed_backend.hpp"
 
 namespace puppy::server {
 
@@ -92,7 +92,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:
-  enum class mode : std::uint8_t { shared, pinning, pinned, memcached };
+  // routed: every request is answered by backend_ into its reply slot (memcached, cluster).
+  enum class mode : std::uint8_t { shared, pinning, pinned, routed };
   enum class link : std::uint8_t { none, connecting, up, down, closed };
   struct readiness {
     bool readable = true;       // the kernel may have bytes for us
@@ -196,8 +197,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   }
   void send_owned(const std::string& bytes);
 
-  // For a memcached upstream (mc_, memcached_backend.hpp): every request has a reply slot, and
-  // the backend answers it (reply_sink, session_output.cpp).
+  // For a memcached or Redis Cluster upstream (backend_, routed_backend.hpp): every request has a
+  // reply slot, and the backend answers it (reply_sink, session_output.cpp).
   void answer(std::uint64_t slot, std::string_view reply) override;
   void answers_ready() override;  // flush_client() once the batch of responses is dispatched
   bool gone() const override { return closed_; }
@@ -349,7 +350,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   // Pinned: a request that may block waits until no PGET's answer depends on a later reply
   // (its second step would queue behind it); resumed once reads_ and the slots are done.
   bool round_waits_pget_ = false;
-  std::unique_ptr<memcached_backend> mc_;  // with a memcached upstream
+  std::unique_ptr<routed_backend> backend_;  // with a memcached or Redis Cluster upstream
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.

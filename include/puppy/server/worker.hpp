@@ -35,6 +35,7 @@ class session;
 class shared_upstream;
 class wake_hub;
 class mc_pool;
+class cluster_nodes;
 class tracking_link;
 
 // What sessions need to know; the same for every worker. Fixed at start-up but for the fields
@@ -90,6 +91,14 @@ struct settings {
   bool memcached = false;
   std::vector<memcached::ketama_server> memcached_servers;
   memcached::key_hash memcached_hash = memcached::key_hash::md5;
+  // A Redis Cluster upstream (redis-cluster://...): its seed nodes, and how long a request may
+  // wait for a slot to be served again (a failover, TRYAGAIN, CLUSTERDOWN) before the error is
+  // returned.
+  bool cluster = false;
+  std::vector<upstream::host_port> cluster_seeds;
+  std::chrono::milliseconds cluster_retry_timeout{5000};
+  // How often the topology is read again when nothing prompted it.
+  std::chrono::milliseconds cluster_refresh_interval{10000};
 };
 
 // Copies the fields a configuration reload may change: limits, PGET defaults, timeouts.
@@ -130,6 +139,8 @@ class worker {
   std::function<std::string()> stats_text;
   // The memcached servers, when the upstream is memcached (else null).
   mc_pool* memcached() { return mc_.get(); }
+  // The cluster's nodes and slot map, when the upstream is a Redis Cluster (else null).
+  cluster_nodes* cluster() { return cluster_.get(); }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
   static constexpr std::size_t token_size = 32;
   void new_token(char* out);
@@ -182,6 +193,7 @@ class worker {
   std::unique_ptr<tracking_link> tracking_;
   read_board board_;
   std::unique_ptr<mc_pool> mc_;
+  std::unique_ptr<cluster_nodes> cluster_;
   unsigned char random_pool_[4096];
   std::size_t random_left_ = 0;
   std::mt19937_64 rng_;

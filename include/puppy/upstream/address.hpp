@@ -1,6 +1,7 @@
 #pragma once
-// Upstream URLs: redis://host:port (the only scheme this build serves), rediss:// and
-// memcached://host:port[,host:port...] are recognised so that the error can say what is missing.
+// Upstream URLs: redis://host:port, rediss://host:port (TLS),
+// redis-cluster://host:port[,host:port...] and rediss-cluster:// (a Redis Cluster's seed nodes),
+// memcached://host:port[,host:port...].
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,7 +18,9 @@ struct host_port {
 
 struct address {
   scheme kind = scheme::redis;
-  std::vector<host_port> servers;  // exactly one for redis://
+  // Redis Cluster (redis-cluster://, rediss-cluster://): servers are seed nodes.
+  bool cluster = false;
+  std::vector<host_port> servers;  // exactly one for redis:// and rediss://
   // Credentials the proxy sends on each upstream connection (AUTH [user] password), from
   // redis://[user[:password]@]host:port (percent-encoded). Empty: none.
   std::string user;

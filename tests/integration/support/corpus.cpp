@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "process.hpp"
+#include "puppy/cluster/slot.hpp"
 #include "puppy/resp/inline_split.hpp"
 
 namespace puppy::test {
@@ -80,9 +81,11 @@ struct corpus_runner::impl {
   void run_file(const std::string& path) {
     std::ifstream in(path);
     REQUIRE(in.good());
-    std::string line;
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    if (cluster_keys_) tag_cross_slot_keys(lines);
     int number = 0;
-    while (std::getline(in, line)) {
+    for (const auto& line : lines) {
       ++number;
       if (line.empty() || line[0] == '#') continue;
       where_ = path.substr(path.rfind('/') + 1) + ":" + std::to_string(number) + ": " + line;
@@ -90,6 +93,79 @@ struct corpus_runner::impl {
     }
     conns_.clear();
     current_ = 1;
+    renamed_.clear();
+  }
+
+  // The command of a corpus line (after its directive), or none.
+  static std::vector<std::string> command_of(const std::string& line) {
+    if (line.empty() || line[0] == '#') return {};
+    if (line[0] != '@') return split(line);
+    const auto space = line.find(' ');
+    const std::string directive = line.substr(0, space);
+    std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
+    if (directive == "@replies") rest = rest.substr(rest.find(' ') + 1);
+    if (directive == "@send" || directive == "@replies" || directive == "@mask" ||
+        directive == "@sorted" || directive == "@type") {
+      return split(rest);
+    }
+    return {};
+  }
+
+  // In front of a cluster: keys that a command other than the ones the proxy splits uses
+  // together, in different slots, get one hash tag per group ("{g1}name"), on every line, so
+  // that the file runs without -CROSSSLOT and every other key stays where its name puts it.
+  // COMMAND GETKEYS on the reference Redis names each line's keys.
+  void tag_cross_slot_keys(const std::vector<std::string>& lines) {
+    raw_client ask(direct_port_);
+    std::map<std::string, std::string> parent;
+    const auto find = [&parent](std::string k) {
+      while (parent.count(k) > 0 && parent[k] != k) k = parent[k];
+      return k;
+    };
+    for (const auto& line : lines) {
+      auto args = command_of(line);
+      if (args.empty()) continue;
+      std::string name = args[0];
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "mget" || name == "mset" || name == "del" || name == "unlink" ||
+          name == "exists" || name == "touch") {
+        continue;
+      }
+      args.insert(args.begin(), {"COMMAND", "GETKEYS"});
+      const std::string reply = ask.call(args);
+      if (reply.empty() || reply[0] != '*') continue;
+      std::vector<std::string> keys;
+      std::size_t pos = reply.find("\r\n") + 2;
+      while (pos < reply.size()) {
+        const auto eol = reply.find("\r\n", pos);
+        const auto len = std::stoul(reply.substr(pos + 1, eol - pos - 1));
+        keys.push_back(reply.substr(eol + 2, len));
+        pos = eol + 2 + len + 2;
+      }
+      for (const auto& k : keys) {
+        if (parent.count(k) == 0) parent[k] = k;
+      }
+      for (std::size_t i = 1; i < keys.size(); ++i) parent[find(keys[i])] = find(keys[0]);
+    }
+    std::map<std::string, std::vector<std::string>> groups;
+    for (const auto& [k, p] : parent) groups[find(k)].push_back(k);
+    int n = 0;
+    for (const auto& [root, keys] : groups) {
+      bool spans = false;
+      for (const auto& k : keys) {
+        if (puppy::cluster::key_slot(k) != puppy::cluster::key_slot(keys.front())) spans = true;
+      }
+      if (!spans) continue;
+      const std::string tag = "{g" + std::to_string(++n) + "}";
+      for (const auto& k : keys) renamed_[k] = tag + k;
+    }
+  }
+
+  std::string encode_line(std::vector<std::string> args) const {
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (auto it = renamed_.find(args[i]); it != renamed_.end()) args[i] = it->second;
+    }
+    return encode(args);
   }
 
   connection_pair& conn() {
@@ -125,7 +201,7 @@ struct corpus_runner::impl {
 
   void run_line(const std::string& line) {
     if (line[0] != '@') {
-      send_both(encode(split(line)));
+      send_both(encode_line(split(line)));
       check_replies(1, compare::bytes);
       return;
     }
@@ -135,7 +211,7 @@ struct corpus_runner::impl {
     if (directive == "@conn") {
       current_ = std::stoi(rest);
     } else if (directive == "@send") {
-      send_both(encode(split(rest)));
+      send_both(encode_line(split(rest)));
     } else if (directive == "@blocked") {
       // Both Redis servers have this many clients blocked: the @send before has arrived.
       for (std::size_t i = 0; i < redis_ports_.size(); ++i) {
@@ -152,13 +228,13 @@ struct corpus_runner::impl {
       check_replies(1, compare::bytes);
     } else if (directive == "@replies") {
       const auto sp = rest.find(' ');
-      send_both(encode(split(rest.substr(sp + 1))));
+      send_both(encode_line(split(rest.substr(sp + 1))));
       check_replies(std::stoul(rest.substr(0, sp)), compare::bytes);
     } else if (directive == "@inline") {
       send_both(rest + "\r\n");
       check_replies(1, compare::bytes);
     } else if (directive == "@mask" || directive == "@sorted" || directive == "@type") {
-      send_both(encode(split(rest)));
+      send_both(encode_line(split(rest)));
       check_replies(1, directive == "@mask"     ? compare::mask
                        : directive == "@sorted" ? compare::sorted
                                                 : compare::type);
@@ -172,6 +248,8 @@ struct corpus_runner::impl {
   std::map<int, connection_pair> conns_;
   int current_ = 1;
   std::string where_;  // file:line: text of the corpus line being run
+  bool cluster_keys_ = false;
+  std::map<std::string, std::string> renamed_;  // key -> hash-tagged key (cluster_keys_)
 };
 
 corpus_runner::corpus_runner(std::uint16_t first_port, std::uint16_t second_port)
@@ -179,6 +257,9 @@ corpus_runner::corpus_runner(std::uint16_t first_port, std::uint16_t second_port
 corpus_runner::~corpus_runner() = default;
 void corpus_runner::set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis) {
   impl_->redis_ports_ = {first_redis, second_redis};
+}
+void corpus_runner::set_cluster_keys(bool on) {
+  impl_->cluster_keys_ = on;
 }
 void corpus_runner::set_second_options(const client_options& side, const client_options& redis) {
   impl_->second_ = side;

@@ -149,6 +149,14 @@ redis_cluster::redis_cluster(int masters) : dir_(make_temp_dir("puppy-test-clust
   }
 }
 
+std::string redis_cluster::url() const {
+  std::string out = "redis-cluster://";
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    out += (i > 0 ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(nodes_[i]->port());
+  }
+  return out;
+}
+
 redis_cluster::~redis_cluster() {
   nodes_.clear();
   remove_temp_dir(dir_);

@@ -58,6 +58,8 @@ class redis_cluster {
   ~redis_cluster();
   std::size_t size() const { return nodes_.size(); }
   redis_server& node(std::size_t i) { return *nodes_[i]; }
+  // redis-cluster://127.0.0.1:<first node>,... (every node a seed).
+  std::string url() const;
 
  private:
   std::vector<std::unique_ptr<redis_server>> nodes_;

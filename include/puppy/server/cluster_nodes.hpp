@@ -1,0 +1,100 @@
+#pragma once
+// A worker's view of a Redis Cluster: which node serves each slot (cluster/slot_map.hpp), where
+// each command's keys are (cluster/key_specs.hpp, from the cluster's own COMMAND), and one
+// pipelined connection to each node (pipelined_link<resp_protocol>) that the worker's clients
+// share. The topology is read with CLUSTER SLOTS at start, again after a -MOVED, when a node
+// cannot be reached, and every cluster_refresh_interval; at most one read is in flight, and
+// reads prompted by events are at least min_refresh_gap apart. COMMAND is read with the first
+// topology and again with the first topology after a node could not be reached (an upgrade may
+// have changed the commands).
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "puppy/cluster/key_specs.hpp"
+#include "puppy/cluster/slot_map.hpp"
+#include "puppy/server/link_protocols.hpp"
+#include "puppy/server/pipelined_link.hpp"
+#include "puppy/upstream/address.hpp"
+
+namespace puppy::server {
+
+class worker;
+
+class cluster_nodes {
+ public:
+  using link = pipelined_link<resp_protocol>;
+  static constexpr std::chrono::milliseconds min_refresh_gap{100};
+
+  cluster_nodes(worker& owner, const std::vector<upstream::host_port>& seeds);
+  ~cluster_nodes();
+  cluster_nodes(const cluster_nodes&) = delete;
+  cluster_nodes& operator=(const cluster_nodes&) = delete;
+
+  // Whether the slot map and the command specifications are known.
+  bool ready() const { return map_.has_value() && specs_loaded_; }
+  // Runs `fn` once a topology read ends (at once if ready()); `fn` checks ready() itself.
+  void when_ready(std::function<void()> fn);
+  // Why the last topology read failed ("" if it did not).
+  const std::string& last_error() const { return last_error_; }
+
+  const cluster::slot_map& map() const { return *map_; }
+  const cluster::key_spec_table& specs() const { return specs_; }
+  // Whether COMMAND flags `name` (lower case, "container|sub" for a subcommand) "blocking".
+  bool blocking(const std::string& name) const { return blocking_.count(name) > 0; }
+
+  // The connection to `n` (made on first use).
+  link& at(const cluster::node& n);
+  // The connection to the master serving `slot`, or null if no node serves it.
+  link* for_slot(std::uint16_t slot);
+  // Masters in the order of the first slot each serves: SCAN visits them in this order.
+  const std::vector<cluster::node>& scan_order() const { return scan_order_; }
+  // A master for a keyless command (each in turn), or null if no master is known.
+  const cluster::node* any();
+
+  // A -MOVED: the map is corrected at once and read again soon.
+  void moved(const cluster::redirect& r);
+  // Reads the topology again soon. `failure`: a node could not be reached.
+  void refresh(bool failure);
+  void close();
+
+ private:
+  void start_read();
+  void try_candidate(std::size_t index);
+  void on_slots(std::size_t index, std::string_view reply);
+  void finish_read(const std::string& error);
+  void arm_timer(std::chrono::milliseconds after);
+  void set_map(cluster::slot_map map);
+  void update_scan_order();
+
+  worker& owner_;
+  std::vector<cluster::node> seeds_;
+  std::optional<cluster::slot_map> map_;
+  cluster::key_spec_table specs_;
+  std::unordered_set<std::string> blocking_;
+  bool specs_loaded_ = false;
+  bool want_specs_ = true;
+  std::unordered_map<std::string, std::unique_ptr<link>> links_;  // by "host:port"
+  std::vector<cluster::node> scan_order_;
+  std::vector<link*> master_links_;        // by index in map_->masters(), made on first use
+  std::vector<cluster::node> candidates_;  // of the read in flight
+  std::string read_errors_;                // of the read in flight
+  bool reading_ = false;
+  bool read_again_ = false;
+  std::chrono::steady_clock::time_point last_read_{};
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  std::vector<std::function<void()>> waiting_;
+  std::size_t next_any_ = 0;
+  std::string last_error_;
+  bool closed_ = false;
+};
+
+}  // namespace puppy::server

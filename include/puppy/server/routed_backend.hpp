@@ -1,0 +1,44 @@
+#pragma once
+// Where a client's requests go when each is answered on its own, in any order, into a reply slot
+// the client side reserved for it (reply_order releases the answers in request order): a
+// memcached pool (memcached_backend.hpp), a Redis Cluster (cluster_backend.hpp). One backend per
+// client; it knows the client only as a reply_sink.
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "puppy/resp/request_framer.hpp"
+
+namespace puppy::server {
+
+// What a backend needs from the client side it serves.
+class reply_sink {
+ public:
+  // The answer of the request that reserved `slot`.
+  virtual void answer(std::uint64_t slot, std::string_view reply) = 0;
+  // Answers were handed over from a batch of upstream responses: flush them once the batch is
+  // dispatched (one write per batch, not per answer).
+  virtual void answers_ready() = 0;
+  // The client is gone: answers arriving now are dropped, no further step is taken.
+  virtual bool gone() const = 0;
+
+ protected:
+  ~reply_sink() = default;
+};
+
+class routed_backend {
+ public:
+  virtual ~routed_backend() = default;
+  // Starts `cmd` (its arguments captured; `bytes` the whole request as the client sent it, valid
+  // during the call) for the reply slot `slot`. `sink` is the client side; the backend's
+  // callbacks and timers hold it, and with it the backend, until they ran.
+  virtual void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
+                      const std::shared_ptr<reply_sink>& sink) = 0;
+  // QUIT was answered: the client side reads nothing more and closes after the replies.
+  virtual bool quit() const = 0;
+  // Whether submit() needs the request's bytes (else only its captured arguments are used, and
+  // the client side need not keep a request's bytes until it is whole).
+  virtual bool needs_bytes() const = 0;
+};
+
+}  // namespace puppy::server

@@ -1,0 +1,502 @@
+// A Redis Cluster upstream: routing, redirections, retries, splits (see cluster_backend.hpp).
+#include "puppy/server/cluster_backend.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <cctype>
+#include <charconv>
+
+#include "puppy/cluster/key_specs.hpp"
+#include "puppy/cluster/slot.hpp"
+#include "puppy/resp/encode.hpp"
+#include "puppy/server/cluster_nodes.hpp"
+#include "puppy/server/upstream_start.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view asking_request = "*1\r\n$6\r\nASKING\r\n";
+constexpr std::string_view crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\r\n";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+void lower_into(std::string_view s, std::string* out) {
+  out->assign(s);
+  for (auto& c : *out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+std::string lower(std::string_view s) {
+  std::string out;
+  lower_into(s, &out);
+  return out;
+}
+
+// The keys of a COMMAND GETKEYS reply (an array of bulk strings); nullopt if it is not one.
+std::optional<std::vector<std::string>> getkeys_reply(std::string_view r) {
+  const auto number = [&r](char prefix) -> std::optional<std::int64_t> {
+    const auto crlf = r.find("\r\n");
+    std::int64_t v = 0;
+    if (r.empty() || r[0] != prefix || crlf == std::string_view::npos) return std::nullopt;
+    const auto res = std::from_chars(r.data() + 1, r.data() + crlf, v);
+    if (res.ec != std::errc() || res.ptr != r.data() + crlf || v < 0) return std::nullopt;
+    r.remove_prefix(crlf + 2);
+    return v;
+  };
+  const auto n = number('*');
+  if (!n) return std::nullopt;
+  std::vector<std::string> keys;
+  for (std::int64_t i = 0; i < *n; ++i) {
+    const auto len = number('$');
+    if (!len || r.size() < static_cast<std::size_t>(*len) + 2) return std::nullopt;
+    keys.emplace_back(r.substr(0, static_cast<std::size_t>(*len)));
+    r.remove_prefix(static_cast<std::size_t>(*len) + 2);
+  }
+  return keys;
+}
+
+}  // namespace
+
+// One client request: its reply slot and how its legs' replies make its answer.
+struct cluster_backend::job {
+  enum class merge : std::uint8_t { none, split, keyless, scan, getkeys } how = merge::none;
+  std::shared_ptr<reply_sink> sink;
+  std::uint64_t slot = 0;
+  std::optional<cluster::split_plan> plan;
+  cluster::keyless policy = cluster::keyless::any_node;
+  std::vector<std::string> replies;  // of the legs, when merged
+  std::size_t outstanding = 0;
+  std::size_t scan_node = 0;  // SCAN: the master asked, of `masters`
+  std::size_t masters = 0;
+  std::string original;           // COMMAND GETKEYS: the request whose keys it asks for
+  std::vector<std::string> args;  // COMMAND GETKEYS, SCAN: the client's arguments
+  std::size_t scan_want = 0;      // SCAN: COUNT
+  std::size_t scan_got = 0;       // SCAN: elements gathered from the masters so far
+  std::string scan_elements;
+};
+
+// One request to one node on behalf of a job, followed through redirections and retries.
+struct cluster_backend::leg {
+  std::shared_ptr<job> j;
+  std::size_t index = 0;  // of the job's replies
+  std::string bytes;
+  bool by_slot = true;  // to the master of `slot`; else to `target`
+  std::uint16_t slot = 0;
+  cluster::node target;  // !by_slot: the node; asking: the node named by -ASK
+  bool asking = false;
+  int redirects = 0;
+  int retries = 0;
+  std::optional<clock::time_point> deadline;
+  std::unique_ptr<asio::steady_timer> timer;
+};
+
+cluster_backend::cluster_backend(worker& owner) : owner_(owner), nodes_(*owner.cluster()) {
+  static std::atomic<std::int64_t> next_id{0};  // CLIENT ID, unique across the worker threads
+  state_.id = ++next_id;
+}
+
+cluster_backend::~cluster_backend() = default;
+
+void cluster_backend::submit(const resp::framed_command& cmd, std::string_view bytes,
+                             std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
+  if (nodes_.ready()) {
+    route(cmd.args, bytes, slot, sink);
+    return;
+  }
+  // No topology yet: the request waits for the read in progress.
+  struct kept {
+    std::vector<std::string> args;
+    std::string bytes;
+  };
+  auto k = std::make_shared<kept>();
+  k->args.assign(cmd.args.begin(), cmd.args.end());
+  k->bytes.assign(bytes);
+  nodes_.when_ready([this, k, slot, sink] {
+    if (sink->gone()) return;
+    if (!nodes_.ready()) {
+      sink->answer(slot, resp::encode::error("ERR upstream unavailable (cannot read the "
+                                             "cluster's topology: " +
+                                             nodes_.last_error() + ")"));
+    } else {
+      const std::vector<std::string_view> args(k->args.begin(), k->args.end());
+      route(args, k->bytes, slot, sink);
+    }
+    sink->answers_ready();
+  });
+}
+
+std::optional<std::string> cluster_backend::answer_here(const std::string& name,
+                                                        const std::vector<std::string_view>& args) {
+  namespace enc = resp::encode;
+  const auto arity = [&name] {
+    return enc::error("ERR wrong number of arguments for '" + name + "' command");
+  };
+  if (name == "select") {
+    if (args.size() != 2) return arity();
+    if (args[1] == "0") return enc::simple("OK");
+    return enc::error("ERR SELECT is not allowed in cluster mode");
+  }
+  if (name == "quit") {
+    state_.quit = true;
+    return enc::simple("OK");
+  }
+  if (name == "hello") {
+    return resp::answer_hello(args, state_, "cluster", /*resp3_allowed=*/false);
+  }
+  if (name == "client") {
+    if (args.size() < 2) return arity();
+    if (auto r = resp::answer_client(args, state_)) return r;
+    return enc::error("ERR CLIENT " + lower(args[1]) +
+                      " is not supported through puppy-proxy in front of a Redis Cluster");
+  }
+  if (name == "auth") {
+    // The proxy logs in to the nodes itself; a client's AUTH is checked against that login.
+    if (args.size() != 2 && args.size() != 3) return arity();
+    const std::string& login = owner_.config().upstream_login;
+    if (login.empty()) {
+      return enc::error(
+          "ERR AUTH <password> called without any password configured for the default user. "
+          "Are you sure your configuration is correct?");
+    }
+    const std::string asked = args.size() == 2
+                                  ? login_request({}, std::string(args[1]))
+                                  : login_request(std::string(args[1]), std::string(args[2]));
+    const bool same = asked == login || (args.size() == 3 && args[1] == "default" &&
+                                         login_request({}, std::string(args[2])) == login);
+    if (same) return enc::simple("OK");
+    return enc::error("WRONGPASS invalid username-password pair or user is disabled.");
+  }
+  if (name == "readonly" || name == "readwrite" || name == "asking") return enc::simple("OK");
+  if (name == "reset") {
+    const auto id = state_.id;
+    state_ = {};
+    state_.id = id;
+    return enc::simple("RESET");
+  }
+  static const char* const not_yet[] = {
+      "multi",      "exec",       "discard",     "watch",        "unwatch",      "subscribe",
+      "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "monitor",
+      "sync",       "psync",      "pget",        "pset",         "prelease",     "pinvalidate"};
+  for (const char* n : not_yet) {
+    if (name == n) {
+      std::string upper = name;
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return enc::error("ERR " + upper +
+                        " is not supported through puppy-proxy in front of a Redis Cluster yet");
+    }
+  }
+  return std::nullopt;
+}
+
+void cluster_backend::route(const std::vector<std::string_view>& args, std::string_view bytes,
+                            std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
+  lower_into(args[0], &name_);
+  if (auto r = answer_here(name_, args)) {
+    sink->answer(slot, *r);
+    return;
+  }
+  auto j = std::make_shared<job>();
+  j->sink = sink;
+  j->slot = slot;
+  const auto& table = nodes_.specs();
+  auto it = table.find(name_);
+  std::string full = name_;
+  if (it != table.end() && it->second.empty() && args.size() > 1) {
+    // A container command (OBJECT, XINFO, ...): its subcommand has the key specs.
+    std::string sub;
+    lower_into(args[1], &sub);
+    if (auto s = table.find(name_ + "|" + sub); s != table.end()) {
+      it = s;
+      full = s->first;
+    }
+  }
+  if (it == table.end()) {  // a command the cluster does not know: it says so itself
+    route_keyless(name_, args, bytes, j);
+    return;
+  }
+  if (nodes_.blocking(full)) {
+    bool blocks = true;
+    if (name_ == "xread" || name_ == "xreadgroup") {  // they block only with BLOCK
+      blocks = std::any_of(args.begin(), args.end(),
+                           [](std::string_view a) { return a.size() == 5 && lower(a) == "block"; });
+    }
+    if (blocks) {
+      sink->answer(slot, resp::encode::error("ERR blocking commands are not supported through "
+                                             "puppy-proxy in front of a Redis Cluster yet"));
+      return;
+    }
+  }
+  const auto positions = cluster::key_positions(it->second, args, name_ == "spublish");
+  if (!positions) {
+    ask_for_keys(args, bytes, j);
+  } else if (positions->empty()) {
+    route_keyless(name_, args, bytes, j);
+  } else {
+    route_by_keys(args, bytes, *positions, j);
+  }
+}
+
+void cluster_backend::route_by_keys(const std::vector<std::string_view>& args,
+                                    std::string_view bytes,
+                                    const std::vector<std::size_t>& positions,
+                                    const std::shared_ptr<job>& j) {
+  const std::uint16_t first = cluster::key_slot(args[positions.front()]);
+  bool same = true;
+  for (const std::size_t p : positions) {
+    if (cluster::key_slot(args[p]) != first) {
+      same = false;
+      break;
+    }
+  }
+  if (same) {
+    auto l = std::make_shared<leg>();
+    l->j = j;
+    l->bytes.assign(bytes);
+    l->slot = first;
+    send(l);
+    return;
+  }
+  j->plan = cluster::plan_split(args);
+  if (!j->plan) {
+    j->sink->answer(j->slot, crossslot);
+    return;
+  }
+  j->how = job::merge::split;
+  j->replies.resize(j->plan->parts.size());
+  j->outstanding = j->plan->parts.size();
+  for (std::size_t i = 0; i < j->plan->parts.size(); ++i) {
+    auto l = std::make_shared<leg>();
+    l->j = j;
+    l->index = i;
+    l->bytes = std::move(j->plan->parts[i].request);
+    l->slot = j->plan->parts[i].slot;
+    send(l);
+  }
+}
+
+void cluster_backend::route_keyless(const std::string& name,
+                                    const std::vector<std::string_view>& args,
+                                    std::string_view bytes, const std::shared_ptr<job>& j) {
+  const auto& masters = nodes_.scan_order();
+  if (masters.empty()) {
+    j->sink->answer(j->slot, slot_not_served);
+    return;
+  }
+  const std::string sub = args.size() > 1 ? lower(args[1]) : std::string();
+  j->policy = cluster::keyless_policy(name, sub);
+  const auto one = [&](const cluster::node& n, std::string request, std::size_t index) {
+    auto l = std::make_shared<leg>();
+    l->j = j;
+    l->index = index;
+    l->bytes = std::move(request);
+    l->by_slot = false;
+    l->target = n;
+    send(l);
+  };
+  switch (j->policy) {
+    case cluster::keyless::any_node:
+      one(*nodes_.any(), std::string(bytes), 0);
+      return;
+    case cluster::keyless::scan: {
+      if (args.size() < 2) {  // the node's arity error
+        one(*nodes_.any(), std::string(bytes), 0);
+        return;
+      }
+      const auto c = cluster::decode_scan_cursor(args[1], masters.size());
+      if (!c) {
+        j->sink->answer(j->slot, "-ERR invalid cursor\r\n");
+        return;
+      }
+      j->how = job::merge::scan;
+      j->scan_node = c->node;
+      j->masters = masters.size();
+      j->scan_want = cluster::scan_count(args);
+      j->args.assign(args.begin(), args.end());  // for the next master's SCAN 0
+      one(masters[c->node], cluster::scan_request(args, c->cursor), 0);
+      return;
+    }
+    default:
+      break;
+  }
+  j->how = job::merge::keyless;
+  j->replies.resize(masters.size());
+  j->outstanding = masters.size();
+  j->scan_node = spread_++ % masters.size();       // where RANDOMKEY starts looking
+  const std::vector<cluster::node> all = masters;  // send() may change the order
+  for (std::size_t i = 0; i < all.size(); ++i) one(all[i], std::string(bytes), i);
+}
+
+void cluster_backend::ask_for_keys(const std::vector<std::string_view>& args,
+                                   std::string_view bytes, const std::shared_ptr<job>& j) {
+  std::string request = resp::encode::array_header(args.size() + 2);
+  resp::encode::append_bulk(&request, "COMMAND");
+  resp::encode::append_bulk(&request, "GETKEYS");
+  for (const auto a : args) resp::encode::append_bulk(&request, a);
+  j->how = job::merge::getkeys;
+  j->original.assign(bytes);
+  j->args.assign(args.begin(), args.end());
+  auto l = std::make_shared<leg>();
+  l->j = j;
+  l->bytes = std::move(request);
+  l->by_slot = false;
+  l->target = *nodes_.any();
+  send(l);
+}
+
+void cluster_backend::send(const leg_ptr& l) {
+  cluster_nodes::link* to = nullptr;
+  if (l->asking || !l->by_slot) {
+    to = &nodes_.at(l->target);
+  } else {
+    to = nodes_.for_slot(l->slot);
+  }
+  if (to == nullptr) {
+    if (!retry_later(l, slot_not_served, true)) finish_leg(l, slot_not_served);
+    return;
+  }
+  if (l->asking) to->send(asking_request, [](std::string_view) {});
+  to->send(l->bytes, [this, l](std::string_view reply) { on_reply(l, reply); });
+}
+
+void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
+  if (l->j->sink->gone()) return;
+  if (reply.empty() || reply[0] != '-') {
+    finish_leg(l, reply);
+    return;
+  }
+  if (starts_with(reply, "-MOVED ") || starts_with(reply, "-ASK ")) {
+    auto r = cluster::parse_redirect(reply);
+    if (r && l->redirects < max_redirects) {
+      ++l->redirects;
+      if (r->to.host.empty()) {  // "the node that answered"
+        const cluster::node* asked =
+            l->asking || !l->by_slot ? &l->target : nodes_.map().master_of(l->slot);
+        if (asked != nullptr) r->to.host = asked->host;
+      }
+      if (r->what == cluster::redirect::kind::moved) {
+        owner_.stats().cluster_moved.add();
+        nodes_.moved(*r);
+        l->asking = false;
+        if (!l->by_slot) l->target = r->to;
+      } else {
+        owner_.stats().cluster_ask.add();
+        l->asking = true;
+        l->target = r->to;
+      }
+      send(l);
+      return;
+    }
+  } else if (starts_with(reply, "-TRYAGAIN")) {
+    if (retry_later(l, reply, false)) return;
+  } else if (starts_with(reply, "-CLUSTERDOWN") ||
+             starts_with(reply, resp_protocol::unavailable_prefix)) {
+    if (retry_later(l, reply, true)) return;
+  } else if (starts_with(reply, resp_protocol::lost_prefix)) {
+    nodes_.refresh(true);  // not sent again: it may have run
+  }
+  finish_leg(l, reply);
+}
+
+bool cluster_backend::retry_later(const leg_ptr& l, std::string_view /*reply*/, bool refresh) {
+  const auto now = clock::now();
+  if (!l->deadline) l->deadline = now + owner_.config().cluster_retry_timeout;
+  if (now >= *l->deadline) return false;
+  if (refresh) nodes_.refresh(true);
+  owner_.stats().cluster_retries.add();
+  const auto step = std::chrono::milliseconds(10) * (1 << std::min(l->retries, 5));
+  const auto wait = std::min<clock::duration>(step, *l->deadline - now);
+  ++l->retries;
+  l->asking = false;
+  if (!l->timer) l->timer = std::make_unique<asio::steady_timer>(owner_.context());
+  l->timer->expires_after(wait);
+  l->timer->async_wait([this, l](const boost::system::error_code& ec) {
+    if (!ec && !l->j->sink->gone()) send(l);
+  });
+  return true;
+}
+
+void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
+  job& j = *l->j;
+  reply_sink& sink = *j.sink;
+  switch (j.how) {
+    case job::merge::none:
+      sink.answer(j.slot, reply);
+      break;
+    case job::merge::scan: {
+      // A master's last page leaves room for more: the next master's first page joins it.
+      const auto page = cluster::parse_scan_page(reply);
+      if (!page) {
+        sink.answer(j.slot, !reply.empty() && reply[0] == '-'
+                                ? reply
+                                : std::string_view("-ERR unexpected reply from a node\r\n"));
+        break;
+      }
+      j.scan_elements.append(page->elements);
+      j.scan_got += page->count;
+      const auto& masters = nodes_.scan_order();
+      if (page->cursor == 0 && j.scan_node + 1 < j.masters && j.scan_got < j.scan_want &&
+          masters.size() == j.masters) {
+        ++j.scan_node;
+        const std::vector<std::string_view> args(j.args.begin(), j.args.end());
+        auto next = std::make_shared<leg>();
+        next->j = l->j;
+        next->bytes = cluster::scan_request(args, 0);
+        next->by_slot = false;
+        next->target = masters[j.scan_node];
+        send(next);
+        return;
+      }
+      const auto cursor = cluster::next_scan_cursor(page->cursor, j.scan_node, j.masters);
+      sink.answer(j.slot, cursor
+                              ? cluster::scan_reply(*cursor, j.scan_got, j.scan_elements)
+                              : "-ERR a node's SCAN cursor does not fit in the proxy's cursor\r\n");
+      break;
+    }
+    case job::merge::getkeys: {
+      const std::vector<std::string_view> args(j.args.begin(), j.args.end());
+      const auto keys = getkeys_reply(reply);
+      j.how = job::merge::none;
+      const auto j_ptr = l->j;
+      if (!keys || keys->empty()) {
+        // No keys ("The command has no key arguments"), or an error the command itself will
+        // give: a master answers it.
+        route_keyless(lower(args[0]), args, j.original, j_ptr);
+        return;
+      }
+      const std::uint16_t first = cluster::key_slot(keys->front());
+      for (const auto& k : *keys) {
+        if (cluster::key_slot(k) != first) {
+          sink.answer(j.slot, crossslot);
+          sink.answers_ready();
+          return;
+        }
+      }
+      auto next = std::make_shared<leg>();
+      next->j = j_ptr;
+      next->bytes = std::move(j.original);
+      next->slot = first;
+      send(next);
+      return;
+    }
+    case job::merge::split:
+    case job::merge::keyless: {
+      j.replies[l->index].assign(reply);
+      if (--j.outstanding > 0) return;
+      const std::vector<std::string_view> views(j.replies.begin(), j.replies.end());
+      sink.answer(j.slot, j.how == job::merge::split
+                              ? cluster::merge_replies(*j.plan, views)
+                              : cluster::merge_keyless(j.policy, views, j.scan_node));
+      break;
+    }
+  }
+  sink.answers_ready();
+}
+
+}  // namespace puppy::server
