@@ -1,18 +1,16 @@
 #include "puppy/cluster/key_specs.hpp"
 
 #include <hiredis/hiredis.h>
-#include <strings.h>
 
 #include <memory>
 
+#include "puppy/resp/ascii.hpp"
 #include "puppy/resp/number.hpp"
 
 namespace puppy::cluster {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+using resp::iequals;  // (strncasecmp would stop at a NUL byte inside an argument)
 
 // ---- evaluating -----------------------------------------------------------------------------
 
@@ -162,8 +160,7 @@ bool read_command(const redisReply* r, key_spec_table* out, std::string* error,
     *error = "a COMMAND entry is not the 10-element array of Redis 7";
     return false;
   }
-  std::string name(text_of(r->element[0]));
-  for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+  const std::string name = resp::lower(text_of(r->element[0]));
   std::vector<key_spec> specs;
   const redisReply* list = r->element[8];
   for (std::size_t i = 0; is_list(list) && i < list->elements; ++i) {

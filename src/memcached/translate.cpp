@@ -9,9 +9,12 @@
 #include <functional>
 #include <unordered_map>
 
+#include "puppy/resp/ascii.hpp"
 #include "translate_commands.hpp"
 
 namespace puppy::memcached {
+
+using resp::lower;
 
 namespace {
 
@@ -33,12 +36,6 @@ std::string base64(std::string_view in) {
         static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8;
     out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], '='};
   }
-  return out;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 

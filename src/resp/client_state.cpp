@@ -2,19 +2,10 @@
 
 #include <cctype>
 
+#include "puppy/resp/ascii.hpp"
 #include "puppy/resp/encode.hpp"
 
 namespace puppy::resp {
-
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
 
 std::string answer_hello(const std::vector<std::string_view>& args, client_state& st,
                          std::string_view mode, bool resp3_allowed) {

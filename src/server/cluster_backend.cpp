@@ -4,19 +4,21 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
-#include <cctype>
 #include <charconv>
 
 #include "puppy/cluster/key_specs.hpp"
 #include "puppy/cluster/slot.hpp"
+#include "puppy/resp/ascii.hpp"
 #include "puppy/resp/encode.hpp"
 #include "puppy/server/cluster_nodes.hpp"
-#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
+
+using resp::lower;
+using resp::lower_into;
 
 namespace {
 
@@ -26,17 +28,6 @@ constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-void lower_into(std::string_view s, std::string* out) {
-  out->assign(s);
-  for (auto& c : *out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-std::string lower(std::string_view s) {
-  std::string out;
-  lower_into(s, &out);
-  return out;
 }
 
 // The keys of a COMMAND GETKEYS reply (an array of bulk strings); nullopt if it is not one.
@@ -132,69 +123,6 @@ void cluster_backend::submit(const resp::framed_command& cmd, std::string_view b
   });
 }
 
-std::optional<std::string> cluster_backend::answer_here(const std::string& name,
-                                                        const std::vector<std::string_view>& args) {
-  namespace enc = resp::encode;
-  const auto arity = [&name] {
-    return enc::error("ERR wrong number of arguments for '" + name + "' command");
-  };
-  if (name == "select") {
-    if (args.size() != 2) return arity();
-    if (args[1] == "0") return enc::simple("OK");
-    return enc::error("ERR SELECT is not allowed in cluster mode");
-  }
-  if (name == "quit") {
-    state_.quit = true;
-    return enc::simple("OK");
-  }
-  if (name == "hello") {
-    return resp::answer_hello(args, state_, "cluster", /*resp3_allowed=*/false);
-  }
-  if (name == "client") {
-    if (args.size() < 2) return arity();
-    if (auto r = resp::answer_client(args, state_)) return r;
-    return enc::error("ERR CLIENT " + lower(args[1]) +
-                      " is not supported through puppy-proxy in front of a Redis Cluster");
-  }
-  if (name == "auth") {
-    // The proxy logs in to the nodes itself; a client's AUTH is checked against that login.
-    if (args.size() != 2 && args.size() != 3) return arity();
-    const std::string& login = owner_.config().upstream_login;
-    if (login.empty()) {
-      return enc::error(
-          "ERR AUTH <password> called without any password configured for the default user. "
-          "Are you sure your configuration is correct?");
-    }
-    const std::string asked = args.size() == 2
-                                  ? login_request({}, std::string(args[1]))
-                                  : login_request(std::string(args[1]), std::string(args[2]));
-    const bool same = asked == login || (args.size() == 3 && args[1] == "default" &&
-                                         login_request({}, std::string(args[2])) == login);
-    if (same) return enc::simple("OK");
-    return enc::error("WRONGPASS invalid username-password pair or user is disabled.");
-  }
-  if (name == "readonly" || name == "readwrite" || name == "asking") return enc::simple("OK");
-  if (name == "reset") {
-    const auto id = state_.id;
-    state_ = {};
-    state_.id = id;
-    return enc::simple("RESET");
-  }
-  static const char* const not_yet[] = {
-      "multi",      "exec",       "discard",     "watch",        "unwatch",      "subscribe",
-      "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "monitor",
-      "sync",       "psync",      "pget",        "pset",         "prelease",     "pinvalidate"};
-  for (const char* n : not_yet) {
-    if (name == n) {
-      std::string upper = name;
-      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      return enc::error("ERR " + upper +
-                        " is not supported through puppy-proxy in front of a Redis Cluster yet");
-    }
-  }
-  return std::nullopt;
-}
-
 void cluster_backend::route(const std::vector<std::string_view>& args, std::string_view bytes,
                             std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
   lower_into(args[0], &name_);
@@ -225,7 +153,7 @@ void cluster_backend::route(const std::vector<std::string_view>& args, std::stri
     bool blocks = true;
     if (name_ == "xread" || name_ == "xreadgroup") {  // they block only with BLOCK
       blocks = std::any_of(args.begin(), args.end(),
-                           [](std::string_view a) { return a.size() == 5 && lower(a) == "block"; });
+                           [](std::string_view a) { return resp::iequals(a, "block"); });
     }
     if (blocks) {
       sink->answer(slot, resp::encode::error("ERR blocking commands are not supported through "
@@ -358,7 +286,7 @@ void cluster_backend::send(const leg_ptr& l) {
     to = nodes_.for_slot(l->slot);
   }
   if (to == nullptr) {
-    if (!retry_later(l, slot_not_served, true)) finish_leg(l, slot_not_served);
+    if (!retry_later(l, true)) finish_leg(l, slot_not_served);
     return;
   }
   if (l->asking) to->send(asking_request, [](std::string_view) {});
@@ -394,17 +322,17 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
       return;
     }
   } else if (starts_with(reply, "-TRYAGAIN")) {
-    if (retry_later(l, reply, false)) return;
+    if (retry_later(l, false)) return;
   } else if (starts_with(reply, "-CLUSTERDOWN") ||
              starts_with(reply, resp_protocol::unavailable_prefix)) {
-    if (retry_later(l, reply, true)) return;
+    if (retry_later(l, true)) return;
   } else if (starts_with(reply, resp_protocol::lost_prefix)) {
     nodes_.refresh(true);  // not sent again: it may have run
   }
   finish_leg(l, reply);
 }
 
-bool cluster_backend::retry_later(const leg_ptr& l, std::string_view /*reply*/, bool refresh) {
+bool cluster_backend::retry_later(const leg_ptr& l, bool refresh) {
   const auto now = clock::now();
   if (!l->deadline) l->deadline = now + owner_.config().cluster_retry_timeout;
   if (now >= *l->deadline) return false;

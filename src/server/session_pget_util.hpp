@@ -2,6 +2,7 @@
 // What session_pget.cpp and session_pget_wait.cpp share.
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "puppy/metrics/stats.hpp"
 #include "puppy/pget/decision.hpp"
@@ -20,6 +21,11 @@ inline std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// "-ERR <text>": the PGET family's own errors.
+inline std::string error_reply(const std::string& text) {
+  return "-ERR " + text + "\r\n";
 }
 
 }  // namespace puppy::server::detail

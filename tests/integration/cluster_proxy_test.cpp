@@ -49,19 +49,6 @@ TEST_CASE("cluster: the corpus through the proxy in front of a cluster equals on
 
 namespace {
 
-// The bulk strings of an array reply (of bulk strings).
-std::vector<std::string> bulks(const std::string& reply) {
-  std::vector<std::string> out;
-  std::size_t pos = reply.find("\r\n") + 2;
-  while (pos < reply.size()) {
-    const auto eol = reply.find("\r\n", pos);
-    const auto len = std::stoul(reply.substr(pos + 1, eol - pos - 1));
-    out.push_back(reply.substr(eol + 2, len));
-    pos = eol + 2 + len + 2;
-  }
-  return out;
-}
-
 // The node of `c` (one of the cluster's) that serves `key`'s slot.
 std::size_t owner_of(redis_cluster& c, const std::string& key) {
   for (std::size_t i = 0; i < c.size(); ++i) {
@@ -75,7 +62,7 @@ std::size_t owner_of(redis_cluster& c, const std::string& key) {
 std::string node_id(redis_cluster& c, std::size_t i) {
   raw_client n(c.node(i).port());
   const auto r = n.call({"CLUSTER", "MYID"});
-  return bulks("*1\r\n" + r).front();
+  return bulk_strings("*1\r\n" + r).front();
 }
 
 }  // namespace
@@ -99,7 +86,7 @@ TEST_CASE("cluster: SCAN through the proxy visits every key of every master exac
     const auto header_end = r.find("\r\n", 4);
     const auto len = std::stoul(r.substr(5, header_end - 5));
     cursor = r.substr(header_end + 2, len);
-    for (const auto& k : bulks(r.substr(header_end + 2 + len + 2))) seen.insert(k);
+    for (const auto& k : bulk_strings(r.substr(header_end + 2 + len + 2))) seen.insert(k);
     ++calls;
     REQUIRE(calls < 10000);
   } while (cursor != "0");
@@ -141,6 +128,27 @@ TEST_CASE("cluster: multi-key commands across slots: split in the client's order
   CHECK(c.call({"SELECT", "1"}) == "-ERR SELECT is not allowed in cluster mode\r\n");
   CHECK(c.call({"SELECT", "0"}) == "+OK\r\n");
   CHECK(c.call({"HELLO", "3"}) == "-NOPROTO unsupported protocol version\r\n");
+  // The proxy logs in to the nodes itself (here with no password): AUTH is checked against that.
+  CHECK(c.call({"AUTH", "x"}).rfind("-ERR AUTH <password> called without any password", 0) == 0);
+}
+
+TEST_CASE("cluster: a master that cannot be reached: its requests retried, then a clear error") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url(), {"--cluster-retry-timeout-ms", "300"});
+  raw_client c(proxy.port());
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    if (owner_of(cluster, "k" + std::to_string(i)) == 0) key = "k" + std::to_string(i);
+  }
+  REQUIRE(c.call({"SET", key, "v"}) == "+OK\r\n");
+  cluster.node(0).kill();
+  // Refused connections: retried (topology read again) until the deadline, then the error.
+  const std::string r = c.call({"GET", key});
+  CHECK(r.rfind("-ERR upstream unavailable (", 0) == 0);
+  const std::string stats = c.call({"PUPPY", "STATS"});
+  const auto at = stats.find("\npuppy_cluster_retries_total ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stol(stats.substr(at + 29)) >= 2);
 }
 
 TEST_CASE("cluster: a slot migrating and migrated: -ASK and -MOVED never reach the client") {

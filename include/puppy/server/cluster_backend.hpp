@@ -61,7 +61,9 @@ class cluster_backend final : public routed_backend {
                     const std::shared_ptr<job>& j);
   void send(const leg_ptr& l);
   void on_reply(const leg_ptr& l, std::string_view reply);
-  bool retry_later(const leg_ptr& l, std::string_view reply, bool refresh);
+  // Sends `l` again after a back-off, unless its deadline passed (false). `refresh`: read the
+  // topology again first.
+  bool retry_later(const leg_ptr& l, bool refresh);
   void finish_leg(const leg_ptr& l, std::string_view reply);
 
   worker& owner_;

@@ -5,8 +5,8 @@
 // share. The topology is read with CLUSTER SLOTS at start, again after a -MOVED, when a node
 // cannot be reached, and every cluster_refresh_interval; at most one read is in flight, and
 // reads prompted by events are at least min_refresh_gap apart. COMMAND is read with the first
-// topology and again with the first topology after a node could not be reached (an upgrade may
-// have changed the commands).
+// topology and again whenever the set of masters changes (a rolling upgrade may bring new
+// commands).
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -90,7 +90,6 @@ class cluster_nodes {
   bool read_again_ = false;
   std::chrono::steady_clock::time_point last_read_{};
   boost::asio::steady_timer timer_;
-  bool timer_armed_ = false;
   std::vector<std::function<void()>> waiting_;
   std::size_t next_any_ = 0;
   std::string last_error_;

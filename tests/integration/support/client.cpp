@@ -164,4 +164,16 @@ bool redis_has_blocked(std::uint16_t redis_port, int blocked) {
       10s);
 }
 
+std::vector<std::string> bulk_strings(const std::string& reply) {
+  std::vector<std::string> out;
+  std::size_t pos = reply.find("\r\n") + 2;
+  while (pos < reply.size()) {
+    const auto eol = reply.find("\r\n", pos);
+    const auto len = std::stoul(reply.substr(pos + 1, eol - pos - 1));
+    out.push_back(reply.substr(eol + 2, len));
+    pos = eol + 2 + len + 2;
+  }
+  return out;
+}
+
 }  // namespace puppy::test

@@ -77,4 +77,7 @@ class raw_client {
   resp::reply_scanner scanner_;
 };
 
+// The bulk strings of an array reply made of bulk strings (COMMAND GETKEYS, KEYS, SCAN's keys).
+std::vector<std::string> bulk_strings(const std::string& reply);
+
 }  // namespace puppy::test

@@ -134,14 +134,7 @@ struct corpus_runner::impl {
       args.insert(args.begin(), {"COMMAND", "GETKEYS"});
       const std::string reply = ask.call(args);
       if (reply.empty() || reply[0] != '*') continue;
-      std::vector<std::string> keys;
-      std::size_t pos = reply.find("\r\n") + 2;
-      while (pos < reply.size()) {
-        const auto eol = reply.find("\r\n", pos);
-        const auto len = std::stoul(reply.substr(pos + 1, eol - pos - 1));
-        keys.push_back(reply.substr(eol + 2, len));
-        pos = eol + 2 + len + 2;
-      }
+      const std::vector<std::string> keys = bulk_strings(reply);
       for (const auto& k : keys) {
         if (parent.count(k) == 0) parent[k] = k;
       }
