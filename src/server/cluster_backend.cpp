@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 
+#include "cluster_backend_parts.hpp"
 #include "puppy/cluster/key_specs.hpp"
 #include "puppy/cluster/slot.hpp"
 #include "puppy/resp/ascii.hpp"
@@ -55,114 +56,23 @@ std::optional<std::vector<std::string>> getkeys_reply(std::string_view r) {
 
 }  // namespace
 
-// One client request: its reply slot and how its legs' replies make its answer.
-struct cluster_backend::job {
-  enum class merge : std::uint8_t { none, split, keyless, scan, getkeys } how = merge::none;
-  std::shared_ptr<reply_sink> sink;
-  std::uint64_t slot = 0;
-  std::optional<cluster::split_plan> plan;
-  cluster::keyless policy = cluster::keyless::any_node;
-  std::vector<std::string> replies;  // of the legs, when merged
-  std::size_t outstanding = 0;
-  std::size_t scan_node = 0;  // SCAN: the master asked, of `masters`
-  std::size_t masters = 0;
-  std::string original;           // COMMAND GETKEYS: the request whose keys it asks for
-  std::vector<std::string> args;  // COMMAND GETKEYS, SCAN: the client's arguments
-  std::size_t scan_want = 0;      // SCAN: COUNT
-  std::size_t scan_got = 0;       // SCAN: elements gathered from the masters so far
-  std::string scan_elements;
-};
-
-// One request to one node on behalf of a job, followed through redirections and retries.
-struct cluster_backend::leg {
-  std::shared_ptr<job> j;
-  std::size_t index = 0;  // of the job's replies
-  std::string bytes;
-  bool by_slot = true;  // to the master of `slot`; else to `target`
-  std::uint16_t slot = 0;
-  cluster::node target;  // !by_slot: the node; asking: the node named by -ASK
-  bool asking = false;
-  int redirects = 0;
-  int retries = 0;
-  std::optional<clock::time_point> deadline;
-  std::unique_ptr<asio::steady_timer> timer;
-};
-
 cluster_backend::cluster_backend(worker& owner) : owner_(owner), nodes_(*owner.cluster()) {
   static std::atomic<std::int64_t> next_id{0};  // CLIENT ID, unique across the worker threads
   state_.id = ++next_id;
 }
 
-cluster_backend::~cluster_backend() = default;
-
-void cluster_backend::submit(const resp::framed_command& cmd, std::string_view bytes,
-                             std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
-  if (nodes_.ready()) {
-    route(cmd.args, bytes, slot, sink);
-    return;
-  }
-  // No topology yet: the request waits for the read in progress.
-  struct kept {
-    std::vector<std::string> args;
-    std::string bytes;
-  };
-  auto k = std::make_shared<kept>();
-  k->args.assign(cmd.args.begin(), cmd.args.end());
-  k->bytes.assign(bytes);
-  nodes_.when_ready([this, k, slot, sink] {
-    if (sink->gone()) return;
-    if (!nodes_.ready()) {
-      sink->answer(slot, resp::encode::error("ERR upstream unavailable (cannot read the "
-                                             "cluster's topology: " +
-                                             nodes_.last_error() + ")"));
-    } else {
-      const std::vector<std::string_view> args(k->args.begin(), k->args.end());
-      route(args, k->bytes, slot, sink);
-    }
-    sink->answers_ready();
-  });
+cluster_backend::~cluster_backend() {
+  retire_all();
 }
 
-void cluster_backend::route(const std::vector<std::string_view>& args, std::string_view bytes,
-                            std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
-  lower_into(args[0], &name_);
-  if (auto r = answer_here(name_, args)) {
-    sink->answer(slot, *r);
-    return;
-  }
-  auto j = std::make_shared<job>();
-  j->sink = sink;
-  j->slot = slot;
-  const auto& table = nodes_.specs();
-  auto it = table.find(name_);
-  std::string full = name_;
-  if (it != table.end() && it->second.empty() && args.size() > 1) {
-    // A container command (OBJECT, XINFO, ...): its subcommand has the key specs.
-    std::string sub;
-    lower_into(args[1], &sub);
-    if (auto s = table.find(name_ + "|" + sub); s != table.end()) {
-      it = s;
-      full = s->first;
-    }
-  }
-  if (it == table.end()) {  // a command the cluster does not know: it says so itself
+void cluster_backend::route(const args_view& args, std::string_view bytes,
+                            const std::shared_ptr<job>& j) {
+  std::string full;
+  bool known = false;
+  const auto positions = keys_of(args, &full, &known);
+  if (!known) {  // a command the cluster does not know: it says so itself
     route_keyless(name_, args, bytes, j);
-    return;
-  }
-  if (nodes_.blocking(full)) {
-    bool blocks = true;
-    if (name_ == "xread" || name_ == "xreadgroup") {  // they block only with BLOCK
-      blocks = std::any_of(args.begin(), args.end(),
-                           [](std::string_view a) { return resp::iequals(a, "block"); });
-    }
-    if (blocks) {
-      sink->answer(slot, resp::encode::error("ERR blocking commands are not supported through "
-                                             "puppy-proxy in front of a Redis Cluster yet"));
-      return;
-    }
-  }
-  const auto positions = cluster::key_positions(it->second, args, name_ == "spublish");
-  if (!positions) {
+  } else if (!positions) {
     ask_for_keys(args, bytes, j);
   } else if (positions->empty()) {
     route_keyless(name_, args, bytes, j);
@@ -171,8 +81,27 @@ void cluster_backend::route(const std::vector<std::string_view>& args, std::stri
   }
 }
 
-void cluster_backend::route_by_keys(const std::vector<std::string_view>& args,
-                                    std::string_view bytes,
+std::optional<std::vector<std::size_t>> cluster_backend::keys_of(const args_view& args,
+                                                                 std::string* full,
+                                                                 bool* known) const {
+  const auto& table = nodes_.specs();
+  auto it = table.find(name_);
+  *full = name_;
+  if (it != table.end() && it->second.empty() && args.size() > 1) {
+    // A container command (OBJECT, XINFO, ...): its subcommand has the key specs.
+    std::string sub;
+    lower_into(args[1], &sub);
+    if (auto s = table.find(name_ + "|" + sub); s != table.end()) {
+      it = s;
+      *full = s->first;
+    }
+  }
+  *known = it != table.end();
+  if (!*known) return std::vector<std::size_t>{};
+  return cluster::key_positions(it->second, args, name_ == "spublish");
+}
+
+void cluster_backend::route_by_keys(const args_view& args, std::string_view bytes,
                                     const std::vector<std::size_t>& positions,
                                     const std::shared_ptr<job>& j) {
   const std::uint16_t first = cluster::key_slot(args[positions.front()]);
@@ -191,9 +120,9 @@ void cluster_backend::route_by_keys(const std::vector<std::string_view>& args,
     send(l);
     return;
   }
-  j->plan = cluster::plan_split(args);
+  j->plan = j->own ? std::nullopt : cluster::plan_split(args);
   if (!j->plan) {
-    j->sink->answer(j->slot, crossslot);
+    complete(*j, crossslot);
     return;
   }
   j->how = job::merge::split;
@@ -209,16 +138,15 @@ void cluster_backend::route_by_keys(const std::vector<std::string_view>& args,
   }
 }
 
-void cluster_backend::route_keyless(const std::string& name,
-                                    const std::vector<std::string_view>& args,
+void cluster_backend::route_keyless(const std::string& name, const args_view& args,
                                     std::string_view bytes, const std::shared_ptr<job>& j) {
   const auto& masters = nodes_.scan_order();
   if (masters.empty()) {
-    j->sink->answer(j->slot, slot_not_served);
+    complete(*j, slot_not_served);
     return;
   }
   const std::string sub = args.size() > 1 ? lower(args[1]) : std::string();
-  j->policy = cluster::keyless_policy(name, sub);
+  j->policy = j->own ? cluster::keyless::any_node : cluster::keyless_policy(name, sub);
   const auto one = [&](const cluster::node& n, std::string request, std::size_t index) {
     auto l = std::make_shared<leg>();
     l->j = j;
@@ -239,7 +167,7 @@ void cluster_backend::route_keyless(const std::string& name,
       }
       const auto c = cluster::decode_scan_cursor(args[1], masters.size());
       if (!c) {
-        j->sink->answer(j->slot, "-ERR invalid cursor\r\n");
+        complete(*j, "-ERR invalid cursor\r\n");
         return;
       }
       j->how = job::merge::scan;
@@ -261,8 +189,8 @@ void cluster_backend::route_keyless(const std::string& name,
   for (std::size_t i = 0; i < all.size(); ++i) one(all[i], std::string(bytes), i);
 }
 
-void cluster_backend::ask_for_keys(const std::vector<std::string_view>& args,
-                                   std::string_view bytes, const std::shared_ptr<job>& j) {
+void cluster_backend::ask_for_keys(const args_view& args, std::string_view bytes,
+                                   const std::shared_ptr<job>& j) {
   std::string request = resp::encode::array_header(args.size() + 2);
   resp::encode::append_bulk(&request, "COMMAND");
   resp::encode::append_bulk(&request, "GETKEYS");
@@ -280,7 +208,14 @@ void cluster_backend::ask_for_keys(const std::vector<std::string_view>& args,
 
 void cluster_backend::send(const leg_ptr& l) {
   cluster_nodes::link* to = nullptr;
-  if (l->asking || !l->by_slot) {
+  if (l->j->own && l->j->how != job::merge::getkeys) {
+    const cluster::node* n =
+        l->asking || !l->by_slot ? &l->target : nodes_.map().master_of(l->slot);
+    if (n != nullptr) {
+      l->sent_to = *n;
+      to = &own(*n);
+    }
+  } else if (l->asking || !l->by_slot) {
     to = &nodes_.at(l->target);
   } else {
     to = nodes_.for_slot(l->slot);
@@ -303,21 +238,12 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
     auto r = cluster::parse_redirect(reply);
     if (r && l->redirects < max_redirects) {
       ++l->redirects;
-      if (r->to.host.empty()) {  // "the node that answered"
-        const cluster::node* asked =
-            l->asking || !l->by_slot ? &l->target : nodes_.map().master_of(l->slot);
-        if (asked != nullptr) r->to.host = asked->host;
-      }
-      if (r->what == cluster::redirect::kind::moved) {
-        owner_.stats().cluster_moved.add();
-        nodes_.moved(*r);
-        l->asking = false;
-        if (!l->by_slot) l->target = r->to;
-      } else {
-        owner_.stats().cluster_ask.add();
-        l->asking = true;
-        l->target = r->to;
-      }
+      const cluster::node* asked = l->j->own                  ? &l->sent_to
+                                   : l->asking || !l->by_slot ? &l->target
+                                                              : nodes_.map().master_of(l->slot);
+      redirected(*r, asked != nullptr ? asked->host : std::string());
+      l->asking = r->what == cluster::redirect::kind::ask;
+      if (l->asking || !l->by_slot) l->target = r->to;
       send(l);
       return;
     }
@@ -325,11 +251,23 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
     if (retry_later(l, false)) return;
   } else if (starts_with(reply, "-CLUSTERDOWN") ||
              starts_with(reply, resp_protocol::unavailable_prefix)) {
+    if (l->j->own) retire(l->sent_to);
     if (retry_later(l, true)) return;
   } else if (starts_with(reply, resp_protocol::lost_prefix)) {
+    if (l->j->own) retire(l->sent_to);
     nodes_.refresh(true);  // not sent again: it may have run
   }
   finish_leg(l, reply);
+}
+
+void cluster_backend::redirected(cluster::redirect& r, const std::string& asked_host) {
+  if (r.to.host.empty()) r.to.host = asked_host;  // "the node that answered"
+  if (r.what == cluster::redirect::kind::moved) {
+    owner_.stats().cluster_moved.add();
+    nodes_.moved(r);
+  } else {
+    owner_.stats().cluster_ask.add();
+  }
 }
 
 bool cluster_backend::retry_later(const leg_ptr& l, bool refresh) {
@@ -355,15 +293,16 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
   reply_sink& sink = *j.sink;
   switch (j.how) {
     case job::merge::none:
-      sink.answer(j.slot, reply);
+      if (j.watch && reply == "+OK\r\n") watch_node_ = l->sent_to;
+      complete(j, reply);
       break;
     case job::merge::scan: {
       // A master's last page leaves room for more: the next master's first page joins it.
       const auto page = cluster::parse_scan_page(reply);
       if (!page) {
-        sink.answer(j.slot, !reply.empty() && reply[0] == '-'
-                                ? reply
-                                : std::string_view("-ERR unexpected reply from a node\r\n"));
+        complete(j, !reply.empty() && reply[0] == '-'
+                        ? reply
+                        : std::string_view("-ERR unexpected reply from a node\r\n"));
         break;
       }
       j.scan_elements.append(page->elements);
@@ -372,7 +311,7 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
       if (page->cursor == 0 && j.scan_node + 1 < j.masters && j.scan_got < j.scan_want &&
           masters.size() == j.masters) {
         ++j.scan_node;
-        const std::vector<std::string_view> args(j.args.begin(), j.args.end());
+        const args_view args(j.args.begin(), j.args.end());
         auto next = std::make_shared<leg>();
         next->j = l->j;
         next->bytes = cluster::scan_request(args, 0);
@@ -382,13 +321,12 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
         return;
       }
       const auto cursor = cluster::next_scan_cursor(page->cursor, j.scan_node, j.masters);
-      sink.answer(j.slot, cursor
-                              ? cluster::scan_reply(*cursor, j.scan_got, j.scan_elements)
-                              : "-ERR a node's SCAN cursor does not fit in the proxy's cursor\r\n");
+      complete(j, cursor ? cluster::scan_reply(*cursor, j.scan_got, j.scan_elements)
+                         : "-ERR a node's SCAN cursor does not fit in the proxy's cursor\r\n");
       break;
     }
     case job::merge::getkeys: {
-      const std::vector<std::string_view> args(j.args.begin(), j.args.end());
+      const args_view args(j.args.begin(), j.args.end());
       const auto keys = getkeys_reply(reply);
       j.how = job::merge::none;
       const auto j_ptr = l->j;
@@ -401,7 +339,7 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
       const std::uint16_t first = cluster::key_slot(keys->front());
       for (const auto& k : *keys) {
         if (cluster::key_slot(k) != first) {
-          sink.answer(j.slot, crossslot);
+          complete(j, crossslot);
           sink.answers_ready();
           return;
         }
@@ -418,9 +356,9 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
       j.replies[l->index].assign(reply);
       if (--j.outstanding > 0) return;
       const std::vector<std::string_view> views(j.replies.begin(), j.replies.end());
-      sink.answer(j.slot, j.how == job::merge::split
-                              ? cluster::merge_replies(*j.plan, views)
-                              : cluster::merge_keyless(j.policy, views, j.scan_node));
+      complete(j, j.how == job::merge::split
+                      ? cluster::merge_replies(*j.plan, views)
+                      : cluster::merge_keyless(j.policy, views, j.scan_node));
       break;
     }
   }

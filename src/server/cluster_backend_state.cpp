@@ -13,7 +13,7 @@ namespace puppy::server {
 using resp::lower;
 
 std::optional<std::string> cluster_backend::answer_here(const std::string& name,
-                                                        const std::vector<std::string_view>& args) {
+                                                        const args_view& args) {
   namespace enc = resp::encode;
   const auto arity = [&name] {
     return enc::error("ERR wrong number of arguments for '" + name + "' command");
@@ -60,10 +60,10 @@ std::optional<std::string> cluster_backend::answer_here(const std::string& name,
     state_.id = id;
     return enc::simple("RESET");
   }
-  static const char* const not_yet[] = {
-      "multi",      "exec",       "discard",     "watch",        "unwatch",      "subscribe",
-      "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "monitor",
-      "sync",       "psync",      "pget",        "pset",         "prelease",     "pinvalidate"};
+  static const char* const not_yet[] = {"subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
+                                        "punsubscribe", "sunsubscribe", "monitor",    "sync",
+                                        "psync",        "pget",         "pset",       "prelease",
+                                        "pinvalidate"};
   for (const char* n : not_yet) {
     if (name == n) {
       std::string upper = name;

@@ -78,15 +78,18 @@ resp_protocol::response resp_protocol::unavailable(std::string_view why, std::st
 // ---- the link -----------------------------------------------------------------------------------
 
 template <class Protocol>
-pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port server)
+pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port server, use how)
     : owner_(owner),
       server_(std::move(server)),
+      use_(how),
       stream_(owner.context()),
       timer_(owner.context()),
       backoff_(owner.config().retry_min, owner.config().retry_max),
       in_(link_buffer_size),
       watchdog_(
-          owner.context(), owner.config().response_timeout, [this] { return !waiting_.empty(); },
+          owner.context(),
+          how == use::shared ? owner.config().response_timeout : std::chrono::milliseconds(0),
+          [this] { return !waiting_.empty(); },
           [this] {
             fail(name() + " did not answer within " +
                      std::to_string(owner_.config().response_timeout.count()) + " ms",
@@ -98,7 +101,8 @@ void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
   owner_.stats().error(metrics::error_kind::upstream_unavailable);
   std::string why = backoff_.last_error();
   const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
-  if (wait.count() > 0) why += "; next attempt in " + std::to_string(wait.count()) + " ms";
+  if (use_ == use::shared && wait.count() > 0)
+    why += "; next attempt in " + std::to_string(wait.count()) + " ms";
   asio::post(owner_.context(), [done = std::move(done), why = std::move(why), sent] {
     std::string storage;
     done(Protocol::unavailable(why, &storage, sent));
@@ -107,12 +111,14 @@ void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
 
 template <class Protocol>
 bool pipelined_link<Protocol>::down() const {
-  return state_ == state::down && !backoff_.may_attempt(std::chrono::steady_clock::now());
+  return state_ == state::down &&
+         (use_ == use::own || !backoff_.may_attempt(std::chrono::steady_clock::now()));
 }
 
 template <class Protocol>
 void pipelined_link<Protocol>::send(std::string_view bytes, done_fn done) {
-  if (state_ == state::down && backoff_.may_attempt(std::chrono::steady_clock::now())) {
+  if (state_ == state::down && use_ == use::shared &&
+      backoff_.may_attempt(std::chrono::steady_clock::now())) {
     state_ = state::idle;
   }
   if (state_ == state::down) {
@@ -291,7 +297,7 @@ void pipelined_link<Protocol>::fail(const std::string& why, metrics::error_kind 
   stream_.close(ignored);
   timer_.cancel();
   backoff_.failed(std::chrono::steady_clock::now(), why);
-  if (backoff_.failures() == 1) {
+  if (backoff_.failures() == 1 && use_ == use::shared) {  // a client's own: its client is told
     owner_.log().warn("{} unavailable: {}", Protocol::what, why);
   } else {
     owner_.log().debug("{} unavailable: {}", Protocol::what, why);

@@ -13,13 +13,11 @@ namespace {
 
 // Corpus files whose subject a cluster behind the proxy does not serve as one Redis does.
 const std::set<std::string> not_for_cluster = {
-    "11-transactions.redis",  // MULTI/EXEC: not yet through the cluster mode (issue 15)
-    "12-pubsub.redis",        // SUBSCRIBE: not yet (issue 15)
-    "13-blocking.redis",      // blocking commands: not yet (issue 15)
-    "14b-databases.redis",    // a cluster has database 0 only (SELECT 1: the cluster's error)
-    "15-server.redis",        // CONFIG, ACL, CLIENT, WAIT, ROLE: one node's, not one Redis's
-    "16-resp3.redis",         // HELLO 3: not yet (issue 15)
-    "17b-deep-resp3.redis",   // HELLO 3: not yet (issue 15)
+    "12-pubsub.redis",       // SUBSCRIBE: not yet (issue 15)
+    "14b-databases.redis",   // a cluster has database 0 only (SELECT 1: the cluster's error)
+    "15-server.redis",       // CONFIG, ACL, CLIENT, WAIT, ROLE: one node's, not one Redis's
+    "16-resp3.redis",        // HELLO 3: not yet (issue 15)
+    "17b-deep-resp3.redis",  // HELLO 3: not yet (issue 15)
 };
 
 std::string base_name(const std::string& path) {
@@ -34,6 +32,9 @@ TEST_CASE("cluster: the corpus through the proxy in front of a cluster equals on
   proxy_server proxy(cluster.url());
   corpus_runner r(direct.port(), proxy.port());
   r.set_cluster_keys(true);
+  std::vector<std::uint16_t> nodes;
+  for (std::size_t i = 0; i < cluster.size(); ++i) nodes.push_back(cluster.node(i).port());
+  r.set_redis_ports(direct.port(), nodes);
   auto files = corpus_files(PUPPY_CORPUS_DIR);
   for (const auto& f : corpus_files(PUPPY_CLUSTER_CORPUS_DIR)) files.push_back(f);
   std::size_t run = 0;
@@ -46,26 +47,6 @@ TEST_CASE("cluster: the corpus through the proxy in front of a cluster equals on
   }
   CHECK(run >= 13);
 }
-
-namespace {
-
-// The node of `c` (one of the cluster's) that serves `key`'s slot.
-std::size_t owner_of(redis_cluster& c, const std::string& key) {
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    raw_client n(c.node(i).port());
-    if (n.call({"GET", key}).rfind("-MOVED", 0) != 0) return i;
-  }
-  FAIL("no node serves " << key);
-  return 0;
-}
-
-std::string node_id(redis_cluster& c, std::size_t i) {
-  raw_client n(c.node(i).port());
-  const auto r = n.call({"CLUSTER", "MYID"});
-  return bulk_strings("*1\r\n" + r).front();
-}
-
-}  // namespace
 
 TEST_CASE("cluster: SCAN through the proxy visits every key of every master exactly once") {
   redis_cluster cluster;
@@ -138,7 +119,7 @@ TEST_CASE("cluster: a master that cannot be reached: its requests retried, then 
   raw_client c(proxy.port());
   std::string key;
   for (int i = 0; key.empty(); ++i) {
-    if (owner_of(cluster, "k" + std::to_string(i)) == 0) key = "k" + std::to_string(i);
+    if (cluster.owner_of("k" + std::to_string(i)) == 0) key = "k" + std::to_string(i);
   }
   REQUIRE(c.call({"SET", key, "v"}) == "+OK\r\n");
   cluster.node(0).kill();
@@ -161,14 +142,14 @@ TEST_CASE("cluster: a slot migrating and migrated: -ASK and -MOVED never reach t
     keys.push_back("{mig}" + std::to_string(i));
     REQUIRE(c.call({"SET", keys.back(), "v" + std::to_string(i)}) == "+OK\r\n");
   }
-  const std::size_t from = owner_of(cluster, keys.front());
+  const std::size_t from = cluster.owner_of(keys.front());
   const std::size_t to = (from + 1) % cluster.size();
   raw_client src(cluster.node(from).port());
   raw_client dst(cluster.node(to).port());
   const std::string slot_reply = src.call({"CLUSTER", "KEYSLOT", keys.front()});
   const std::string slot = slot_reply.substr(1, slot_reply.size() - 3);
-  REQUIRE(dst.call({"CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(cluster, from)}) == "+OK\r\n");
-  REQUIRE(src.call({"CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(cluster, to)}) == "+OK\r\n");
+  REQUIRE(dst.call({"CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(from)}) == "+OK\r\n");
+  REQUIRE(src.call({"CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(to)}) == "+OK\r\n");
   std::vector<std::string> migrate = {
       "MIGRATE", "127.0.0.1", std::to_string(cluster.node(to).port()), "", "0", "5000", "KEYS"};
   for (int i = 0; i < 5; ++i) migrate.push_back(keys[i]);
@@ -189,7 +170,7 @@ TEST_CASE("cluster: a slot migrating and migrated: -ASK and -MOVED never reach t
   REQUIRE(src.call(rest) == "+OK\r\n");
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     raw_client n(cluster.node(i).port());
-    REQUIRE(n.call({"CLUSTER", "SETSLOT", slot, "NODE", node_id(cluster, to)}) == "+OK\r\n");
+    REQUIRE(n.call({"CLUSTER", "SETSLOT", slot, "NODE", cluster.node_id(to)}) == "+OK\r\n");
   }
   for (int i = 0; i < 10; ++i) {
     INFO(keys[i]);

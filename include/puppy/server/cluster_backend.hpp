@@ -13,6 +13,7 @@
 // SELECT 0, HELLO 2, CLIENT SETNAME and the like are answered by the proxy.
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,8 @@
 #include "puppy/cluster/slot_map.hpp"
 #include "puppy/cluster/split.hpp"
 #include "puppy/resp/client_state.hpp"
+#include "puppy/server/link_protocols.hpp"
+#include "puppy/server/pipelined_link.hpp"
 #include "puppy/server/routed_backend.hpp"
 
 namespace puppy::server {
@@ -32,6 +35,7 @@ class cluster_nodes;
 
 class cluster_backend final : public routed_backend {
  public:
+  using link = pipelined_link<resp_protocol>;
   // Redirections followed for one request before its last one is returned as an error.
   static constexpr int max_redirects = 16;
 
@@ -46,31 +50,91 @@ class cluster_backend final : public routed_backend {
  private:
   struct job;
   struct leg;
+  struct held;
+  struct transaction;
   using leg_ptr = std::shared_ptr<leg>;
+  using txn_ptr = std::shared_ptr<transaction>;
+  using sink_ptr = std::shared_ptr<reply_sink>;
+  using args_view = std::vector<std::string_view>;
 
-  void route(const std::vector<std::string_view>& args, std::string_view bytes, std::uint64_t slot,
-             const std::shared_ptr<reply_sink>& sink);
+  // ---- the front door (cluster_backend_lanes.cpp) ----
+  // (job, leg, held and transaction are defined in src/server/cluster_backend_parts.hpp.)
+  // Starts one request, or returns false if it must wait for the client's requests in flight
+  // (they went to another connection: see "lanes" in docs/cluster.md).
+  bool dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                const sink_ptr& sink);
+  void hold(const args_view& args, std::string_view bytes, std::uint64_t slot,
+            const sink_ptr& sink);
+  void drain(const sink_ptr& sink);
+  // A job in flight; `exclusive`: it runs alone (on an own connection), nothing starts beside it.
+  std::shared_ptr<job> start_job(bool exclusive, const sink_ptr& sink, std::uint64_t slot);
+  // Answers the job's reply slot; the last job in flight lets held requests go.
+  void complete(job& j, std::string_view reply);
+  // This client's own connection to `n` (blocking commands, WATCH, transactions).
+  link& own(const cluster::node& n);
+  // Closes an own connection that failed or is no longer wanted (its state is gone).
+  void retire(const cluster::node& n);
+  void retire_all();
+  // Whether the command blocks (it then runs on an own connection to its key's node).
+  bool blocking(const std::string& full, const args_view& args) const;
+
+  // ---- stateless routing (cluster_backend.cpp) ----
+  void route(const args_view& args, std::string_view bytes, const std::shared_ptr<job>& j);
   // A reply the proxy gives itself, or nullopt if the command goes to the cluster.
-  std::optional<std::string> answer_here(const std::string& name,
-                                         const std::vector<std::string_view>& args);
-  void route_by_keys(const std::vector<std::string_view>& args, std::string_view bytes,
+  std::optional<std::string> answer_here(const std::string& name, const args_view& args);
+  void route_by_keys(const args_view& args, std::string_view bytes,
                      const std::vector<std::size_t>& positions, const std::shared_ptr<job>& j);
-  void route_keyless(const std::string& name, const std::vector<std::string_view>& args,
-                     std::string_view bytes, const std::shared_ptr<job>& j);
-  void ask_for_keys(const std::vector<std::string_view>& args, std::string_view bytes,
-                    const std::shared_ptr<job>& j);
+  void route_keyless(const std::string& name, const args_view& args, std::string_view bytes,
+                     const std::shared_ptr<job>& j);
+  void ask_for_keys(const args_view& args, std::string_view bytes, const std::shared_ptr<job>& j);
+  // The positions of the command's keys (nullopt: ask the cluster), and its full name.
+  std::optional<std::vector<std::size_t>> keys_of(const args_view& args, std::string* full,
+                                                  bool* known) const;
   void send(const leg_ptr& l);
   void on_reply(const leg_ptr& l, std::string_view reply);
+  // A -MOVED/-ASK to follow: counted, the map corrected (MOVED), an empty host filled in.
+  void redirected(cluster::redirect& r, const std::string& asked_host);
   // Sends `l` again after a back-off, unless its deadline passed (false). `refresh`: read the
   // topology again first.
   bool retry_later(const leg_ptr& l, bool refresh);
   void finish_leg(const leg_ptr& l, std::string_view reply);
+
+  // ---- transactions and WATCH (cluster_backend_txn.cpp) ----
+  bool start_transaction(std::string_view bytes, std::uint64_t slot, const sink_ptr& sink);
+  bool in_transaction(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                      const sink_ptr& sink);
+  // WATCH, UNWATCH; EXEC and DISCARD without MULTI after WATCH.
+  bool watch_request(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                     const sink_ptr& sink);
+  // The transaction runs on `n` from now on: what was kept for it is sent there.
+  void decide(const txn_ptr& t, const cluster::node& n);
+  // A request inside the transaction (`record`: sent again if the transaction moves).
+  void queue(const txn_ptr& t, std::string_view bytes, std::optional<std::uint16_t> key_slot,
+             std::uint64_t slot, const sink_ptr& sink, bool record);
+  void send_queued(const txn_ptr& t, std::string_view bytes, std::optional<std::uint16_t> key_slot,
+                   bool record, const std::shared_ptr<job>& j);
+  void on_queued(const txn_ptr& t, job& j, std::optional<std::uint16_t> key_slot, bool record,
+                 std::string_view reply);
+  void exec(const txn_ptr& t, bool discard, std::string_view bytes, std::uint64_t slot,
+            const sink_ptr& sink);
+  // Sends the transaction again, whole, to `n` (its slot moved): MULTI, the commands, EXEC.
+  void replay(const txn_ptr& t, const cluster::node& n, bool asking,
+              const std::shared_ptr<job>& exec_job);
+  void on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>& j, std::string_view reply);
 
   worker& owner_;
   cluster_nodes& nodes_;
   resp::client_state state_;
   std::string name_;  // scratch: the command's lower-case name
   std::size_t spread_ = 0;
+  std::deque<held> held_;  // requests waiting for the ones in flight (or for the topology)
+  bool waiting_topology_ = false;
+  bool draining_ = false;
+  std::size_t inflight_ = 0;  // jobs started and not answered
+  bool exclusive_ = false;    // the last job started runs alone
+  std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
+  txn_ptr txn_;                              // MULTI was started and not yet ended
+  std::optional<cluster::node> watch_node_;  // WATCH holds keys on this node's own connection
 };
 
 }  // namespace puppy::server

@@ -45,7 +45,13 @@ class pipelined_link {
   // Called with the response, valid only during the call.
   using done_fn = std::function<void(const response&)>;
 
-  pipelined_link(worker& owner, upstream::host_port server);
+  // shared: the response timeout applies (reply_watchdog), and the link connects again after a
+  // failure. own: a client's own connection, whose server-side state (a transaction, a WATCH)
+  // would not survive a new connection: no timeout (a blocking command may wait for ever), and
+  // once failed it stays down (every request answered "unavailable").
+  enum class use : std::uint8_t { shared, own };
+
+  pipelined_link(worker& owner, upstream::host_port server, use how = use::shared);
   pipelined_link(const pipelined_link&) = delete;
   pipelined_link& operator=(const pipelined_link&) = delete;
 
@@ -69,6 +75,7 @@ class pipelined_link {
 
   worker& owner_;
   upstream::host_port server_;
+  use use_;
   Protocol protocol_;
   net::stream stream_;
   boost::asio::steady_timer timer_;

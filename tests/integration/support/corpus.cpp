@@ -74,9 +74,10 @@ struct corpus_runner::impl {
   impl(std::uint16_t direct_port, std::uint16_t proxy_port)
       : direct_port_(direct_port), proxy_port_(proxy_port) {}
 
-  std::vector<std::uint16_t> redis_ports_;  // for @blocked; none: it waits for nothing
-  client_options second_;                   // the second side's connections (TLS)
-  client_options second_redis_;             // its Redis's, for @blocked
+  // For @blocked, per side: its Redis servers (a cluster's nodes); none: it waits for nothing.
+  std::vector<std::vector<std::uint16_t>> redis_ports_;
+  client_options second_;        // the second side's connections (TLS)
+  client_options second_redis_;  // its Redis's, for @blocked
 
   void run_file(const std::string& path) {
     std::ifstream in(path);
@@ -114,7 +115,8 @@ struct corpus_runner::impl {
   // In front of a cluster: keys that a command other than the ones the proxy splits uses
   // together, in different slots, get one hash tag per group ("{g1}name"), on every line, so
   // that the file runs without -CROSSSLOT and every other key stays where its name puts it.
-  // COMMAND GETKEYS on the reference Redis names each line's keys.
+  // A transaction's keys (WATCH's included) are used together too. COMMAND GETKEYS on the
+  // reference Redis names each line's keys.
   void tag_cross_slot_keys(const std::vector<std::string>& lines) {
     raw_client ask(direct_port_);
     std::map<std::string, std::string> parent;
@@ -122,19 +124,33 @@ struct corpus_runner::impl {
       while (parent.count(k) > 0 && parent[k] != k) k = parent[k];
       return k;
     };
+    std::map<std::string, std::string> together;  // connection -> a key of its WATCH/MULTI
+    std::map<std::string, bool> in_multi;         // connection -> inside MULTI
+    std::string conn = "1";
     for (const auto& line : lines) {
+      if (line.rfind("@conn ", 0) == 0) conn = line.substr(6);
       auto args = command_of(line);
       if (args.empty()) continue;
       std::string name = args[0];
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (name == "mget" || name == "mset" || name == "del" || name == "unlink" ||
-          name == "exists" || name == "touch") {
+      if (name == "multi") in_multi[conn] = true;
+      if (name == "exec" || name == "discard" || name == "reset") {
+        in_multi[conn] = false;
+        together.erase(conn);
+      }
+      const bool grouped = in_multi[conn] || name == "watch";
+      if (!grouped && (name == "mget" || name == "mset" || name == "del" || name == "unlink" ||
+                       name == "exists" || name == "touch")) {
         continue;
       }
       args.insert(args.begin(), {"COMMAND", "GETKEYS"});
       const std::string reply = ask.call(args);
       if (reply.empty() || reply[0] != '*') continue;
-      const std::vector<std::string> keys = bulk_strings(reply);
+      std::vector<std::string> keys = bulk_strings(reply);
+      if (grouped && !keys.empty()) {
+        if (together.count(conn) > 0) keys.push_back(together[conn]);
+        together[conn] = keys.front();
+      }
       for (const auto& k : keys) {
         if (parent.count(k) == 0) parent[k] = k;
       }
@@ -207,13 +223,24 @@ struct corpus_runner::impl {
       send_both(encode_line(split(rest)));
     } else if (directive == "@blocked") {
       // Both Redis servers have this many clients blocked: the @send before has arrived.
+      // (A cluster's: the sum over its nodes.)
       for (std::size_t i = 0; i < redis_ports_.size(); ++i) {
-        raw_client info(redis_ports_[i], i == 1 ? second_redis_ : client_options{});
-        const std::string want = "blocked_clients:" + rest + "\r\n";
+        std::vector<std::unique_ptr<raw_client>> nodes;
+        for (const auto port : redis_ports_[i]) {
+          nodes.push_back(
+              std::make_unique<raw_client>(port, i == 1 ? second_redis_ : client_options{}));
+        }
+        const long want = std::stol(rest);
         INFO(where_);
         REQUIRE(wait_until(
             [&] {
-              return info.call({"INFO", "clients"}).find(want) != std::string::npos;
+              long sum = 0;
+              for (auto& n : nodes) {
+                const std::string info = n->call({"INFO", "clients"});
+                const auto at = info.find("blocked_clients:");
+                if (at != std::string::npos) sum += std::stol(info.substr(at + 16));
+              }
+              return sum == want;
             },
             10s));
       }
@@ -249,7 +276,12 @@ corpus_runner::corpus_runner(std::uint16_t first_port, std::uint16_t second_port
     : impl_(std::make_unique<impl>(first_port, second_port)) {}
 corpus_runner::~corpus_runner() = default;
 void corpus_runner::set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis) {
-  impl_->redis_ports_ = {first_redis, second_redis};
+  impl_->redis_ports_ = {{first_redis}, {second_redis}};
+}
+
+void corpus_runner::set_redis_ports(std::uint16_t first_redis,
+                                    const std::vector<std::uint16_t>& second_redis) {
+  impl_->redis_ports_ = {{first_redis}, second_redis};
 }
 void corpus_runner::set_cluster_keys(bool on) {
   impl_->cluster_keys_ = on;

@@ -21,6 +21,8 @@ class corpus_runner {
   // The Redis servers behind the two sides, for `@blocked N` (wait until both have N clients
   // blocked, so that a blocking request sent with @send is in place before the next line).
   void set_redis_ports(std::uint16_t first_redis, std::uint16_t second_redis);
+  // ... when the second side is a cluster: the sum over its nodes.
+  void set_redis_ports(std::uint16_t first_redis, const std::vector<std::uint16_t>& second_redis);
   // The second side is a cluster (behind the proxy): keys that commands other than MGET, MSET,
   // DEL, UNLINK, EXISTS and TOUCH use together across slots get a common hash tag, on both
   // sides, so that the file runs without -CROSSSLOT.

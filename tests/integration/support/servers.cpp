@@ -157,6 +157,46 @@ std::string redis_cluster::url() const {
   return out;
 }
 
+std::size_t redis_cluster::owner_of(const std::string& key) {
+  for (std::size_t i = 0; i < size(); ++i) {
+    raw_client n(node(i).port());
+    if (n.call({"GET", key}).rfind("-MOVED", 0) != 0) return i;
+  }
+  throw std::runtime_error("no node serves " + key);
+}
+
+std::string redis_cluster::node_id(std::size_t i) {
+  raw_client n(node(i).port());
+  const auto r = n.call({"CLUSTER", "MYID"});
+  return bulk_strings("*1\r\n" + r).front();
+}
+
+void redis_cluster::move_slot(const std::string& key, std::size_t to) {
+  const std::size_t from = owner_of(key);
+  if (from == to) return;
+  raw_client src(node(from).port());
+  raw_client dst(node(to).port());
+  const std::string slot_reply = src.call({"CLUSTER", "KEYSLOT", key});
+  const std::string slot = slot_reply.substr(1, slot_reply.size() - 3);
+  const auto ok = [](const std::string& r, const char* what) {
+    if (r != "+OK\r\n") throw std::runtime_error(std::string(what) + ": " + r);
+  };
+  ok(dst.call({"CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(from)}), "IMPORTING");
+  ok(src.call({"CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(to)}), "MIGRATING");
+  for (;;) {
+    const auto keys = bulk_strings(src.call({"CLUSTER", "GETKEYSINSLOT", slot, "100"}));
+    if (keys.empty()) break;
+    std::vector<std::string> migrate = {
+        "MIGRATE", "127.0.0.1", std::to_string(node(to).port()), "", "0", "5000", "KEYS"};
+    migrate.insert(migrate.end(), keys.begin(), keys.end());
+    ok(src.call(migrate), "MIGRATE");
+  }
+  for (std::size_t i = 0; i < size(); ++i) {
+    raw_client n(node(i).port());
+    ok(n.call({"CLUSTER", "SETSLOT", slot, "NODE", node_id(to)}), "SETSLOT NODE");
+  }
+}
+
 redis_cluster::~redis_cluster() {
   nodes_.clear();
   remove_temp_dir(dir_);

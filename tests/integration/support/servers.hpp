@@ -60,6 +60,12 @@ class redis_cluster {
   redis_server& node(std::size_t i) { return *nodes_[i]; }
   // redis-cluster://127.0.0.1:<first node>,... (every node a seed).
   std::string url() const;
+  // The node serving `key`'s slot, and a node's id.
+  std::size_t owner_of(const std::string& key);
+  std::string node_id(std::size_t i);
+  // Moves the slot of `key`, with its keys, to node `to`, as redis-cli --cluster reshard does
+  // (IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every node).
+  void move_slot(const std::string& key, std::size_t to);
 
  private:
   std::vector<std::unique_ptr<redis_server>> nodes_;

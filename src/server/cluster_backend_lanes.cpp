@@ -1,0 +1,156 @@
+// A Redis Cluster upstream: where each request of a client starts, and when (docs/cluster.md,
+// "Lanes"). Stateless requests share the worker's node connections and run in parallel; a
+// blocking command, WATCH and a transaction run on the client's own connection to their node,
+// alone: a request that would change lanes waits (held) until every request in flight was
+// answered, so that each runs after the ones the client sent before it, as on one Redis.
+#include <boost/asio/post.hpp>
+
+#include "cluster_backend_parts.hpp"
+#include "puppy/cluster/slot.hpp"
+#include "puppy/resp/ascii.hpp"
+#include "puppy/resp/encode.hpp"
+#include "puppy/server/cluster_backend.hpp"
+#include "puppy/server/cluster_nodes.hpp"
+#include "puppy/server/worker.hpp"
+
+namespace puppy::server {
+namespace asio = boost::asio;
+
+using resp::lower_into;
+
+void cluster_backend::submit(const resp::framed_command& cmd, std::string_view bytes,
+                             std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
+  if (held_.empty() && nodes_.ready() && dispatch(cmd.args, bytes, slot, sink)) return;
+  hold(cmd.args, bytes, slot, sink);
+}
+
+void cluster_backend::hold(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                           const sink_ptr& sink) {
+  held_.push_back({std::vector<std::string>(args.begin(), args.end()), std::string(bytes), slot});
+  if (nodes_.ready() || waiting_topology_) return;
+  // No topology yet: the requests wait for the read in progress.
+  waiting_topology_ = true;
+  nodes_.when_ready([this, sink] {
+    waiting_topology_ = false;
+    if (sink->gone()) return;
+    if (!nodes_.ready()) {
+      const auto error = resp::encode::error(
+          "ERR upstream unavailable (cannot read the cluster's topology: " + nodes_.last_error() +
+          ")");
+      while (!held_.empty()) {
+        sink->answer(held_.front().slot, error);
+        held_.pop_front();
+      }
+    } else {
+      drain(sink);
+    }
+    sink->answers_ready();
+  });
+}
+
+void cluster_backend::drain(const sink_ptr& sink) {
+  if (draining_ || !nodes_.ready()) return;
+  draining_ = true;
+  while (!held_.empty() && !sink->gone()) {
+    held h = std::move(held_.front());
+    held_.pop_front();
+    const args_view args(h.args.begin(), h.args.end());
+    if (!dispatch(args, h.bytes, h.slot, sink)) {
+      held_.push_front(std::move(h));
+      break;
+    }
+  }
+  draining_ = false;
+}
+
+bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                               const sink_ptr& sink) {
+  lower_into(args[0], &name_);
+  if (txn_) return in_transaction(args, bytes, slot, sink);
+  if (name_ == "multi") return start_transaction(bytes, slot, sink);
+  if (name_ == "watch" || name_ == "unwatch" ||
+      (watch_node_ && (name_ == "exec" || name_ == "discard"))) {
+    return watch_request(args, bytes, slot, sink);
+  }
+  if (name_ == "reset") {
+    if (inflight_ > 0) return false;  // it closes the own connections: after their replies
+    retire_all();
+    watch_node_.reset();
+  }
+  if (auto r = answer_here(name_, args)) {
+    sink->answer(slot, *r);
+    return true;
+  }
+  std::string full;
+  bool known = false;
+  const auto positions = keys_of(args, &full, &known);
+  if (known && blocking(full, args)) {
+    if (inflight_ > 0) return false;  // alone on its own connection, after all before it
+    auto j = start_job(true, sink, slot);
+    j->own = true;
+    route(args, bytes, j);
+    return true;
+  }
+  if (inflight_ > 0 && exclusive_) return false;
+  route(args, bytes, start_job(false, sink, slot));
+  return true;
+}
+
+bool cluster_backend::blocking(const std::string& full, const args_view& args) const {
+  if (!nodes_.blocking(full)) return false;
+  if (name_ == "xread" || name_ == "xreadgroup") {  // they block only with BLOCK
+    for (const auto a : args) {
+      if (resp::iequals(a, "block")) return true;
+    }
+    return false;
+  }
+  return true;
+}
+
+std::shared_ptr<cluster_backend::job> cluster_backend::start_job(bool exclusive,
+                                                                 const sink_ptr& sink,
+                                                                 std::uint64_t slot) {
+  auto j = std::make_shared<job>();
+  j->sink = sink;
+  j->slot = slot;
+  j->counted = true;
+  exclusive_ = exclusive;
+  ++inflight_;
+  return j;
+}
+
+void cluster_backend::complete(job& j, std::string_view reply) {
+  if (j.answered) return;
+  j.answered = true;
+  j.sink->answer(j.slot, reply);
+  if (!j.counted) return;
+  j.counted = false;
+  if (--inflight_ == 0 && !held_.empty()) drain(j.sink);
+}
+
+cluster_backend::link& cluster_backend::own(const cluster::node& n) {
+  for (auto& [node, l] : own_) {
+    if (node == n) return *l;
+  }
+  own_.emplace_back(
+      n, std::make_unique<link>(owner_, upstream::host_port{n.host, n.port}, link::use::own));
+  return *own_.back().second;
+}
+
+void cluster_backend::retire(const cluster::node& n) {
+  for (auto it = own_.begin(); it != own_.end(); ++it) {
+    if (it->first == n) {
+      // Closed now; destroyed after the handlers its close cancelled have run (they use it).
+      it->second->close();
+      asio::post(owner_.context(), [dead = std::shared_ptr<link>(std::move(it->second))] {});
+      own_.erase(it);
+      return;
+    }
+  }
+}
+
+void cluster_backend::retire_all() {
+  while (!own_.empty()) retire(own_.front().first);
+}
+
+}  // namespace puppy::server

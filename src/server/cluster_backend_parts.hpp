@@ -1,0 +1,87 @@
+#pragma once
+// The parts of a cluster_backend's work (cluster_backend.hpp), shared by its source files.
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "puppy/cluster/keyless.hpp"
+#include "puppy/cluster/slot_map.hpp"
+#include "puppy/cluster/split.hpp"
+#include "puppy/server/cluster_backend.hpp"
+
+namespace puppy::server {
+
+// One client request: its reply slot and how its legs' replies make its answer.
+struct cluster_backend::job {
+  enum class merge : std::uint8_t { none, split, keyless, scan, getkeys } how = merge::none;
+  std::shared_ptr<reply_sink> sink;
+  std::uint64_t slot = 0;
+  bool counted = false;  // in inflight_ until answered
+  bool answered = false;
+  bool own = false;    // its legs go to the client's own connections (a blocking command)
+  bool watch = false;  // WATCH: +OK makes the node that answered the client's watch node
+  std::optional<cluster::split_plan> plan;
+  cluster::keyless policy = cluster::keyless::any_node;
+  std::vector<std::string> replies;  // of the legs, when merged
+  std::size_t outstanding = 0;
+  std::size_t scan_node = 0;  // SCAN: the master asked, of `masters`
+  std::size_t masters = 0;
+  std::string original;           // COMMAND GETKEYS: the request whose keys it asks for
+  std::vector<std::string> args;  // COMMAND GETKEYS, SCAN: the client's arguments
+  std::size_t scan_want = 0;      // SCAN: COUNT
+  std::size_t scan_got = 0;       // SCAN: elements gathered from the masters so far
+  std::string scan_elements;
+};
+
+// One request to one node on behalf of a job, followed through redirections and retries.
+struct cluster_backend::leg {
+  std::shared_ptr<job> j;
+  std::size_t index = 0;  // of the job's replies
+  std::string bytes;
+  bool by_slot = true;  // to the master of `slot`; else to `target`
+  std::uint16_t slot = 0;
+  cluster::node target;  // !by_slot: the node; asking: the node named by -ASK
+  bool asking = false;
+  cluster::node sent_to;  // own: the node of the connection it went to last
+  int redirects = 0;
+  int retries = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+// A request that waits for the ones in flight (or for the topology).
+struct cluster_backend::held {
+  std::vector<std::string> args;
+  std::string bytes;
+  std::uint64_t slot;
+};
+
+// A transaction (MULTI ... EXEC/DISCARD) on the client's own connection to one node.
+struct cluster_backend::transaction {
+  struct kept_request {  // sent once the node is decided
+    std::string bytes;
+    std::optional<std::uint16_t> key_slot;
+    bool record;
+    std::shared_ptr<job> j;
+  };
+  bool decided = false;
+  cluster::node node;                      // decided: where it runs
+  std::vector<kept_request> kept;          // !decided: waiting for the node
+  std::vector<std::string> requests;       // MULTI and the commands queued: sent again if it moves
+  std::string exec;                        // the client's EXEC, for a replay
+  std::optional<std::uint16_t> key_slot;   // the slot of its first key
+  bool watched = false;                    // WATCH came first: it cannot move
+  bool failed = false;                     // a command was refused: the node aborts it at EXEC
+  std::optional<cluster::redirect> moved;  // its slot moved while queuing: it runs there
+  bool broken = false;                     // its connection failed: nothing more is sent
+  std::string broken_reply;
+  int redirects = 0;
+  int retries = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+}  // namespace puppy::server

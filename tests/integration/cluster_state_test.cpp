@@ -1,0 +1,157 @@
+// Stateful clients through puppy-proxy in front of a real Redis Cluster: transactions, WATCH and
+// blocking commands on the client's own connection to their node (docs/cluster.md).
+#include <catch2/catch.hpp>
+
+#include "client.hpp"
+#include "servers.hpp"
+
+using namespace puppy::test;
+
+namespace {
+
+constexpr const char* crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+constexpr const char* execabort =
+    "-EXECABORT Transaction discarded because of previous errors.\r\n";
+
+// A key of `prefix` served by node `i`.
+std::string key_on(redis_cluster& c, std::size_t i, const std::string& prefix) {
+  for (int n = 0;; ++n) {
+    const std::string k = prefix + std::to_string(n);
+    if (c.owner_of(k) == i) return k;
+  }
+}
+
+long counter(raw_client& c, const std::string& name) {
+  const std::string stats = c.call({"PUPPY", "STATS"});
+  const auto at = stats.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stol(stats.substr(at + name.size() + 2));
+}
+
+long blocked_on(redis_cluster& c) {
+  long sum = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    raw_client n(c.node(i).port());
+    const std::string info = n.call({"INFO", "clients"});
+    sum += std::stol(info.substr(info.find("blocked_clients:") + 16));
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: a transaction runs on the node of its first key") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client c(proxy.port());
+
+  SECTION("pipelined, as client libraries send it") {
+    c.send(encode({"MULTI"}) + encode({"SET", "{t}a", "1"}) + encode({"INCR", "{t}a"}) +
+           encode({"GET", "{t}a"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(5) ==
+          "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n");
+  }
+  SECTION("one command at a time, keyless commands first: it moves to its key's node") {
+    // MULTI is answered before its key is known; every master is the first key's in turn.
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      const std::string k = key_on(cluster, i, "tx");
+      INFO(k);
+      REQUIRE(c.call({"MULTI"}) == "+OK\r\n");
+      REQUIRE(c.call({"PING"}) == "+QUEUED\r\n");
+      REQUIRE(c.call({"SET", k, "v"}) == "+QUEUED\r\n");
+      REQUIRE(c.call({"APPEND", k, "w"}) == "+QUEUED\r\n");
+      CHECK(c.call({"EXEC"}) == "*3\r\n+PONG\r\n+OK\r\n:2\r\n");
+      CHECK(c.call({"GET", k}) == "$2\r\nvw\r\n");
+    }
+    // A transaction without keys runs on any master.
+    REQUIRE(c.call({"MULTI"}) == "+OK\r\n");
+    REQUIRE(c.call({"ECHO", "x"}) == "+QUEUED\r\n");
+    CHECK(c.call({"EXEC"}) == "*1\r\n$1\r\nx\r\n");
+  }
+  SECTION("a key of another slot: -CROSSSLOT, and the transaction is aborted") {
+    const std::string a = key_on(cluster, 0, "x");
+    const std::string b = key_on(cluster, 1, "x");
+    c.send(encode({"MULTI"}) + encode({"SET", a, "1"}) + encode({"SET", b, "1"}) +
+           encode({"EXEC"}));
+    CHECK(c.read_replies(4) == std::string("+OK\r\n+QUEUED\r\n") + crossslot + execabort);
+    CHECK(c.call({"EXISTS", a, b}) == ":0\r\n");
+    // Same node, other slot: the node's own -CROSSSLOT at EXEC (Redis Cluster's rule).
+    std::string same;
+    for (int n = 0; same.empty(); ++n) {
+      const std::string k = "y" + std::to_string(n);
+      if (cluster.owner_of(k) == 0 && k != a) same = k;
+    }
+    c.send(encode({"MULTI"}) + encode({"SET", a, "1"}) + encode({"SET", same, "1"}) +
+           encode({"EXEC"}));
+    CHECK(c.read_replies(4) == std::string("+OK\r\n+QUEUED\r\n+QUEUED\r\n") + crossslot);
+  }
+  SECTION("DISCARD, nesting and errors are the node's") {
+    c.send(encode({"MULTI"}) + encode({"SET", "{d}a", "1"}) + encode({"MULTI"}) +
+           encode({"DISCARD"}) + encode({"EXISTS", "{d}a"}) + encode({"EXEC"}) +
+           encode({"DISCARD"}));
+    CHECK(c.read_replies(7) ==
+          "+OK\r\n+QUEUED\r\n-ERR MULTI calls can not be nested\r\n+OK\r\n:0\r\n"
+          "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n");
+  }
+  SECTION("WATCH: a change by another client makes EXEC fail") {
+    raw_client other(proxy.port());
+    REQUIRE(c.call({"WATCH", "{w}k"}) == "+OK\r\n");
+    REQUIRE(other.call({"SET", "{w}k", "theirs"}) == "+OK\r\n");
+    c.send(encode({"MULTI"}) + encode({"SET", "{w}k", "mine"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*-1\r\n");
+    CHECK(c.call({"GET", "{w}k"}) == "$6\r\ntheirs\r\n");
+    // Unchanged: it runs. UNWATCH without WATCH is answered here.
+    REQUIRE(c.call({"WATCH", "{w}k"}) == "+OK\r\n");
+    c.send(encode({"MULTI"}) + encode({"SET", "{w}k", "mine"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    CHECK(c.call({"UNWATCH"}) == "+OK\r\n");
+    // Keys watched on two nodes cannot be used by one transaction.
+    REQUIRE(c.call({"WATCH", key_on(cluster, 0, "w")}) == "+OK\r\n");
+    CHECK(c.call({"WATCH", key_on(cluster, 1, "w")}) == crossslot);
+    CHECK(c.call({"UNWATCH"}) == "+OK\r\n");
+  }
+  SECTION("its slot moves before EXEC: it runs whole on the new node; with WATCH it fails") {
+    const std::size_t from = cluster.owner_of("{m}a");
+    c.send(encode({"MULTI"}) + encode({"SET", "{m}a", "1"}) + encode({"INCR", "{m}b"}));
+    REQUIRE(c.read_replies(3) == "+OK\r\n+QUEUED\r\n+QUEUED\r\n");
+    cluster.move_slot("{m}a", (from + 1) % cluster.size());
+    CHECK(c.call({"EXEC"}) == "*2\r\n+OK\r\n:1\r\n");
+    CHECK(c.call({"MGET", "{m}a", "{m}b"}) == "*2\r\n$1\r\n1\r\n$1\r\n1\r\n");
+    CHECK(counter(c, "puppy_cluster_moved_total") >= 1);
+    // Queued after the move: the node redirects while queuing; it still runs whole.
+    c.send(encode({"MULTI"}) + encode({"INCR", "{m}b"}));
+    REQUIRE(c.read_replies(2) == "+OK\r\n+QUEUED\r\n");
+    cluster.move_slot("{m}a", (from + 2) % cluster.size());
+    c.send(encode({"INCR", "{m}b"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(2) == "+QUEUED\r\n*2\r\n:2\r\n:3\r\n");
+    // WATCH: the watch stays on the old node, so the transaction cannot run.
+    REQUIRE(c.call({"WATCH", "{m}a"}) == "+OK\r\n");
+    c.send(encode({"MULTI"}) + encode({"SET", "{m}a", "2"}));
+    REQUIRE(c.read_replies(2) == "+OK\r\n+QUEUED\r\n");
+    cluster.move_slot("{m}a", from);
+    CHECK(c.call({"EXEC"}) == "*-1\r\n");
+    CHECK(c.call({"GET", "{m}a"}) == "$1\r\n1\r\n");
+  }
+}
+
+TEST_CASE("cluster: a blocking command waits on its own connection, holding up no one") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client blocked(proxy.port());
+  raw_client other(proxy.port());
+  const std::string q = key_on(cluster, 0, "q");
+  const std::string near = key_on(cluster, 0, "n");  // served by the same node
+  // Pipelined after the BLPOP: answered after it, as by one Redis.
+  blocked.send(encode({"BLPOP", q, "0"}) + encode({"GET", near}));
+  REQUIRE(wait_until([&] { return blocked_on(cluster) == 1; }, 10s));
+  // The shared connection to that node is not held up.
+  for (int i = 0; i < 20; ++i) REQUIRE(other.call({"SET", near, std::to_string(i)}) == "+OK\r\n");
+  CHECK_FALSE(blocked.has_data(std::chrono::milliseconds(0)));
+  REQUIRE(other.call({"RPUSH", q, "job"}) == ":1\r\n");
+  CHECK(blocked.read_replies(2) ==
+        "*2\r\n$" + std::to_string(q.size()) + "\r\n" + q + "\r\n$3\r\njob\r\n$2\r\n19\r\n");
+  // Keys of two slots: the cluster's error; a timeout: nil, as from one Redis.
+  CHECK(blocked.call({"BLPOP", q, key_on(cluster, 1, "q"), "1"}) == crossslot);
+  CHECK(blocked.call({"BRPOP", q, "0.01"}) == "*-1\r\n");
+  // XREAD blocks only with BLOCK.
+  CHECK(blocked.call({"XREAD", "STREAMS", "{s}x", "0"}) == "*-1\r\n");
+}
