@@ -1,5 +1,6 @@
 #include "puppy/cluster/keyless.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "puppy/resp/encode.hpp"
@@ -24,6 +25,32 @@ std::string protocol_fault() {
   return resp::encode::error("ERR unexpected reply from a node");
 }
 
+// The elements of an array of bulk strings and integers (a PUBSUB reply), each as its bytes.
+std::optional<std::vector<std::string_view>> flat_elements(std::string_view r) {
+  std::size_t end = 0;
+  const auto n = header_number(r, '*', &end);
+  if (!n || *n < 0) return std::nullopt;
+  r.remove_prefix(end);
+  std::vector<std::string_view> out;
+  for (std::int64_t i = 0; i < *n; ++i) {
+    std::size_t size = 0;
+    if (!r.empty() && r[0] == ':') {
+      if (!header_number(r, ':', &end)) return std::nullopt;
+      size = end;
+    } else {
+      const auto len = header_number(r, '$', &end);
+      if (!len || *len < 0 || r.size() < end + static_cast<std::size_t>(*len) + 2) {
+        return std::nullopt;
+      }
+      size = end + static_cast<std::size_t>(*len) + 2;
+    }
+    out.push_back(r.substr(0, size));
+    r.remove_prefix(size);
+  }
+  if (!r.empty()) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 keyless keyless_policy(std::string_view name, std::string_view sub) {
@@ -32,6 +59,12 @@ keyless keyless_policy(std::string_view name, std::string_view sub) {
   if (name == "flushall" || name == "flushdb") return keyless::all_ok;
   if (name == "randomkey") return keyless::any_non_nil;
   if (name == "scan") return keyless::scan;
+  if (name == "publish") return keyless::first;
+  if (name == "pubsub") {
+    if (sub == "channels" || sub == "shardchannels") return keyless::unique;
+    if (sub == "numsub" || sub == "shardnumsub") return keyless::sum_pairs;
+    if (sub == "numpat") return keyless::sum;
+  }
   if (name == "script") {
     if (sub == "load") return keyless::same;
     if (sub == "flush") return keyless::all_ok;
@@ -52,6 +85,7 @@ std::string merge_keyless(keyless how, const std::vector<std::string_view>& repl
   }
   switch (how) {
     case keyless::any_node:
+    case keyless::first:
     case keyless::scan:
     case keyless::all_ok:
     case keyless::same:
@@ -102,6 +136,40 @@ std::string merge_keyless(keyless how, const std::vector<std::string_view>& repl
       }
       std::string out = resp::encode::array_header(all.size());
       for (const bool b : all) out += b ? ":1\r\n" : ":0\r\n";
+      return out;
+    }
+    case keyless::unique: {
+      std::vector<std::string_view> names;
+      for (const auto r : replies) {
+        const auto elements = flat_elements(r);
+        if (!elements) return protocol_fault();
+        for (const auto e : *elements) {
+          if (std::find(names.begin(), names.end(), e) == names.end()) names.push_back(e);
+        }
+      }
+      std::string out = resp::encode::array_header(names.size());
+      for (const auto n : names) out.append(n);
+      return out;
+    }
+    case keyless::sum_pairs: {
+      const auto first = flat_elements(replies.front());
+      if (!first || first->size() % 2 != 0) return protocol_fault();
+      std::vector<std::int64_t> counts(first->size() / 2, 0);
+      for (const auto r : replies) {
+        const auto elements = flat_elements(r);
+        if (!elements || elements->size() != first->size()) return protocol_fault();
+        for (std::size_t i = 0; i < counts.size(); ++i) {
+          std::size_t end = 0;
+          const auto v = header_number((*elements)[2 * i + 1], ':', &end);
+          if (!v || (*elements)[2 * i] != (*first)[2 * i]) return protocol_fault();
+          counts[i] += *v;
+        }
+      }
+      std::string out = resp::encode::array_header(first->size());
+      for (std::size_t i = 0; i < counts.size(); ++i) {
+        out.append((*first)[2 * i]);
+        out += resp::encode::integer(counts[i]);
+      }
       return out;
     }
     case keyless::any_non_nil:

@@ -160,6 +160,9 @@ void cluster_backend::route_keyless(const std::string& name, const args_view& ar
     case cluster::keyless::any_node:
       one(*nodes_.any(), std::string(bytes), 0);
       return;
+    case cluster::keyless::first:
+      one(masters.front(), std::string(bytes), 0);
+      return;
     case cluster::keyless::scan: {
       if (args.size() < 2) {  // the node's arity error
         one(*nodes_.any(), std::string(bytes), 0);

@@ -67,6 +67,9 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
                                const sink_ptr& sink) {
   lower_into(args[0], &name_);
   if (txn_) return in_transaction(args, bytes, slot, sink);
+  if (name_ != "quit" && name_ != "reset" && subscribed_context()) {
+    return pubsub_request(args, bytes, slot, sink);
+  }
   if (name_ == "multi") return start_transaction(bytes, slot, sink);
   if (name_ == "watch" || name_ == "unwatch" ||
       (watch_node_ && (name_ == "exec" || name_ == "discard"))) {
@@ -85,14 +88,14 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
   bool known = false;
   const auto positions = keys_of(args, &full, &known);
   if (known && blocking(full, args)) {
-    if (inflight_ > 0) return false;  // alone on its own connection, after all before it
-    auto j = start_job(true, sink, slot);
+    if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
+    auto j = start_job(lane::alone, sink, slot);
     j->own = true;
     route(args, bytes, j);
     return true;
   }
-  if (inflight_ > 0 && exclusive_) return false;
-  route(args, bytes, start_job(false, sink, slot));
+  if (!may_start(lane::shared)) return false;
+  route(args, bytes, start_job(lane::shared, sink, slot));
   return true;
 }
 
@@ -107,14 +110,13 @@ bool cluster_backend::blocking(const std::string& full, const args_view& args) c
   return true;
 }
 
-std::shared_ptr<cluster_backend::job> cluster_backend::start_job(bool exclusive,
-                                                                 const sink_ptr& sink,
+std::shared_ptr<cluster_backend::job> cluster_backend::start_job(lane l, const sink_ptr& sink,
                                                                  std::uint64_t slot) {
   auto j = std::make_shared<job>();
   j->sink = sink;
   j->slot = slot;
   j->counted = true;
-  exclusive_ = exclusive;
+  lane_ = l;
   ++inflight_;
   return j;
 }
@@ -140,17 +142,25 @@ cluster_backend::link& cluster_backend::own(const cluster::node& n) {
 void cluster_backend::retire(const cluster::node& n) {
   for (auto it = own_.begin(); it != own_.end(); ++it) {
     if (it->first == n) {
-      // Closed now; destroyed after the handlers its close cancelled have run (they use it).
-      it->second->close();
-      asio::post(owner_.context(), [dead = std::shared_ptr<link>(std::move(it->second))] {});
+      dispose(std::move(it->second));
       own_.erase(it);
       return;
     }
   }
 }
 
+void cluster_backend::dispose(std::unique_ptr<link> l) {
+  // Closed now; destroyed after the handlers its close cancelled have run (they use it).
+  l->close();
+  asio::post(owner_.context(), [dead = std::shared_ptr<link>(std::move(l))] {});
+}
+
 void cluster_backend::retire_all() {
   while (!own_.empty()) retire(own_.front().first);
+  for (auto& s : subs_) dispose(std::move(s->l));
+  subs_.clear();
+  classic_node_.reset();
+  sub_pending_ = 0;
 }
 
 }  // namespace puppy::server

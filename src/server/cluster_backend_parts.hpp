@@ -2,6 +2,7 @@
 // The parts of a cluster_backend's work (cluster_backend.hpp), shared by its source files.
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,31 @@ struct cluster_backend::transaction {
   int retries = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+// A request on the subscribed connections: its parts (one per connection), in order.
+struct cluster_backend::sub_request {
+  std::shared_ptr<job> j;
+  std::string bytes;
+  std::string name;     // the command's, lower case
+  bool family = false;  // an (un)subscription, not a command sent while subscribed
+  std::vector<std::string> parts;
+  std::size_t outstanding = 0;
+  int redirects = 0;
+};
+
+// One subscribed connection: the client's subscriptions on one node.
+struct cluster_backend::subscriber {
+  struct waiting {
+    std::shared_ptr<sub_request> r;
+    std::size_t part;
+    std::string reply;  // its replies so far, and the messages that came between them
+  };
+  cluster::node node;
+  std::unique_ptr<link> l;
+  std::int64_t classic = 0;  // channels and patterns, as the node's last confirmation said
+  std::int64_t shard = 0;    // shard channels
+  std::deque<waiting> pending;
 };
 
 }  // namespace puppy::server

@@ -51,7 +51,7 @@ void ignore(std::string_view) {}
 
 bool cluster_backend::start_transaction(std::string_view bytes, std::uint64_t slot,
                                         const sink_ptr& sink) {
-  if (inflight_ > 0) return false;  // on its own connection: after the requests in flight
+  if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
   auto t = std::make_shared<transaction>();
   txn_ = t;
   t->watched = watch_node_.has_value();
@@ -135,7 +135,7 @@ void cluster_backend::decide(const txn_ptr& t, const cluster::node& n) {
 void cluster_backend::queue(const txn_ptr& t, std::string_view bytes,
                             std::optional<std::uint16_t> key_slot, std::uint64_t slot,
                             const sink_ptr& sink, bool record) {
-  auto j = start_job(true, sink, slot);
+  auto j = start_job(lane::alone, sink, slot);
   if (record) t->requests.emplace_back(bytes);
   if (!t->decided) {
     t->kept.push_back({std::string(bytes), key_slot, record, j});
@@ -188,7 +188,7 @@ void cluster_backend::exec(const txn_ptr& t, bool discard, std::string_view byte
                            std::uint64_t slot, const sink_ptr& sink) {
   txn_.reset();
   watch_node_.reset();  // EXEC and DISCARD end every WATCH
-  auto j = start_job(true, sink, slot);
+  auto j = start_job(lane::alone, sink, slot);
   if (!t->decided) {
     if (const cluster::node* n = nodes_.any()) {
       decide(t, *n);
@@ -279,7 +279,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
     sink->answer(slot, "+OK\r\n");
     return true;
   }
-  if (inflight_ > 0) return false;  // on its own connection: after the requests in flight
+  if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
   if (name_ == "watch") {
     std::string full;
     bool known = false;
@@ -291,7 +291,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
         return true;
       }
     }
-    auto j = start_job(true, sink, slot);
+    auto j = start_job(lane::alone, sink, slot);
     j->own = true;
     j->watch = true;
     route(args, bytes, j);
@@ -300,7 +300,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
   // UNWATCH, and EXEC or DISCARD without MULTI: the node that has the watch answers.
   const cluster::node n = *watch_node_;
   if (name_ == "unwatch") watch_node_.reset();
-  auto j = start_job(true, sink, slot);
+  auto j = start_job(lane::alone, sink, slot);
   own(n).send(bytes, [this, j, n](std::string_view reply) {
     if (j->sink->gone()) return;
     if (connection_failed(reply)) retire(n);

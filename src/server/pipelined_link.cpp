@@ -98,6 +98,8 @@ pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port serv
 
 template <class Protocol>
 void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
+  if (!done) done = listener_;
+  if (!done) return;
   owner_.stats().error(metrics::error_kind::upstream_unavailable);
   std::string why = backoff_.last_error();
   const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
@@ -127,9 +129,11 @@ void pipelined_link<Protocol>::send(std::string_view bytes, done_fn done) {
   }
   out_.append(bytes);
   if (state_ == state::up) {
-    watchdog_.sent(waiting_.empty());
-    waiting_.push_back(std::move(done));
-    rtt_.on_sent(++sent_);
+    if (!listener_) {
+      watchdog_.sent(waiting_.empty());
+      waiting_.push_back(std::move(done));
+      rtt_.on_sent(++sent_);
+    }
     if (!write_scheduled_) {
       write_scheduled_ = true;  // one write per turn for everything queued meanwhile
       asio::post(owner_.context(), [this, gen = generation_] {
@@ -139,7 +143,7 @@ void pipelined_link<Protocol>::send(std::string_view bytes, done_fn done) {
     }
     return;
   }
-  queued_.push_back(std::move(done));
+  if (!listener_) queued_.push_back(std::move(done));
   if (state_ == state::idle) connect();
 }
 
@@ -262,12 +266,17 @@ void pipelined_link<Protocol>::read() {
       response r;
       const auto res = protocol_.parse(in_.data() + pos, in_.size() - pos, &r);
       if (res.what == link_parse::status::need_more) break;
-      if (res.what == link_parse::status::invalid || waiting_.empty()) {
+      if (res.what == link_parse::status::invalid || (waiting_.empty() && !listener_)) {
         fail("upstream protocol fault: " + name() + " sent an invalid response",
              metrics::error_kind::upstream_protocol);
         return;
       }
       pos += res.consumed;
+      if (listener_) {
+        listener_(r);  // may send more, or close the link: never touches in_
+        if (gen != generation_) return;
+        continue;
+      }
       done_fn done = std::move(waiting_.front());
       waiting_.pop_front();
       ++replied_;
@@ -316,6 +325,7 @@ void pipelined_link<Protocol>::fail(const std::string& why, metrics::error_kind 
   unsent.swap(queued_);
   for (auto& d : lost) answer_unavailable(std::move(d), true);
   for (auto& d : unsent) answer_unavailable(std::move(d), false);
+  if (listener_) answer_unavailable(nullptr, true);
 }
 
 template <class Protocol>
@@ -327,6 +337,7 @@ void pipelined_link<Protocol>::close() {
   timer_.cancel();
   waiting_.clear();
   queued_.clear();
+  listener_ = nullptr;
   state_ = state::idle;
 }
 

@@ -107,6 +107,10 @@ void session::answer(std::uint64_t slot, std::string_view reply) {
   order_.answer(slot, reply, [this](std::string_view b) { emit_local(b); });
 }
 
+void session::push(std::string_view bytes) {
+  if (!order_.hold(bytes)) emit_local(bytes);
+}
+
 void session::answers_ready() {
   // Responses come in batches (one memcached read answers many clients' requests): each client
   // gets one write per batch, once the batch has been dispatched.

@@ -13,7 +13,6 @@ namespace {
 
 // Corpus files whose subject a cluster behind the proxy does not serve as one Redis does.
 const std::set<std::string> not_for_cluster = {
-    "12-pubsub.redis",       // SUBSCRIBE: not yet (issue 15)
     "14b-databases.redis",   // a cluster has database 0 only (SELECT 1: the cluster's error)
     "15-server.redis",       // CONFIG, ACL, CLIENT, WAIT, ROLE: one node's, not one Redis's
     "16-resp3.redis",        // HELLO 3: not yet (issue 15)

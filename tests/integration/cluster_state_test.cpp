@@ -155,3 +155,79 @@ TEST_CASE("cluster: a blocking command waits on its own connection, holding up n
   // XREAD blocks only with BLOCK.
   CHECK(blocked.call({"XREAD", "STREAMS", "{s}x", "0"}) == "*-1\r\n");
 }
+
+TEST_CASE("cluster: pub/sub, classic and sharded, through the proxy") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client sub(proxy.port());
+  raw_client pub(proxy.port());
+  const auto message = [](const std::string& kind, const std::string& channel,
+                          const std::string& payload) {
+    return "*3\r\n$" + std::to_string(kind.size()) + "\r\n" + kind + "\r\n$" +
+           std::to_string(channel.size()) + "\r\n" + channel + "\r\n$" +
+           std::to_string(payload.size()) + "\r\n" + payload + "\r\n";
+  };
+
+  SECTION("SUBSCRIBE hears PUBLISH through the proxy and on any node") {
+    REQUIRE(sub.call({"SUBSCRIBE", "news"}) == "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n");
+    // Every client's SUBSCRIBE and PUBLISH share a node: the count is of the proxy's clients.
+    CHECK(pub.call({"PUBLISH", "news", "a"}) == ":1\r\n");
+    CHECK(sub.read_reply() == message("message", "news", "a"));
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      raw_client node(cluster.node(i).port());
+      node.call({"PUBLISH", "news", "from" + std::to_string(i)});
+      CHECK(sub.read_reply() == message("message", "news", "from" + std::to_string(i)));
+    }
+    CHECK(pub.call({"PUBSUB", "NUMSUB", "news"}) == "*2\r\n$4\r\nnews\r\n:1\r\n");
+    CHECK(pub.call({"PUBSUB", "CHANNELS"}) == "*1\r\n$4\r\nnews\r\n");
+    // Subscribed: other commands are refused as by one Redis, whichever node their key is on.
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      CHECK(sub.call({"GET", key_on(cluster, i, "k")}) ==
+            "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+            "RESET are allowed in this context\r\n");
+    }
+    CHECK(sub.call({"PING"}) == "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    // Pipelined: the last UNSUBSCRIBE ends the context, the GET after it is routed.
+    REQUIRE(pub.call({"SET", key_on(cluster, 2, "k"), "v"}) == "+OK\r\n");
+    sub.send(encode({"UNSUBSCRIBE"}) + encode({"GET", key_on(cluster, 2, "k")}));
+    CHECK(sub.read_replies(2) == "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:0\r\n$1\r\nv\r\n");
+  }
+  SECTION("SSUBSCRIBE on the master of each shard channel's slot") {
+    const std::string a = key_on(cluster, 0, "sc");
+    const std::string b = key_on(cluster, 1, "sc");
+    sub.send(encode({"SSUBSCRIBE", a}) + encode({"SSUBSCRIBE", b}));
+    CHECK(sub.read_replies(2) == "*3\r\n$10\r\nssubscribe\r\n$" + std::to_string(a.size()) +
+                                     "\r\n" + a + "\r\n:1\r\n*3\r\n$10\r\nssubscribe\r\n$" +
+                                     std::to_string(b.size()) + "\r\n" + b + "\r\n:1\r\n");
+    CHECK(pub.call({"SPUBLISH", a, "x"}) == ":1\r\n");
+    CHECK(sub.read_reply() == message("smessage", a, "x"));
+    CHECK(pub.call({"SPUBLISH", b, "y"}) == ":1\r\n");
+    CHECK(sub.read_reply() == message("smessage", b, "y"));
+    CHECK(pub.call({"PUBSUB", "SHARDNUMSUB", a, b}) ==
+          "*4\r\n$" + std::to_string(a.size()) + "\r\n" + a + "\r\n:1\r\n$" +
+              std::to_string(b.size()) + "\r\n" + b + "\r\n:1\r\n");
+    // SUNSUBSCRIBE of everything: each node confirms its own (counts are per node).
+    sub.send(encode({"SUNSUBSCRIBE"}));
+    const std::string all = sub.read_replies(2);
+    CHECK(all.find("sunsubscribe\r\n$" + std::to_string(a.size()) + "\r\n" + a) !=
+          std::string::npos);
+    CHECK(all.find("sunsubscribe\r\n$" + std::to_string(b.size()) + "\r\n" + b) !=
+          std::string::npos);
+    CHECK(sub.call({"GET", a}) == "$-1\r\n");
+    // Channels of two slots in one SSUBSCRIBE: the cluster's error.
+    CHECK(sub.call({"SSUBSCRIBE", a, b}) == crossslot);
+    // Nothing subscribed: the node's answer.
+    CHECK(sub.call({"SUNSUBSCRIBE"}) == "*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n");
+  }
+}
+
+TEST_CASE("cluster: a subscribed client whose node goes away is disconnected") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client sub(proxy.port());
+  const std::string ch = key_on(cluster, 1, "sc");
+  REQUIRE(sub.call({"SSUBSCRIBE", ch}).find(":1\r\n") != std::string::npos);
+  cluster.node(1).kill();
+  // Its subscription is gone: the client is closed, as by a Redis that went away.
+  CHECK(sub.read_until_closed() == "");
+}

@@ -16,6 +16,25 @@ TEST_CASE("keyless policy per command group") {
   CHECK(keyless_policy("function", "delete") == keyless::all_ok);
   CHECK(keyless_policy("randomkey", "") == keyless::any_non_nil);
   CHECK(keyless_policy("scan", "0") == keyless::scan);
+  CHECK(keyless_policy("publish", "") == keyless::first);
+  CHECK(keyless_policy("pubsub", "channels") == keyless::unique);
+  CHECK(keyless_policy("pubsub", "shardnumsub") == keyless::sum_pairs);
+  CHECK(keyless_policy("pubsub", "numpat") == keyless::sum);
+}
+
+TEST_CASE("PUBSUB replies of every master merged: names once, counts added") {
+  CHECK(merge_keyless(keyless::unique, {"*2\r\n$1\r\na\r\n$2\r\nbb\r\n", "*0\r\n",
+                                        "*2\r\n$2\r\nbb\r\n$1\r\nc\r\n"}) ==
+        "*3\r\n$1\r\na\r\n$2\r\nbb\r\n$1\r\nc\r\n");
+  CHECK(merge_keyless(keyless::sum_pairs, {"*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:0\r\n",
+                                           "*4\r\n$1\r\na\r\n:2\r\n$1\r\nb\r\n:0\r\n"}) ==
+        "*4\r\n$1\r\na\r\n:3\r\n$1\r\nb\r\n:0\r\n");
+  CHECK(merge_keyless(keyless::sum_pairs, {"*0\r\n", "*0\r\n"}) == "*0\r\n");
+  // Names in another order, or a short array: not a reply to the same request.
+  CHECK(merge_keyless(keyless::sum_pairs, {"*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\nb\r\n:1\r\n"}) ==
+        "-ERR unexpected reply from a node\r\n");
+  CHECK(merge_keyless(keyless::unique, {"*2\r\n$1\r\na\r\n"}) ==
+        "-ERR unexpected reply from a node\r\n");
 }
 
 TEST_CASE("keyless replies merged as one Redis holding every key answers") {

@@ -13,14 +13,17 @@
 namespace puppy::cluster {
 
 enum class keyless : std::uint8_t {
-  any_node,     // PING, ECHO, TIME, INFO, PUBLISH, EVAL with no keys, ...: one master
-  sum,          // DBSIZE: the masters' counts added
+  any_node,     // PING, ECHO, TIME, INFO, EVAL with no keys, ...: one master
+  first,        // PUBLISH: the first master of the scan order, where SUBSCRIBE goes too
+  sum,          // DBSIZE, PUBSUB NUMPAT: the masters' counts added
   concat,       // KEYS: every master's array, one after the other
   all_ok,       // FLUSHALL, FLUSHDB, SCRIPT FLUSH, FUNCTION FLUSH/DELETE/RESTORE: +OK from all
   same,         // SCRIPT LOAD, FUNCTION LOAD: the first master's reply, once all said the same
   all_and,      // SCRIPT EXISTS: 1 where every master has the script
   any_non_nil,  // RANDOMKEY: a key from a master that has one (nil if none has)
-  scan          // SCAN: master by master (scan_* below)
+  scan,         // SCAN: master by master (scan_* below)
+  unique,       // PUBSUB CHANNELS/SHARDCHANNELS: every master's names, each once
+  sum_pairs     // PUBSUB NUMSUB/SHARDNUMSUB: [name, count, ...], the counts added
 };
 
 // The policy for a keyless command: `name` and `sub` (its subcommand, if it has any) in lower

@@ -66,15 +66,20 @@ class cluster_backend final : public routed_backend {
   void hold(const args_view& args, std::string_view bytes, std::uint64_t slot,
             const sink_ptr& sink);
   void drain(const sink_ptr& sink);
-  // A job in flight; `exclusive`: it runs alone (on an own connection), nothing starts beside it.
-  std::shared_ptr<job> start_job(bool exclusive, const sink_ptr& sink, std::uint64_t slot);
+  // Where a job runs: several shared ones at once; one alone (an own connection); several
+  // (un)subscriptions at once on the subscribed connections.
+  enum class lane : std::uint8_t { shared, alone, sub };
+  // Whether a job of `l` may start now, beside the ones in flight.
+  bool may_start(lane l) const { return inflight_ == 0 || (l != lane::alone && lane_ == l); }
+  std::shared_ptr<job> start_job(lane l, const sink_ptr& sink, std::uint64_t slot);
   // Answers the job's reply slot; the last job in flight lets held requests go.
   void complete(job& j, std::string_view reply);
   // This client's own connection to `n` (blocking commands, WATCH, transactions).
   link& own(const cluster::node& n);
   // Closes an own connection that failed or is no longer wanted (its state is gone).
   void retire(const cluster::node& n);
-  void retire_all();
+  void retire_all();  // the own and the subscribed connections
+  void dispose(std::unique_ptr<link> l);
   // Whether the command blocks (it then runs on an own connection to its key's node).
   bool blocking(const std::string& full, const args_view& args) const;
 
@@ -122,6 +127,18 @@ class cluster_backend final : public routed_backend {
               const std::shared_ptr<job>& exec_job);
   void on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>& j, std::string_view reply);
 
+  // ---- pub/sub (cluster_backend_pubsub.cpp) ----
+  struct subscriber;
+  struct sub_request;
+  // Whether the request (name_) goes to the subscribed connections: it is an (un)subscription,
+  // or the client is subscribed (or may be: confirmations are awaited).
+  bool subscribed_context() const;
+  bool pubsub_request(const args_view& args, std::string_view bytes, std::uint64_t slot,
+                      const sink_ptr& sink);
+  subscriber& subscriber_on(const cluster::node& n, const sink_ptr& sink);
+  void send_sub(subscriber& s, const std::shared_ptr<sub_request>& r, std::size_t part);
+  void on_sub_reply(const cluster::node& n, std::string_view reply, const sink_ptr& sink);
+
   worker& owner_;
   cluster_nodes& nodes_;
   resp::client_state state_;
@@ -131,10 +148,13 @@ class cluster_backend final : public routed_backend {
   bool waiting_topology_ = false;
   bool draining_ = false;
   std::size_t inflight_ = 0;  // jobs started and not answered
-  bool exclusive_ = false;    // the last job started runs alone
+  lane lane_ = lane::shared;  // of the jobs in flight
   std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
-  txn_ptr txn_;                              // MULTI was started and not yet ended
-  std::optional<cluster::node> watch_node_;  // WATCH holds keys on this node's own connection
+  txn_ptr txn_;                                    // MULTI was started and not yet ended
+  std::optional<cluster::node> watch_node_;        // WATCH holds keys on this node's own connection
+  std::vector<std::unique_ptr<subscriber>> subs_;  // subscribed connections, one per node
+  std::optional<cluster::node> classic_node_;      // where SUBSCRIBE and PSUBSCRIBE go
+  std::size_t sub_pending_ = 0;  // (un)subscriptions sent, their confirmations not all in
 };
 
 }  // namespace puppy::server

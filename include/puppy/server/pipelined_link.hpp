@@ -57,6 +57,11 @@ class pipelined_link {
 
   // Sends one request (which gets exactly one response); `done` runs later, never inside send.
   void send(std::string_view bytes, done_fn done);
+  // From now on every response goes to `fn`, in order, and not to the callbacks of send()
+  // (which may be empty): a connection whose server also sends what nobody asked for (a
+  // subscription's messages). The end of the connection hands `fn` the protocol's "connection
+  // lost" response, a send() while it is down the "unavailable" one.
+  void listen(done_fn fn) { listener_ = std::move(fn); }
   void close();
   // Down, and not to be tried again yet: send() would answer "unavailable" without sending.
   bool down() const;
@@ -90,6 +95,7 @@ class pipelined_link {
   bool write_waiting_ = false;   // the socket took no more: a wait for it is armed
   std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
+  done_fn listener_;             // listen(): every response
   buffer in_;
   reply_watchdog watchdog_;
   std::uint64_t sent_ = 0;  // requests sent and responses read on the current connection

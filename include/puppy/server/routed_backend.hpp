@@ -21,6 +21,12 @@ class reply_sink {
   virtual void answers_ready() = 0;
   // The client is gone: answers arriving now are dropped, no further step is taken.
   virtual bool gone() const = 0;
+  // Bytes no request asked for (a subscription's message): after every answer of the requests
+  // already answered or reserved. Flushed with answers_ready().
+  virtual void push(std::string_view bytes) = 0;
+  // The client's connection is to be closed once the answers of its requests so far are out,
+  // reading nothing more (the upstream state it relied on is gone, as when a Redis restarts).
+  virtual void end() = 0;
 
  protected:
   ~reply_sink() = default;

@@ -202,6 +202,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   void answer(std::uint64_t slot, std::string_view reply) override;
   void answers_ready() override;  // flush_client() once the batch of responses is dispatched
   bool gone() const override { return closed_; }
+  void push(std::string_view bytes) override;
+  void end() override { close_after_replies_ = true; }
   bool flush_posted_ = false;
 
   // The PGET family (session_pget.cpp).
