@@ -117,9 +117,10 @@ void redis_server::start() {
   }
 }
 
-redis_cluster::redis_cluster(int masters) : dir_(make_temp_dir("puppy-test-cluster")) {
+redis_cluster::redis_cluster(int masters, int replicas)
+    : dir_(make_temp_dir("puppy-test-cluster")) {
   std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
-  for (int i = 0; i < masters; ++i) {
+  for (int i = 0; i < masters * (1 + replicas); ++i) {
     // The cluster bus needs a port too: one picked here, not port + 10000 (which may be taken,
     // or beyond 65535).
     nodes_.push_back(std::make_unique<redis_server>(std::vector<std::string>{
@@ -127,7 +128,7 @@ redis_cluster::redis_cluster(int masters) : dir_(make_temp_dir("puppy-test-clust
         "2000", "--cluster-port", std::to_string(free_port())}));
     create.push_back("127.0.0.1:" + std::to_string(nodes_.back()->port()));
   }
-  create.insert(create.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+  create.insert(create.end(), {"--cluster-replicas", std::to_string(replicas), "--cluster-yes"});
   process cli(create, dir_ + "/create.log");
   if (cli.wait(60s) != 0) {
     throw std::runtime_error("redis-cli --cluster create failed: " +
@@ -147,6 +148,21 @@ redis_cluster::redis_cluster(int masters) : dir_(make_temp_dir("puppy-test-clust
         30s);
     if (!ok) throw std::runtime_error("the test cluster did not reach cluster_state:ok");
   }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (is_master(i)) continue;
+    raw_client c(nodes_[i]->port());
+    const bool synced = wait_until(
+        [&] {
+          return c.call({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+        },
+        30s);
+    if (!synced) throw std::runtime_error("a replica of the test cluster did not sync");
+  }
+}
+
+bool redis_cluster::is_master(std::size_t i) {
+  raw_client c(nodes_[i]->port());
+  return c.call({"ROLE"}).rfind("*3\r\n$6\r\nmaster\r\n", 0) == 0;
 }
 
 std::string redis_cluster::url() const {
@@ -159,6 +175,7 @@ std::string redis_cluster::url() const {
 
 std::size_t redis_cluster::owner_of(const std::string& key) {
   for (std::size_t i = 0; i < size(); ++i) {
+    if (!node(i).running() || !is_master(i)) continue;
     raw_client n(node(i).port());
     if (n.call({"GET", key}).rfind("-MOVED", 0) != 0) return i;
   }

@@ -49,17 +49,20 @@ class redis_server {
   process proc_;
 };
 
-// A Redis Cluster of `masters` masters without replicas, on loopback ports (each node's bus on
-// a port of its own, --cluster-port), made with `redis-cli --cluster create`: every slot is
-// assigned and every node says cluster_state:ok before the constructor returns.
+// A Redis Cluster of `masters` masters, each with `replicas` replicas, on loopback ports (each
+// node's bus on a port of its own, --cluster-port), made with `redis-cli --cluster create`:
+// every slot is assigned, every node says cluster_state:ok and every replica is in sync with its
+// master before the constructor returns.
 class redis_cluster {
  public:
-  explicit redis_cluster(int masters = 3);
+  explicit redis_cluster(int masters = 3, int replicas = 0);
   ~redis_cluster();
   std::size_t size() const { return nodes_.size(); }
   redis_server& node(std::size_t i) { return *nodes_[i]; }
   // redis-cluster://127.0.0.1:<first node>,... (every node a seed).
   std::string url() const;
+  // Whether node `i` is a master now (ROLE).
+  bool is_master(std::size_t i);
   // The node serving `key`'s slot, and a node's id.
   std::size_t owner_of(const std::string& key);
   std::string node_id(std::size_t i);

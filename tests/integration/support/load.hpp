@@ -1,0 +1,46 @@
+#pragma once
+// Client load whose every reply is unique to its request: `clients` threads, each writing keys
+// of its own (SET, then GET; every 8th round MSET and MGET of two keys in two slots) and checking
+// each reply. A reply that is neither the expected one nor an error is *wrong* (a reply given to
+// another request); errors are kept for the test to judge. Runs until stop() or destruction.
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace puppy::test {
+
+class checked_load {
+ public:
+  checked_load(std::uint16_t port, int clients);
+  ~checked_load();
+  checked_load(const checked_load&) = delete;
+  checked_load& operator=(const checked_load&) = delete;
+
+  // Requests answered as expected so far.
+  std::uint64_t ok() const { return ok_.load(); }
+  // Waits until `more` requests beyond the current count were answered as expected (false
+  // after `timeout`).
+  bool wait_for_more(std::uint64_t more, std::chrono::milliseconds timeout);
+  void stop();
+
+  std::uint64_t wrong() const { return wrong_.load(); }
+  std::vector<std::string> errors() const;  // error replies, and clients that lost their link
+  std::string wrong_sample() const;
+
+ private:
+  void run(int id);
+
+  std::uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> ok_{0};
+  std::atomic<std::uint64_t> wrong_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::string> errors_;
+  std::string wrong_sample_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace puppy::test
