@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
     }
   }
   settings.pget_keys.status_prefix = opt.pget_status_prefix;
-  settings.pget_keys.cluster = opt.pget_cluster_keys;
+  // In front of a cluster the status key must share its key's slot: always.
+  settings.pget_keys.cluster = opt.pget_cluster_keys || address->cluster;
   settings.pget_keys.wake_channel = opt.pget_channel;
   {
     std::string key, why;

@@ -56,4 +56,10 @@ void data_keys_of(std::string_view name, const key_rules& rules,
   }
 }
 
+std::string shard_wake_channel(const key_rules& rules, std::string_view status_key) {
+  std::string out = "shard:" + rules.wake_channel + ":";
+  out.append(status_key);
+  return out;
+}
+
 }  // namespace puppy::pget

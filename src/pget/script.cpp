@@ -23,6 +23,13 @@ local function split(s)
   for part in string.gmatch(s, '[^:]+') do parts[#parts + 1] = part end
   return parts
 end
+local function wake(channel, key)  -- 'shard:<name>': a shard channel of the key's slot (a cluster)
+  if string.sub(channel, 1, 6) == 'shard:' then
+    redis.call('SPUBLISH', string.sub(channel, 7), key)
+  else
+    redis.call('PUBLISH', channel, key)
+  end
+end
 local function count(s)  -- a non-negative integer written plainly, or nil
   if s and #s <= 18 and string.match(s, '^%d+$') and (#s == 1 or string.sub(s, 1, 1) ~= '0') then
     return tonumber(s)
@@ -85,7 +92,7 @@ elseif op == 'set' or op == 'release' then
     redis.call('SET', KEYS[1], ARGV[3], 'EX', timeout + 2 * update)
     redis.call('SET', KEYS[2], 'current:' .. compute .. ':' .. (tonumber(ARGV[7]) + timeout * 1000),
                'EX', timeout)
-    redis.call('PUBLISH', ARGV[6], KEYS[1])
+    wake(ARGV[6], KEYS[1])
   else
     local backoff = tonumber(ARGV[3])
     if backoff > 0 then
@@ -93,7 +100,7 @@ elseif op == 'set' or op == 'release' then
     else
       redis.call('DEL', KEYS[2])
     end
-    redis.call('PUBLISH', ARGV[4], KEYS[1])
+    wake(ARGV[4], KEYS[1])
   end
   return 1
 elseif op == 'heal' then
@@ -107,7 +114,7 @@ elseif op == 'heal' then
   return 0
 elseif op == 'invalidate' then
   local existed = redis.call('EXISTS', KEYS[1])
-  if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], KEYS[1]) end
+  if redis.call('DEL', KEYS[2]) == 1 then wake(ARGV[2], KEYS[1]) end
   return existed
 end
 return redis.error_reply('ERR unknown puppy-proxy script operation')

@@ -296,6 +296,11 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
   reply_sink& sink = *j.sink;
   switch (j.how) {
     case job::merge::none:
+      if (j.then) {
+        const auto then = j.then;  // may start the next step, with this job's leg
+        then(reply);
+        break;
+      }
       if (j.watch && reply == "+OK\r\n") watch_node_ = l->sent_to;
       complete(j, reply);
       break;

@@ -7,6 +7,7 @@
 
 #include "cluster_backend_parts.hpp"
 #include "puppy/cluster/slot.hpp"
+#include "puppy/pget/request.hpp"
 #include "puppy/resp/ascii.hpp"
 #include "puppy/resp/encode.hpp"
 #include "puppy/server/cluster_backend.hpp"
@@ -66,6 +67,19 @@ void cluster_backend::drain(const sink_ptr& sink) {
 bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
                                const sink_ptr& sink) {
   lower_into(args[0], &name_);
+  if (pget::is_family(name_)) {
+    if (sub_pending_ > 0) return false;  // subscribed or not: known once confirmed
+    if (txn_ || subscribed_context()) {
+      std::string upper(args[0]);
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      sink->answer(slot, "-ERR " + upper +
+                             (txn_ ? " is not allowed inside MULTI\r\n"
+                                   : " is not allowed while subscribed, in MONITOR or with "
+                                     "CLIENT REPLY OFF|SKIP\r\n"));
+      return true;
+    }
+    return pget_request(args, slot, sink);
+  }
   if (txn_) return in_transaction(args, bytes, slot, sink);
   if (name_ != "quit" && name_ != "reset" && subscribed_context()) {
     return pubsub_request(args, bytes, slot, sink);

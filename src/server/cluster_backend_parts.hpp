@@ -3,6 +3,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "puppy/cluster/keyless.hpp"
 #include "puppy/cluster/slot_map.hpp"
 #include "puppy/cluster/split.hpp"
+#include "puppy/pget/request.hpp"
 #include "puppy/server/cluster_backend.hpp"
 
 namespace puppy::server {
@@ -24,6 +26,8 @@ struct cluster_backend::job {
   bool answered = false;
   bool own = false;    // its legs go to the client's own connections (a blocking command)
   bool watch = false;  // WATCH: +OK makes the node that answered the client's watch node
+  // A step of the proxy's own (a PGET's read, the script): its reply goes here, not to a slot.
+  std::function<void(std::string_view)> then;
   std::optional<cluster::split_plan> plan;
   cluster::keyless policy = cluster::keyless::any_node;
   std::vector<std::string> replies;  // of the legs, when merged
@@ -51,6 +55,30 @@ struct cluster_backend::leg {
   int retries = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
+// A PGET-family request: its steps on the master of its key's slot (cluster_backend_pget.cpp).
+struct cluster_backend::pget_flow {
+  std::shared_ptr<job> j;  // the client's request
+  pget::op kind = pget::op::get;
+  std::string key, status_key, token, value, channel;
+  std::int64_t timeout = 0, update_time = 0, backoff = 0;
+  double xfetch = 0;
+  bool wait = false;  // PGET ... WAIT
+  std::chrono::steady_clock::time_point deadline;
+  std::unique_ptr<boost::asio::steady_timer> timer;
+  std::uint16_t slot = 0;
+  pget::request request() const {
+    pget::request r;
+    r.kind = kind;
+    r.key = key;
+    r.token = token;
+    r.value = value;
+    r.timeout = timeout;
+    r.update_time = update_time;
+    r.backoff = backoff;
+    return r;
+  }
 };
 
 // A request that waits for the ones in flight (or for the topology).

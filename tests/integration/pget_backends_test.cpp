@@ -1,5 +1,6 @@
-// The PGET family's guarantees with either upstream: the same tests run over Redis and over a
-// pool of three memcached servers (status items live on their data key's server).
+// The PGET family's guarantees with any upstream: the same tests run over Redis, over a pool of
+// three memcached servers (status items live on their data key's server) and over a 3-master
+// Redis Cluster (status keys "puppy:{key}", in their key's slot).
 #include <catch2/catch.hpp>
 #include <memory>
 #include <thread>
@@ -75,8 +76,36 @@ class memcached_backend : public backend {
   std::vector<std::unique_ptr<memcached_server>> servers_;
 };
 
-std::unique_ptr<backend> make_backend(bool memcached) {
-  if (memcached) return std::make_unique<memcached_backend>();
+class cluster_backend : public backend {
+ public:
+  std::string url() const override { return cluster_.url(); }
+  void del(const std::string& key) override { node_of(key).call({"DEL", name(key)}); }
+  bool exists(const std::string& key) override {
+    return node_of(key).call({"EXISTS", name(key)}) == ":1\r\n";
+  }
+  long long ttl_ms(const std::string& key) override {
+    return std::stoll(node_of(key).call({"PTTL", name(key)}).substr(1));
+  }
+
+ private:
+  // The tests name status keys as over one Redis ("puppy:k"); in a cluster they are "puppy:{k}".
+  static std::string name(const std::string& key) {
+    return key.rfind("puppy:", 0) == 0 ? "puppy:{" + key.substr(6) + "}" : key;
+  }
+  raw_client& node_of(const std::string& key) {
+    const std::size_t i = cluster_.owner_of(name(key));
+    if (!nodes_[i]) nodes_[i] = std::make_unique<raw_client>(cluster_.node(i).port());
+    return *nodes_[i];
+  }
+  redis_cluster cluster_;
+  std::unique_ptr<raw_client> nodes_[3];
+};
+
+const char* const kinds[] = {"redis", "memcached", "cluster"};
+
+std::unique_ptr<backend> make_backend(const std::string& kind) {
+  if (kind == "memcached") return std::make_unique<memcached_backend>();
+  if (kind == "cluster") return std::make_unique<cluster_backend>();
   return std::make_unique<redis_backend>();
 }
 
@@ -87,10 +116,10 @@ bool about(long long ms, long long expected) {
 
 }  // namespace
 
-TEST_CASE("PGET over either upstream: leases, tokens, TTLs, back-off, invalidation") {
-  for (const bool memcached : {false, true}) {
-    DYNAMIC_SECTION((memcached ? "memcached" : "redis")) {
-      auto up = make_backend(memcached);
+TEST_CASE("PGET over any upstream: leases, tokens, TTLs, back-off, invalidation") {
+  for (const std::string kind : kinds) {
+    DYNAMIC_SECTION(kind) {
+      auto up = make_backend(kind);
       proxy_server proxy(up->url());
       raw_client a(proxy.port());
       raw_client b(proxy.port());
@@ -144,10 +173,10 @@ TEST_CASE("PGET over either upstream: leases, tokens, TTLs, back-off, invalidati
   }
 }
 
-TEST_CASE("PGET over either upstream: data gone, winner gone, and waiting for a value") {
-  for (const bool memcached : {false, true}) {
-    DYNAMIC_SECTION((memcached ? "memcached" : "redis")) {
-      auto up = make_backend(memcached);
+TEST_CASE("PGET over any upstream: data gone, winner gone, and waiting for a value") {
+  for (const std::string kind : kinds) {
+    DYNAMIC_SECTION(kind) {
+      auto up = make_backend(kind);
       proxy_server proxy(up->url());
       raw_client a(proxy.port());
       raw_client b(proxy.port());

@@ -112,3 +112,8 @@ TEST_CASE("stampede over memcached: the same guarantees with a memcached pool") 
   memcached_server a, b, c;
   stampede("memcached://" + a.address() + "," + b.address() + "," + c.address());
 }
+
+TEST_CASE("stampede over a Redis Cluster: the same guarantees, the status in the key's slot") {
+  redis_cluster cluster;
+  stampede(cluster.url());
+}

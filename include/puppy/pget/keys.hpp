@@ -21,6 +21,12 @@ struct key_rules {
 // fails for an empty prefix, and in cluster mode for a prefix with '{' or an empty key.
 bool status_key(std::string_view key, const key_rules& rules, std::string* out, std::string* error);
 
+// In front of a Redis Cluster, the channel argument that makes the script publish a key's
+// changes with SPUBLISH on "<wake channel>:<status key>": a shard channel of the key's own slot
+// (the status key's hash tag), so that a change costs one node, not every node of the cluster.
+// The script takes the "shard:" prefix as that instruction.
+std::string shard_wake_channel(const key_rules& rules, std::string_view status_key);
+
 // The data keys whose status key `name` may be (none if it does not start with the prefix; in
 // cluster mode "prefix{k}" may be the status of "k" or of "{k}", so both). Views into `name`.
 void data_keys_of(std::string_view name, const key_rules& rules,

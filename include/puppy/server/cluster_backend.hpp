@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,6 +127,22 @@ class cluster_backend final : public routed_backend {
   void replay(const txn_ptr& t, const cluster::node& n, bool asking,
               const std::shared_ptr<job>& exec_job);
   void on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>& j, std::string_view reply);
+
+  // ---- the PGET family (cluster_backend_pget.cpp) ----
+  struct pget_flow;
+  using pget_ptr = std::shared_ptr<pget_flow>;
+  using step_fn = std::function<void(std::string_view)>;
+  bool pget_request(const args_view& args, std::uint64_t slot, const sink_ptr& sink);
+  // One request of the flow's own to the master of its key's slot (redirections followed).
+  void pget_send(const pget_ptr& f, std::string bytes, step_fn then);
+  // A script call, sent again with the script's body if the node does not have it yet.
+  void pget_script(const pget_ptr& f, std::function<std::string(bool with_body)> call,
+                   step_fn then);
+  void pget_read(const pget_ptr& f);
+  void on_pget_read(const pget_ptr& f, std::string_view reply);
+  void pget_script_get(const pget_ptr& f);
+  void on_pget_script_get(const pget_ptr& f, std::string_view reply);
+  void pget_write(const pget_ptr& f);
 
   // ---- pub/sub (cluster_backend_pubsub.cpp) ----
   struct subscriber;

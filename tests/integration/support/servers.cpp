@@ -309,12 +309,15 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
   // more with --shared-connections 0, so both upstream modes are covered).
   const bool mode_given =
       std::find(extra_args.begin(), extra_args.end(), "--shared-connections") != extra_args.end();
-  // The near cache's options are for Redis upstreams only (a memcached upstream refuses them).
-  const bool memcached = upstream_url.rfind("memcached://", 0) == 0;
+  // The near cache's options are for one Redis upstream only (a memcached upstream and, for now,
+  // a cluster refuse them).
+  const bool no_near = upstream_url.rfind("memcached://", 0) == 0 ||
+                         upstream_url.rfind("redis-cluster://", 0) == 0 ||
+                         upstream_url.rfind("rediss-cluster://", 0) == 0;
   if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS"); more != nullptr && !mode_given) {
     std::istringstream words(more);
     for (std::string w; words >> w;) {
-      if (memcached && w.rfind("--near-cache", 0) == 0) {
+      if (no_near && w.rfind("--near-cache", 0) == 0) {
         words >> w;  // and its value
         continue;
       }

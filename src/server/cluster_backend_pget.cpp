@@ -1,0 +1,231 @@
+// A Redis Cluster upstream: the PGET family (docs/cluster.md, "PGET"), on the rules of
+// pget/decision.hpp, each step a request of its own to the master of the key's slot over the
+// shared node connections (so redirections and retries are followed as for any request). The
+// status key always shares the key's slot (pget::key_rules::cluster). Every PGET starts with one
+// MGET of the key and its status, answered at once when fresh or stale; the lease and the early
+// refresh go through the script (EVALSHA, or EVAL with its body on a node that does not have it
+// yet: that loads it there). PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH on a shard
+// channel of its slot. PGET ... WAIT holds the client's later requests back and looks again
+// every wait_poll (or when the lease may end) until its deadline.
+#include <boost/asio/steady_timer.hpp>
+
+#include "cluster_backend_parts.hpp"
+#include "puppy/cluster/slot.hpp"
+#include "puppy/pget/decision.hpp"
+#include "puppy/pget/keys.hpp"
+#include "puppy/pget/reply.hpp"
+#include "puppy/pget/script.hpp"
+#include "puppy/resp/encode.hpp"
+#include "puppy/server/worker.hpp"
+#include "session_pget_util.hpp"
+
+namespace puppy::server {
+using clock = std::chrono::steady_clock;
+using detail::count;
+using detail::error_reply;
+using detail::wall_clock_ms;
+
+namespace {
+
+// How often a waiting PGET looks again (there is no wake-up subscription in cluster mode yet).
+constexpr std::chrono::milliseconds wait_poll{25};
+
+const std::string script_flushed = "the PGET script was flushed from the upstream; try again";
+
+}  // namespace
+
+bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
+                                   const sink_ptr& sink) {
+  pget::request r;
+  if (std::string err = pget::parse(args, owner_.config().pget_defaults, &r); !err.empty()) {
+    sink->answer(slot, error_reply(err));
+    return true;
+  }
+  std::string status_key, err;
+  if (!pget::status_key(r.key, owner_.config().pget_keys, &status_key, &err)) {
+    sink->answer(slot, error_reply(err));
+    return true;
+  }
+  // PGET ... WAIT holds the client's later requests back, like a blocking command.
+  const bool waits = r.kind == pget::op::get && r.wait_ms > 0;
+  const lane l = waits ? lane::alone : lane::shared;
+  if (!may_start(l)) return false;
+  auto f = std::make_shared<pget_flow>();
+  f->j = start_job(l, sink, slot);
+  f->kind = r.kind;
+  f->key.assign(r.key);
+  f->status_key = std::move(status_key);
+  f->token.assign(r.token);
+  f->value.assign(r.value);
+  f->timeout = r.timeout;
+  f->update_time = r.update_time;
+  f->backoff = r.backoff;
+  f->slot = cluster::key_slot(r.key);
+  f->channel = pget::shard_wake_channel(owner_.config().pget_keys, f->status_key);
+  if (r.kind != pget::op::get) {
+    pget_write(f);
+    return true;
+  }
+  if (r.beta > 0) f->xfetch = owner_.xfetch_factor(r.beta);
+  f->wait = waits;
+  f->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
+  pget_read(f);
+  return true;
+}
+
+void cluster_backend::pget_send(const pget_ptr& f, std::string bytes, step_fn then) {
+  auto step = std::make_shared<job>();
+  step->sink = f->j->sink;
+  step->then = std::move(then);
+  auto l = std::make_shared<leg>();
+  l->j = step;
+  l->bytes = std::move(bytes);
+  l->slot = f->slot;
+  send(l);
+}
+
+void cluster_backend::pget_script(const pget_ptr& f,
+                                  std::function<std::string(bool with_body)> call, step_fn then) {
+  pget_send(f, call(false), [this, f, call, then](std::string_view reply) {
+    if (reply.rfind("-NOSCRIPT", 0) == 0) {
+      pget_send(f, call(true), then);  // EVAL: the node has the script from now on
+      return;
+    }
+    then(reply);
+  });
+}
+
+void cluster_backend::pget_read(const pget_ptr& f) {
+  std::string read;
+  pget::encode_read(f->key, f->status_key, &read);
+  pget_send(f, std::move(read), [this, f](std::string_view reply) { on_pget_read(f, reply); });
+}
+
+void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
+  std::optional<std::string_view> value;
+  std::optional<std::string_view> status;
+  std::string error;
+  const auto kind = pget::parse_pair_reply(reply, &value, &status, &error);
+  if (kind != pget::reply_kind::ok) {
+    complete(*f->j, kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
+                                                        : "-" + error + "\r\n");
+    return;
+  }
+  const auto d =
+      pget::decide_read(pget::parse_status(status), value.has_value(), wall_clock_ms(), f->xfetch);
+  if (d.next == pget::read_next::answer && (!f->wait || d.answer != pget::state::miss)) {
+    const bool with_value = value && d.answer != pget::state::miss;
+    std::string out;
+    pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &out);
+    count(owner_, d.answer);
+    complete(*f->j, out);
+    return;
+  }
+  if (d.next == pget::read_next::heal && !f->wait) {
+    // A current status without its value (evicted): a miss, and the status is dropped so that
+    // the next reader gets the lease.
+    pget_script(
+        f,
+        [f](bool with_body) {
+          // (The heal call has no EVAL form: without the script, the node is given it, and the
+          // status is dropped by the next reader's heal.)
+          std::string heal;
+          if (with_body) {
+            pget::encode_load(&heal);
+          } else {
+            pget::encode_heal(f->key, f->status_key, &heal);
+          }
+          return heal;
+        },
+        [](std::string_view) {});
+    std::string out;
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
+    count(owner_, pget::state::miss);
+    complete(*f->j, out);
+    return;
+  }
+  pget_script_get(f);
+}
+
+void cluster_backend::pget_script_get(const pget_ptr& f) {
+  pget_script(
+      f,
+      [this, f](bool with_body) {
+        std::string call;
+        const std::string xfetch = f->xfetch > 0 ? std::to_string(f->xfetch) : "";
+        pget::encode_call(f->request(), f->status_key, owner_.new_token(), xfetch, f->channel,
+                          wall_clock_ms(), with_body, &call);
+        return call;
+      },
+      [this, f](std::string_view reply) { on_pget_script_get(f, reply); });
+}
+
+void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view reply) {
+  pget::get_reply r;
+  std::string error;
+  const auto kind = pget::parse_get_reply(reply, &r, &error);
+  if (kind != pget::reply_kind::ok) {
+    complete(*f->j, kind == pget::reply_kind::error      ? "-" + error + "\r\n"
+                    : kind == pget::reply_kind::noscript ? error_reply(script_flushed)
+                                                         : error_reply("unexpected reply from "
+                                                                       "the PGET script"));
+    return;
+  }
+  const auto now = clock::now();
+  if (f->wait && r.answer == pget::state::miss && now < f->deadline) {
+    // Someone else regenerates: look again soon, or when the lease may end.
+    auto next = std::min(f->deadline, now + wait_poll);
+    if (r.retry_after_ms >= 0) {
+      next = std::min(next, now + std::chrono::milliseconds(r.retry_after_ms + 1));
+    }
+    if (!f->timer) {
+      owner_.stats().pget_waits.add();
+      f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
+    }
+    f->timer->expires_at(next);
+    f->timer->async_wait([this, f](const boost::system::error_code& ec) {
+      if (ec || f->j->sink->gone()) return;
+      pget_read(f);
+    });
+    return;
+  }
+  std::string out;
+  pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
+                          r.answer == pget::state::lease ? &r.token : nullptr, &out);
+  count(owner_, r.answer);
+  complete(*f->j, out);
+}
+
+void cluster_backend::pget_write(const pget_ptr& f) {
+  pget_script(
+      f,
+      [f](bool with_body) {
+        std::string call;
+        pget::encode_call(f->request(), f->status_key, "", "", f->channel, wall_clock_ms(),
+                          with_body, &call);
+        return call;
+      },
+      [this, f](std::string_view reply) {
+        std::int64_t value = 0;
+        std::string error;
+        switch (pget::parse_int_reply(reply, &value, &error)) {
+          case pget::reply_kind::ok:
+            if (f->kind == pget::op::set) {
+              (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
+            }
+            complete(*f->j, resp::encode::integer(value));
+            return;
+          case pget::reply_kind::noscript:
+            complete(*f->j, error_reply(script_flushed));
+            return;
+          case pget::reply_kind::error:
+            complete(*f->j, "-" + error + "\r\n");
+            return;
+          case pget::reply_kind::malformed:
+            complete(*f->j, error_reply("unexpected reply from the PGET script"));
+            return;
+        }
+      });
+}
+
+}  // namespace puppy::server
