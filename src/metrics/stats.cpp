@@ -75,6 +75,12 @@ void snapshot::add(const worker_stats& w) {
   cluster_moved += w.cluster_moved.value();
   cluster_ask += w.cluster_ask.value();
   cluster_retries += w.cluster_retries.value();
+  w.each_node([this](const std::string& address, const node_stats& n) {
+    auto& sum = cluster_nodes[address];
+    sum[0] += n.requests.value();
+    sum[1] += n.errors.value();
+    sum[2] += n.redirects.value();
+  });
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
     latency_buckets[i] += w.upstream_latency.bucket(i);
   }
@@ -215,6 +221,17 @@ std::string render_prometheus(const snapshot& s) {
     w.one("puppy_cluster_retries_total", "counter",
           "Requests sent again after TRYAGAIN, CLUSTERDOWN or an unreachable node.",
           s.cluster_retries);
+    const char* per_node[][2] = {
+        {"puppy_cluster_node_requests_total", "Requests sent to a cluster node."},
+        {"puppy_cluster_node_errors_total",
+         "Requests to a cluster node answered with a connection error (unreachable, lost)."},
+        {"puppy_cluster_node_redirections_total", "-MOVED and -ASK a cluster node answered."}};
+    for (std::size_t i = 0; i < 3; ++i) {
+      w.head(per_node[i][0], "counter", per_node[i][1]);
+      for (const auto& [address, n] : s.cluster_nodes) {
+        w.sample(per_node[i][0], label("node", address), n[i]);
+      }
+    }
   }
 
   const char* h = "puppy_upstream_request_duration_seconds";

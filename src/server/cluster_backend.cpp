@@ -244,7 +244,7 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
       const cluster::node* asked = l->j->own                  ? &l->sent_to
                                    : l->asking || !l->by_slot ? &l->target
                                                               : nodes_.map().master_of(l->slot);
-      redirected(*r, asked != nullptr ? asked->host : std::string());
+      redirected(*r, asked);
       l->asking = r->what == cluster::redirect::kind::ask;
       if (l->asking || !l->by_slot) l->target = r->to;
       send(l);
@@ -263,8 +263,9 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
   finish_leg(l, reply);
 }
 
-void cluster_backend::redirected(cluster::redirect& r, const std::string& asked_host) {
-  if (r.to.host.empty()) r.to.host = asked_host;  // "the node that answered"
+void cluster_backend::redirected(cluster::redirect& r, const cluster::node* asked) {
+  if (asked != nullptr) owner_.stats().node(asked->address()).redirects.add();
+  if (r.to.host.empty() && asked != nullptr) r.to.host = asked->host;  // "the node that answered"
   if (r.what == cluster::redirect::kind::moved) {
     owner_.stats().cluster_moved.add();
     nodes_.moved(r);

@@ -150,6 +150,7 @@ cluster_backend::link& cluster_backend::own(const cluster::node& n) {
   }
   own_.emplace_back(
       n, std::make_unique<link>(owner_, upstream::host_port{n.host, n.port}, link::use::own));
+  own_.back().second->count_in(&owner_.stats().node(n.address()));
   return *own_.back().second;
 }
 

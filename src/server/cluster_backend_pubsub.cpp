@@ -69,6 +69,7 @@ cluster_backend::subscriber& cluster_backend::subscriber_on(const cluster::node&
   auto s = std::make_unique<subscriber>();
   s->node = n;
   s->l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port}, link::use::own);
+  s->l->count_in(&owner_.stats().node(n.address()));
   s->l->listen([this, n, weak = std::weak_ptr<reply_sink>(sink)](std::string_view reply) {
     const auto sink = weak.lock();  // alive: so is this backend, which the client side owns
     if (!sink || sink->gone()) return;
@@ -174,7 +175,7 @@ void cluster_backend::on_sub_reply(const cluster::node& n, std::string_view repl
       // A shard channel's slot elsewhere (the map was stale): asked again there.
       if (auto to = cluster::parse_redirect(w.reply)) {
         ++r.redirects;
-        redirected(*to, s.node.host);
+        redirected(*to, &s.node);
         // (ASKING would be refused on a connection already subscribed: -ASK is followed
         // as -MOVED; a shard channel is not data that a migration moves piecemeal.)
         send_sub(subscriber_on(to->to, sink), w.r, w.part);

@@ -164,7 +164,7 @@ void cluster_backend::on_queued(const txn_ptr& t, job& j, std::optional<std::uin
     auto r = cluster::parse_redirect(reply);
     if (r && key_slot && key_slot == t->key_slot && !t->watched) {
       // The transaction's slot moved: it runs there at EXEC (the node aborts it here).
-      redirected(*r, t->node.host);
+      redirected(*r, &t->node);
       if (!t->moved) t->moved = r;
       complete(j, "+QUEUED\r\n");
       return;
@@ -243,7 +243,7 @@ void cluster_backend::on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>
         complete(*j, null_array);
         return;
       }
-      redirected(*r, t->node.host);
+      redirected(*r, &t->node);
       replay(t, r->to, r->what == cluster::redirect::kind::ask, j);
       return;
     }

@@ -43,7 +43,10 @@ void cluster_nodes::when_ready(std::function<void()> fn) {
 
 cluster_nodes::link& cluster_nodes::at(const cluster::node& n) {
   auto& l = links_[n.address()];
-  if (!l) l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port});
+  if (!l) {
+    l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port});
+    l->count_in(&owner_.stats().node(n.address()));
+  }
   return *l;
 }
 

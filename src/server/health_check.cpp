@@ -1,5 +1,7 @@
 #include "puppy/server/health_check.hpp"
 
+#include <cstdlib>
+
 #include <boost/asio/ip/address.hpp>
 
 #include "io_util.hpp"
@@ -13,8 +15,9 @@ using tcp = asio::ip::tcp;
 using detail::would_block;
 
 namespace {
-constexpr std::size_t max_check_reply = 1024;  // +PONG, or memcached's VERSION line
-}
+constexpr std::size_t max_check_reply = 1024;      // +PONG, or memcached's VERSION line
+constexpr std::size_t max_bulk_reply = 64 * 1024;  // CLUSTER INFO
+}  // namespace
 
 // One upstream server's connection and its checks. Started as every upstream connection is
 // (async_start_upstream: TLS and the login when the upstream has them), then reactor style.
@@ -103,7 +106,14 @@ class health_check::probe {
         if (reply_.size() > max_check_reply) return failed();
         continue;
       }
-      if (reply_.compare(0, expect_.size(), expect_) != 0 || end + 2 != reply_.size()) {
+      if (!reply_.empty() && reply_[0] == '$') {
+        // A bulk reply (CLUSTER INFO): whole, and holding the expected text.
+        const long len = std::strtol(reply_.c_str() + 1, nullptr, 10);
+        if (len < 0 || static_cast<std::size_t>(len) > max_bulk_reply) return failed();
+        const std::size_t whole = end + 2 + static_cast<std::size_t>(len) + 2;
+        if (reply_.size() < whole) continue;
+        if (reply_.size() != whole || reply_.find(expect_) == std::string::npos) return failed();
+      } else if (reply_.compare(0, expect_.size(), expect_) != 0 || end + 2 != reply_.size()) {
         return failed();  // -LOADING, -NOAUTH, anything but the answer: not ready
       }
       report_(true);
@@ -155,8 +165,17 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
     : on_change_(std::move(on_change)) {
   const auto deadline = std::max(config.connect_timeout, std::chrono::milliseconds(1000));
   std::vector<upstream::host_port> targets;
+  std::string request = "*1\r\n$4\r\nPING\r\n";
+  std::string expect = "+PONG";
   if (config.memcached) {
     for (const auto& s : config.memcached_servers) targets.push_back({s.host, s.port});
+    request = "version\r\n";
+    expect = "VERSION ";
+  } else if (config.cluster) {
+    // Ready when the cluster serves every slot, as a node that answers says.
+    for (const auto& s : config.cluster_seeds) targets.push_back(s);
+    request = "*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n";
+    expect = "cluster_state:ok\r\n";
   } else {
     targets.push_back(config.upstream);
   }
@@ -167,11 +186,9 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
       start.upstream_tls = config.upstream_tls;
     }
     start.response_timeout = config.response_timeout;
-    probes_.push_back(
-        std::make_unique<probe>(ioc, targets[i], std::move(start),
-                                config.memcached ? "version\r\n" : "*1\r\n$4\r\nPING\r\n",
-                                config.memcached ? "VERSION " : "+PONG", deadline, interval,
-                                [this, i](bool up) { on_probe(i, up); }));
+    probes_.push_back(std::make_unique<probe>(ioc, targets[i], std::move(start), request, expect,
+                                              deadline, interval,
+                                              [this, i](bool up) { on_probe(i, up); }));
   }
   verdicts_.assign(probes_.size(), -1);
 }

@@ -101,6 +101,7 @@ void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
   if (!done) done = listener_;
   if (!done) return;
   owner_.stats().error(metrics::error_kind::upstream_unavailable);
+  if (node_stats_ != nullptr) node_stats_->errors.add();
   std::string why = backoff_.last_error();
   const auto wait = backoff_.remaining(std::chrono::steady_clock::now());
   if (use_ == use::shared && wait.count() > 0)
@@ -127,6 +128,7 @@ void pipelined_link<Protocol>::send(std::string_view bytes, done_fn done) {
     answer_unavailable(std::move(done), false);
     return;
   }
+  if (node_stats_ != nullptr) node_stats_->requests.add();
   out_.append(bytes);
   if (state_ == state::up) {
     if (!listener_) {

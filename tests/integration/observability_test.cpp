@@ -286,3 +286,28 @@ TEST_CASE("--log-format json: every line is one JSON object, the banner tells wh
   CHECK(lines >= 2);
   CHECK(banner);
 }
+
+TEST_CASE("readyz and metrics in front of a Redis Cluster: every slot served; per node") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url(),
+                     {"--metrics-listen", "127.0.0.1:0", "--health-check-interval-ms", "100"});
+  REQUIRE(wait_until([&] { return ready(proxy); }, 10s));
+  raw_client c(proxy.port());
+  for (int i = 0; i < 30; ++i) REQUIRE(c.call({"SET", "k" + std::to_string(i), "v"}) == "+OK\r\n");
+  const std::string m = scrape(proxy);
+  double sum = 0;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    const std::string node = "{node=\"127.0.0.1:" + std::to_string(cluster.node(i).port()) + "\"}";
+    INFO(m);
+    const double requests = metric(m, "puppy_cluster_node_requests_total" + node);
+    CHECK(requests > 0);  // 30 keys: every master has some
+    sum += requests;
+    CHECK(metric(m, "puppy_cluster_node_errors_total" + node) == 0);
+    CHECK(metric(m, "puppy_cluster_node_redirections_total" + node) == 0);
+  }
+  CHECK(sum >= 30);  // and the topology reads
+  // A master gone without a replica: its slots are not served, the cluster says fail.
+  cluster.node(2).kill();
+  REQUIRE(wait_until([&] { return !ready(proxy); }, 20s));
+  CHECK(http_get(proxy.metrics_port(), "/readyz").body == "not ready: upstream unreachable\n");
+}

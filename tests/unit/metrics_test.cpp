@@ -113,6 +113,27 @@ TEST_CASE("a snapshot sums workers, and renders in the Prometheus text format") 
   CHECK(has_line(later, "puppy_draining 1"));
 }
 
+TEST_CASE("a cluster's counters, per node summed over the workers") {
+  worker_stats a, b;
+  a.cluster_moved.add(2);
+  a.node("10.0.0.1:7000").requests.add(5);
+  b.node("10.0.0.1:7000").requests.add(6);
+  b.node("10.0.0.1:7000").redirects.add();
+  b.node("10.0.0.2:7000").errors.add(3);
+  snapshot s;
+  s.add(a);
+  s.add(b);
+  CHECK(render_prometheus(s).find("puppy_cluster") == std::string::npos);  // not a cluster
+  s.cluster = true;
+  const std::string text = render_prometheus(s);
+  CHECK(has_line(text, "puppy_cluster_moved_total 2"));
+  CHECK(has_line(text, "# TYPE puppy_cluster_node_requests_total counter"));
+  CHECK(has_line(text, "puppy_cluster_node_requests_total{node=\"10.0.0.1:7000\"} 11"));
+  CHECK(has_line(text, "puppy_cluster_node_requests_total{node=\"10.0.0.2:7000\"} 0"));
+  CHECK(has_line(text, "puppy_cluster_node_errors_total{node=\"10.0.0.2:7000\"} 3"));
+  CHECK(has_line(text, "puppy_cluster_node_redirections_total{node=\"10.0.0.1:7000\"} 1"));
+}
+
 TEST_CASE("every sample line is a name, optional labels, a space and a number") {
   snapshot s;
   s.add(worker_stats{});

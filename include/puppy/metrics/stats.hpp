@@ -10,6 +10,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 namespace puppy::metrics {
@@ -104,6 +107,14 @@ class rtt_sampler {
   std::chrono::steady_clock::time_point start_;
 };
 
+// One node of a Redis Cluster upstream, as one worker saw it: requests sent to it, requests
+// answered with a connection error (unreachable, lost), redirections it answered (MOVED, ASK).
+struct node_stats {
+  counter requests;
+  counter errors;
+  counter redirects;
+};
+
 // One worker thread's counters (it is their only writer).
 struct worker_stats {
   counter commands;   // requests read from clients (each command of a pipeline counts)
@@ -128,6 +139,22 @@ struct worker_stats {
 
   void error(error_kind k) noexcept { errors[static_cast<std::size_t>(k)].add(); }
   void pget_answer(pget_outcome o) noexcept { pget[static_cast<std::size_t>(o)].add(); }
+  // A cluster node's counters ("host:port"), made on first use; the reference stays valid.
+  node_stats& node(const std::string& address) {
+    std::lock_guard<std::mutex> lock(nodes_mutex_);
+    auto& n = nodes_[address];
+    if (!n) n = std::make_unique<node_stats>();
+    return *n;
+  }
+  template <class Fn>
+  void each_node(Fn&& fn) const {
+    std::lock_guard<std::mutex> lock(nodes_mutex_);
+    for (const auto& [address, n] : nodes_) fn(address, *n);
+  }
+
+ private:
+  mutable std::mutex nodes_mutex_;  // the map only: its counters are bumped without it
+  std::map<std::string, std::unique_ptr<node_stats>> nodes_;
 };
 
 // Everything /metrics and PUPPY STATS show, summed over the workers at one moment.
@@ -154,6 +181,8 @@ struct snapshot {
   std::uint64_t cluster_moved = 0;
   std::uint64_t cluster_ask = 0;
   std::uint64_t cluster_retries = 0;
+  // Per cluster node ("host:port"): requests, errors, redirections (node_stats).
+  std::map<std::string, std::array<std::uint64_t, 3>> cluster_nodes;
   std::array<std::uint64_t, latency_bounds_s.size() + 1> latency_buckets{};  // not cumulative
   std::uint64_t near_hits = 0;
   std::uint64_t near_misses = 0;

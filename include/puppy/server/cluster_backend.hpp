@@ -98,8 +98,9 @@ class cluster_backend final : public routed_backend {
                                                   bool* known) const;
   void send(const leg_ptr& l);
   void on_reply(const leg_ptr& l, std::string_view reply);
-  // A -MOVED/-ASK to follow: counted, the map corrected (MOVED), an empty host filled in.
-  void redirected(cluster::redirect& r, const std::string& asked_host);
+  // A -MOVED/-ASK from `asked` to follow: counted, the map corrected (MOVED), an empty host
+  // filled in.
+  void redirected(cluster::redirect& r, const cluster::node* asked);
   // Sends `l` again after a back-off, unless its deadline passed (false). `refresh`: read the
   // topology again first.
   bool retry_later(const leg_ptr& l, bool refresh);

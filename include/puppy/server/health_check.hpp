@@ -3,7 +3,8 @@
 // server, kept open, sends PING (memcached: version) every interval and expects +PONG (VERSION)
 // within the connect timeout; a server is up while its last check passed, and is reconnected
 // at the next interval when it failed. The verdict: the Redis upstream is up, or at least one
-// memcached server is (a pool with a server down still serves the other servers' keys).
+// memcached server is (a pool with a server down still serves the other servers' keys), or a
+// Redis Cluster's seed node answers CLUSTER INFO with cluster_state:ok (every slot served).
 // Runs on whatever io_context it is given (the admin listener's thread), never a worker's.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -62,6 +62,8 @@ class pipelined_link {
   // subscription's messages). The end of the connection hands `fn` the protocol's "connection
   // lost" response, a send() while it is down the "unavailable" one.
   void listen(done_fn fn) { listener_ = std::move(fn); }
+  // Counts the requests sent and the connection errors answered in `s` (a cluster node's).
+  void count_in(metrics::node_stats* s) { node_stats_ = s; }
   void close();
   // Down, and not to be tried again yet: send() would answer "unavailable" without sending.
   bool down() const;
@@ -96,6 +98,7 @@ class pipelined_link {
   std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
   done_fn listener_;             // listen(): every response
+  metrics::node_stats* node_stats_ = nullptr;
   buffer in_;
   reply_watchdog watchdog_;
   std::uint64_t sent_ = 0;  // requests sent and responses read on the current connection
