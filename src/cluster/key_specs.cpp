@@ -42,11 +42,19 @@ std::optional<std::vector<std::size_t>> key_positions(const std::vector<key_spec
                                                       const std::vector<std::string_view>& args,
                                                       bool with_not_keys) {
   std::vector<std::size_t> keys;
+  if (!key_positions(specs, args, with_not_keys, &keys)) return std::nullopt;
+  return keys;
+}
+
+bool key_positions(const std::vector<key_spec>& specs, const std::vector<std::string_view>& args,
+                   bool with_not_keys, std::vector<std::size_t>* out) {
+  std::vector<std::size_t>& keys = *out;
+  keys.clear();
   const long argc = static_cast<long>(args.size());
   for (const key_spec& s : specs) {
     if (s.not_key && !with_not_keys) continue;
     long first = begin_of(s, args);
-    if (first < 0) return std::nullopt;
+    if (first < 0) return false;
     if (first == 0) continue;  // the keyword is not there: no keys of this spec
     long last = 0;
     long step = 1;
@@ -56,30 +64,30 @@ std::optional<std::vector<std::size_t>> key_positions(const std::vector<key_spec
       } else if (s.limit == 0) {
         last = argc + s.lastkey;
       } else {
-        if (s.lastkey != -1) return std::nullopt;
+        if (s.lastkey != -1) return false;
         last = first + ((argc - first) / s.limit + s.lastkey);
       }
       step = s.keystep;
     } else if (s.find_kind == key_spec::find::keynum) {
       const long at = first + s.keynumidx;
-      if (s.keynumidx >= argc || at >= argc) return std::nullopt;
+      if (s.keynumidx >= argc || at >= argc) return false;
       long long numkeys = 0;
       const auto text = args[static_cast<std::size_t>(at)];
       if (!resp::string_to_ll(text.data(), text.size(), &numkeys) || numkeys < 0) {
-        return std::nullopt;
+        return false;
       }
       first += s.firstkey;
       last = first + static_cast<long>(numkeys) - 1;
       step = s.keystep;
     } else {
-      return std::nullopt;
+      return false;
     }
     if (last < first) continue;  // no keys (e.g. numkeys 0)
-    if (last >= argc || first >= argc || step <= 0) return std::nullopt;
+    if (last >= argc || first >= argc || step <= 0) return false;
     for (long i = first; i <= last; i += step) keys.push_back(static_cast<std::size_t>(i));
-    if (s.incomplete) return std::nullopt;
+    if (s.incomplete) return false;
   }
-  return keys;
+  return true;
 }
 
 // ---- reading COMMAND INFO ---------------------------------------------------------------------

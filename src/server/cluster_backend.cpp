@@ -65,40 +65,41 @@ cluster_backend::~cluster_backend() {
   retire_all();
 }
 
-void cluster_backend::route(const args_view& args, std::string_view bytes,
+void cluster_backend::route(const args_view& args, std::string_view bytes, const lookup& found,
                             const std::shared_ptr<job>& j) {
-  std::string full;
-  bool known = false;
-  const auto positions = keys_of(args, &full, &known);
-  if (!known) {  // a command the cluster does not know: it says so itself
+  if (!found.known) {  // a command the cluster does not know: it says so itself
     route_keyless(name_, args, bytes, j);
-  } else if (!positions) {
+  } else if (!found.positions) {
     ask_for_keys(args, bytes, j);
-  } else if (positions->empty()) {
+  } else if (keys_.empty()) {
     route_keyless(name_, args, bytes, j);
   } else {
-    route_by_keys(args, bytes, *positions, j);
+    route_by_keys(args, bytes, keys_, j);
   }
 }
 
-std::optional<std::vector<std::size_t>> cluster_backend::keys_of(const args_view& args,
-                                                                 std::string* full,
-                                                                 bool* known) const {
-  const auto& table = nodes_.specs();
-  auto it = table.find(name_);
-  *full = name_;
-  if (it != table.end() && it->second.empty() && args.size() > 1) {
+cluster_backend::lookup cluster_backend::keys_of(const args_view& args) {
+  lookup found;
+  const cluster_nodes::command_route* r = nodes_.route(name_);
+  if (r != nullptr && r->container && args.size() > 1) {
     // A container command (OBJECT, XINFO, ...): its subcommand has the key specs.
-    std::string sub;
-    lower_into(args[1], &sub);
-    if (auto s = table.find(name_ + "|" + sub); s != table.end()) {
-      it = s;
-      *full = s->first;
+    std::string full = name_ + "|";
+    lower_into(args[1], &scratch_);
+    full += scratch_;
+    if (const auto* sub = nodes_.route(full)) r = sub;
+  }
+  keys_.clear();
+  if (r == nullptr) return found;
+  found.known = true;
+  found.blocking = r->blocking;
+  if (r->blocking && (name_ == "xread" || name_ == "xreadgroup")) {
+    found.blocking = false;  // they block only with BLOCK
+    for (const auto a : args) {
+      if (resp::iequals(a, "block")) found.blocking = true;
     }
   }
-  *known = it != table.end();
-  if (!*known) return std::vector<std::size_t>{};
-  return cluster::key_positions(it->second, args, name_ == "spublish");
+  found.positions = cluster::key_positions(*r->specs, args, name_ == "spublish", &keys_);
+  return found;
 }
 
 void cluster_backend::route_by_keys(const args_view& args, std::string_view bytes,

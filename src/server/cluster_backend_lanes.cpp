@@ -4,6 +4,7 @@
 // alone: a request that would change lanes waits (held) until every request in flight was
 // answered, so that each runs after the ones the client sent before it, as on one Redis.
 #include <boost/asio/post.hpp>
+#include <unordered_map>
 
 #include "cluster_backend_parts.hpp"
 #include "puppy/cluster/slot.hpp"
@@ -64,12 +65,46 @@ void cluster_backend::drain(const sink_ptr& sink) {
   draining_ = false;
 }
 
+cluster_backend::special cluster_backend::classify(const std::string& name) {
+  static const std::unordered_map<std::string_view, special> names = {
+      {"pget", special::pget},
+      {"pset", special::pget},
+      {"prelease", special::pget},
+      {"pinvalidate", special::pget},
+      {"multi", special::multi},
+      {"exec", special::exec},
+      {"discard", special::exec},
+      {"watch", special::watch},
+      {"unwatch", special::watch},
+      {"reset", special::reset},
+      {"quit", special::quit},
+      {"subscribe", special::subscription},
+      {"psubscribe", special::subscription},
+      {"ssubscribe", special::subscription},
+      {"unsubscribe", special::subscription},
+      {"punsubscribe", special::subscription},
+      {"sunsubscribe", special::subscription},
+      {"select", special::local},
+      {"hello", special::local},
+      {"client", special::local},
+      {"auth", special::local},
+      {"readonly", special::local},
+      {"readwrite", special::local},
+      {"asking", special::local},
+      {"monitor", special::local},
+      {"sync", special::local},
+      {"psync", special::local}};
+  const auto it = names.find(name);
+  return it == names.end() ? special::none : it->second;
+}
+
 bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
                                const sink_ptr& sink) {
   lower_into(args[0], &name_);
-  if (pget::is_family(name_)) {
+  const special kind = classify(name_);
+  if (kind == special::pget) {
     if (sub_pending_ > 0) return false;  // subscribed or not: known once confirmed
-    if (txn_ || subscribed_context()) {
+    if (txn_ || subscribed_context(false)) {
       std::string upper(args[0]);
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       sink->answer(slot, "-ERR " + upper +
@@ -81,46 +116,40 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
     return pget_request(args, slot, sink);
   }
   if (txn_) return in_transaction(args, bytes, slot, sink);
-  if (name_ != "quit" && name_ != "reset" && subscribed_context()) {
+  if (kind != special::quit && kind != special::reset &&
+      subscribed_context(kind == special::subscription)) {
     return pubsub_request(args, bytes, slot, sink);
   }
-  if (name_ == "multi") return start_transaction(bytes, slot, sink);
-  if (name_ == "watch" || name_ == "unwatch" ||
-      (watch_node_ && (name_ == "exec" || name_ == "discard"))) {
-    return watch_request(args, bytes, slot, sink);
+  switch (kind) {
+    case special::multi:
+      return start_transaction(bytes, slot, sink);
+    case special::watch:
+      return watch_request(args, bytes, slot, sink);
+    case special::exec:
+      if (watch_node_) return watch_request(args, bytes, slot, sink);
+      break;  // without MULTI: a master's error
+    case special::reset:
+      if (inflight_ > 0) return false;  // it closes the own connections: after their replies
+      retire_all();
+      watch_node_.reset();
+      [[fallthrough]];
+    case special::quit:
+    case special::local:
+      sink->answer(slot, *answer_here(name_, args));
+      return true;
+    default:
+      break;
   }
-  if (name_ == "reset") {
-    if (inflight_ > 0) return false;  // it closes the own connections: after their replies
-    retire_all();
-    watch_node_.reset();
-  }
-  if (auto r = answer_here(name_, args)) {
-    sink->answer(slot, *r);
-    return true;
-  }
-  std::string full;
-  bool known = false;
-  const auto positions = keys_of(args, &full, &known);
-  if (known && blocking(full, args)) {
+  const lookup found = keys_of(args);
+  if (found.blocking) {
     if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
     auto j = start_job(lane::alone, sink, slot);
     j->own = true;
-    route(args, bytes, j);
+    route(args, bytes, found, j);
     return true;
   }
   if (!may_start(lane::shared)) return false;
-  route(args, bytes, start_job(lane::shared, sink, slot));
-  return true;
-}
-
-bool cluster_backend::blocking(const std::string& full, const args_view& args) const {
-  if (!nodes_.blocking(full)) return false;
-  if (name_ == "xread" || name_ == "xreadgroup") {  // they block only with BLOCK
-    for (const auto a : args) {
-      if (resp::iequals(a, "block")) return true;
-    }
-    return false;
-  }
+  route(args, bytes, found, start_job(lane::shared, sink, slot));
   return true;
 }
 

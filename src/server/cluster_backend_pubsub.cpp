@@ -53,8 +53,8 @@ const marker& the_marker() {
 
 }  // namespace
 
-bool cluster_backend::subscribed_context() const {
-  if (family(name_) || sub_pending_ > 0) return true;
+bool cluster_backend::subscribed_context(bool subscription) const {
+  if (subscription || sub_pending_ > 0) return true;
   for (const auto& s : subs_) {
     if (s->classic > 0 || s->shard > 0) return true;
   }

@@ -96,13 +96,9 @@ bool cluster_backend::in_transaction(const args_view& args, std::string_view byt
     queue(t, bytes, std::nullopt, slot, sink, false);
     return true;
   }
-  std::string full;
-  bool known = false;
-  const auto positions = keys_of(args, &full, &known);
+  const lookup found = keys_of(args);
   std::optional<std::uint16_t> key_slot;
-  if (known && positions && !positions->empty()) {
-    key_slot = cluster::key_slot(args[positions->front()]);
-  }
+  if (found.positions && !keys_.empty()) key_slot = cluster::key_slot(args[keys_.front()]);
   if (key_slot && !t->key_slot) {
     t->key_slot = key_slot;
     if (const cluster::node* n = nodes_.map().master_of(*key_slot)) {
@@ -281,11 +277,9 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
   }
   if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
   if (name_ == "watch") {
-    std::string full;
-    bool known = false;
-    const auto positions = keys_of(args, &full, &known);
-    if (watch_node_ && known && positions && !positions->empty()) {
-      const cluster::node* n = nodes_.map().master_of(cluster::key_slot(args[positions->front()]));
+    const lookup found = keys_of(args);
+    if (watch_node_ && found.positions && !keys_.empty()) {
+      const cluster::node* n = nodes_.map().master_of(cluster::key_slot(args[keys_.front()]));
       if (n != nullptr && !(*n == *watch_node_)) {
         sink->answer(slot, crossslot);  // keys watched on two nodes: no transaction can use both
         return true;
@@ -294,7 +288,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
     auto j = start_job(lane::alone, sink, slot);
     j->own = true;
     j->watch = true;
-    route(args, bytes, j);
+    route(args, bytes, found, j);
     return true;
   }
   // UNWATCH, and EXEC or DISCARD without MULTI: the node that has the watch answers.

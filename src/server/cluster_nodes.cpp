@@ -60,6 +60,27 @@ cluster_nodes::link* cluster_nodes::for_slot(std::uint16_t slot) {
   return master_links_[index];
 }
 
+void cluster_nodes::index_commands() {
+  routes_.clear();
+  for (const auto& [name, specs] : specs_) {
+    command_route& r = routes_[name];
+    r.specs = &specs;
+    r.blocking = blocking_.count(name) > 0;
+  }
+  for (const auto& [name, specs] : specs_) {
+    const auto bar = name.find('|');
+    if (bar != std::string::npos) {
+      if (auto it = routes_.find(name.substr(0, bar)); it != routes_.end())
+        it->second.container = true;
+    }
+  }
+}
+
+const cluster_nodes::command_route* cluster_nodes::route(const std::string& name) const {
+  const auto it = routes_.find(name);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
 const cluster::node* cluster_nodes::any() {
   if (scan_order_.empty()) return nullptr;
   return &scan_order_[next_any_++ % scan_order_.size()];
@@ -206,6 +227,7 @@ void cluster_nodes::on_slots(std::size_t index, std::string_view reply) {
     }
     specs_ = std::move(specs);
     blocking_ = std::move(blocking);
+    index_commands();
     specs_loaded_ = true;
     want_specs_ = false;
     finish_read({});

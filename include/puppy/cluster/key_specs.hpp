@@ -41,6 +41,10 @@ using key_spec_table = std::unordered_map<std::string, std::vector<key_spec>>;
 std::optional<std::vector<std::size_t>> key_positions(const std::vector<key_spec>& specs,
                                                       const std::vector<std::string_view>& args,
                                                       bool with_not_keys = false);
+// The same into *out (its storage reused, no allocation once grown): false when the specs
+// cannot say.
+bool key_positions(const std::vector<key_spec>& specs, const std::vector<std::string_view>& args,
+                   bool with_not_keys, std::vector<std::size_t>* out);
 
 // Reads a COMMAND or COMMAND INFO reply (RESP2 bytes, as the proxy asks on its own connections)
 // into `out`, subcommands included (hiredis's reader parses it); the names of the commands

@@ -59,6 +59,19 @@ class cluster_backend final : public routed_backend {
   using args_view = std::vector<std::string_view>;
 
   // ---- the front door (cluster_backend_lanes.cpp) ----
+  // The commands the front door treats apart (one lookup per request); none: routed.
+  enum class special : std::uint8_t {
+    none,
+    pget,          // the PGET family
+    multi,         // MULTI
+    exec,          // EXEC, DISCARD
+    watch,         // WATCH, UNWATCH
+    reset,         // RESET
+    quit,          // QUIT
+    subscription,  // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE
+    local          // answered by the proxy (answer_here): SELECT, HELLO, CLIENT, AUTH, ...
+  };
+  static special classify(const std::string& name);
   // (job, leg, held and transaction are defined in src/server/cluster_backend_parts.hpp.)
   // Starts one request, or returns false if it must wait for the client's requests in flight
   // (they went to another connection: see "lanes" in docs/cluster.md).
@@ -81,11 +94,19 @@ class cluster_backend final : public routed_backend {
   void retire(const cluster::node& n);
   void retire_all();  // the own and the subscribed connections
   void dispose(std::unique_ptr<link> l);
-  // Whether the command blocks (it then runs on an own connection to its key's node).
-  bool blocking(const std::string& full, const args_view& args) const;
 
   // ---- stateless routing (cluster_backend.cpp) ----
-  void route(const args_view& args, std::string_view bytes, const std::shared_ptr<job>& j);
+  // What routing needs of the request (name_): whether the cluster knows its command, whether
+  // it blocks (it then runs on an own connection), and whether its keys' positions are known
+  // (in keys_; if not, the cluster is asked: COMMAND GETKEYS).
+  struct lookup {
+    bool known = false;
+    bool blocking = false;
+    bool positions = false;
+  };
+  lookup keys_of(const args_view& args);
+  void route(const args_view& args, std::string_view bytes, const lookup& found,
+             const std::shared_ptr<job>& j);
   // A reply the proxy gives itself, or nullopt if the command goes to the cluster.
   std::optional<std::string> answer_here(const std::string& name, const args_view& args);
   void route_by_keys(const args_view& args, std::string_view bytes,
@@ -93,9 +114,6 @@ class cluster_backend final : public routed_backend {
   void route_keyless(const std::string& name, const args_view& args, std::string_view bytes,
                      const std::shared_ptr<job>& j);
   void ask_for_keys(const args_view& args, std::string_view bytes, const std::shared_ptr<job>& j);
-  // The positions of the command's keys (nullopt: ask the cluster), and its full name.
-  std::optional<std::vector<std::size_t>> keys_of(const args_view& args, std::string* full,
-                                                  bool* known) const;
   void send(const leg_ptr& l);
   void on_reply(const leg_ptr& l, std::string_view reply);
   // A -MOVED/-ASK from `asked` to follow: counted, the map corrected (MOVED), an empty host
@@ -148,9 +166,9 @@ class cluster_backend final : public routed_backend {
   // ---- pub/sub (cluster_backend_pubsub.cpp) ----
   struct subscriber;
   struct sub_request;
-  // Whether the request (name_) goes to the subscribed connections: it is an (un)subscription,
-  // or the client is subscribed (or may be: confirmations are awaited).
-  bool subscribed_context() const;
+  // Whether the request goes to the subscribed connections: it is an (un)subscription
+  // (`subscription`), or the client is subscribed (or may be: confirmations are awaited).
+  bool subscribed_context(bool subscription) const;
   bool pubsub_request(const args_view& args, std::string_view bytes, std::uint64_t slot,
                       const sink_ptr& sink);
   subscriber& subscriber_on(const cluster::node& n, const sink_ptr& sink);
@@ -160,7 +178,9 @@ class cluster_backend final : public routed_backend {
   worker& owner_;
   cluster_nodes& nodes_;
   resp::client_state state_;
-  std::string name_;  // scratch: the command's lower-case name
+  std::string name_;               // scratch: the command's lower-case name
+  std::string scratch_;            // scratch: a subcommand's name
+  std::vector<std::size_t> keys_;  // scratch: the key positions keys_of() found
   std::size_t spread_ = 0;
   std::deque<held> held_;  // requests waiting for the ones in flight (or for the topology)
   bool waiting_topology_ = false;

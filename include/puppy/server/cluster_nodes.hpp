@@ -46,9 +46,16 @@ class cluster_nodes {
   const std::string& last_error() const { return last_error_; }
 
   const cluster::slot_map& map() const { return *map_; }
-  const cluster::key_spec_table& specs() const { return specs_; }
-  // Whether COMMAND flags `name` (lower case, "container|sub" for a subcommand) "blocking".
-  bool blocking(const std::string& name) const { return blocking_.count(name) > 0; }
+  // What routing needs of a command, from COMMAND: its key specs, whether it is flagged
+  // "blocking", whether its subcommands have the specs (a container: OBJECT, XINFO, ...).
+  struct command_route {
+    const std::vector<cluster::key_spec>* specs = nullptr;
+    bool blocking = false;
+    bool container = false;
+  };
+  // `name` in lower case ("container|sub" for a subcommand); null if the cluster does not know
+  // it. Valid until the next topology read.
+  const command_route* route(const std::string& name) const;
 
   // The connection to `n` (made on first use).
   link& at(const cluster::node& n);
@@ -73,12 +80,14 @@ class cluster_nodes {
   void arm_timer(std::chrono::milliseconds after);
   void set_map(cluster::slot_map map);
   void update_scan_order();
+  void index_commands();
 
   worker& owner_;
   std::vector<cluster::node> seeds_;
   std::optional<cluster::slot_map> map_;
   cluster::key_spec_table specs_;
   std::unordered_set<std::string> blocking_;
+  std::unordered_map<std::string, command_route> routes_;  // from specs_ and blocking_
   bool specs_loaded_ = false;
   bool want_specs_ = true;
   std::unordered_map<std::string, std::unique_ptr<link>> links_;  // by "host:port"
