@@ -11,6 +11,7 @@ exec in place) listening on the expected port, followed by an end-to-end GET.
 
 import argparse
 import atexit
+import csv
 import ctypes
 import datetime
 import os
@@ -277,12 +278,19 @@ def wait_ping(port, timeout=30.0):
     Not PING: twemproxy answers PING itself, so only a keyed command proves the whole path to
     Redis works (a proxy may also need a moment for its upstream connection).
     """
+    return wait_reply(lambda: redis_command(port, "GET", "puppy-bench:probe", timeout=5.0),
+                      lambda reply: reply.startswith("$"), timeout)
+
+
+def wait_reply(ask, good, timeout):
+    """Calls ask() every 50 ms until good(its reply) or timeout seconds have passed (an OSError
+    counts as a bad reply). Returns (ok, the last reply or error)."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         try:
-            last = redis_command(port, "GET", "puppy-bench:probe", timeout=5.0)
-            if last.startswith("$"):
+            last = ask()
+            if good(last):
                 return True, last
         except OSError as e:
             last = str(e)
@@ -404,10 +412,40 @@ def commandstats(port):
         return {}
 
 
-def counted_commands(stats):
+def counted_commands(stats, also=()):
     """commandstats without the measurement's own commands and redis-benchmark's start-up
-    (INFO, CONFIG GET/RESETSTAT)."""
-    return {k: v for k, v in stats.items() if k != "info" and not k.startswith("config")}
+    (INFO, CONFIG GET/RESETSTAT), and without the commands whose names start with one of the
+    prefixes `also` (e.g. CLUSTER_TOPOLOGY_COMMANDS)."""
+    return {k: v for k, v in stats.items()
+            if k != "info" and not k.startswith("config") and not k.startswith(tuple(also))}
+
+
+# What a cluster client or proxy reads about the cluster, not requests: redis-benchmark --cluster's
+# CLUSTER NODES/SLOTS at start, puppy-proxy's CLUSTER SLOTS refresh and COMMAND (commandstats
+# names subcommands "cluster|slots", "command|docs", ...). For counted_commands(also=...).
+CLUSTER_TOPOLOGY_COMMANDS = ("cluster", "command")
+
+
+def sum_commandstats(stats_list):
+    """{command: (calls, usec)} summed over several servers' commandstats (e.g. a cluster's
+    nodes)."""
+    out = {}
+    for stats in stats_list:
+        for k, (calls, usec) in stats.items():
+            c, u = out.get(k, (0, 0))
+            out[k] = (c + calls, u + usec)
+    return out
+
+
+def commandstats_delta(before, after):
+    """{command: (calls, usec)} executed between two commandstats snapshots (commands with no new
+    call left out)."""
+    out = {}
+    for k, (calls, usec) in after.items():
+        c0, u0 = before.get(k, (0, 0))
+        if calls > c0:
+            out[k] = (calls - c0, usec - u0)
+    return out
 
 
 def puppy_stat(port, name):
@@ -461,16 +499,21 @@ def _retry_start(what, attempts, fn):
     die(f"could not start {what}: {last}")
 
 
+def redis_server_argv(port, workdir, extra_args=()):
+    """redis-server on 127.0.0.1:port, in the foreground, without persistence, logging warnings
+    to stdout."""
+    return ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", workdir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+            "--logfile", ""] + list(extra_args)
+
+
 def start_redis(workdir, name="redis", cpu=None, wrapper=(), timeout=60.0, attempts=3,
                 extra_args=()):
     """redis-server without persistence on a free port. Returns (Proc, port)."""
 
     def attempt():
         port = free_port()
-        argv = list(wrapper) + [
-            "redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-            "--dir", workdir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
-            "--logfile", ""] + list(extra_args)
+        argv = list(wrapper) + redis_server_argv(port, workdir, extra_args)
         p = start_process(name, argv, os.path.join(workdir, f"{name}.log"), cpu=cpu)
         if not wait_listening(p, port, timeout):
             rc = stop_process(p, timeout=5)
@@ -600,8 +643,9 @@ def start_nutcracker(upstream_port, workdir, name="twemproxy", cpu=None, wrapper
 CSV_FIELDS = ["rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms",
               "p99_latency_ms", "max_latency_ms"]
 
-# Lines redis-benchmark prints that are expected and harmless.
-_BENIGN = ("WARNING: Could not fetch server CONFIG",)
+# Lines redis-benchmark prints that are expected and harmless (the last two: --cluster's list of
+# the masters it found, "Cluster has 3 master nodes:" and "Master 0: <id> 127.0.0.1:<port>").
+_BENIGN = ("WARNING: Could not fetch server CONFIG", "Cluster has ", "Master ")
 
 
 def ready_tls_port(workdir, name):
@@ -625,10 +669,16 @@ def benchmark_argv(port, test, clients, pipeline, requests, data_size=3, keyspac
     return argv
 
 
-def command_benchmark_argv(port, command, clients, pipeline, requests, cpu=None):
-    """redis-benchmark running one arbitrary command (a list of words), e.g. PGET key 300 30."""
+def command_benchmark_argv(port, command, clients, pipeline, requests, cpu=None, keyspace=0,
+                           extra_args=()):
+    """redis-benchmark running one arbitrary command (a list of words), e.g. PGET key 300 30.
+    keyspace: -r (every __rand_int__ in the command becomes a random number of its own);
+    extra_args: more options, e.g. --cluster."""
     argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(clients), "-n", str(requests),
-            "-P", str(pipeline), "--csv"] + list(command)
+            "-P", str(pipeline), "--csv"] + list(extra_args)
+    if keyspace:
+        argv += ["-r", str(keyspace)]
+    argv += list(command)
     return argv if cpu is None else ["taskset", "-c", str(cpu)] + argv
 
 
@@ -734,6 +784,24 @@ def calibrate(cases, targets, seconds, fixed, clients_pipeline, run, incidents):
     return requests, expected_rps
 
 
+def interleaved_runs(rounds, cases, targets, start_round=None):
+    """The runs of interleaved rounds, in order: every round runs every case on every target, the
+    targets in an order rotated by one from round to round, so that none always runs first or last
+    and slow drifts of the machine hit all alike. targets: a list, or a function giving a case's
+    list; start_round(round) is called as each round starts. Yields (run number from 1, round
+    from 1, case, position in the round's order, target), for disabled targets too."""
+    done = 0
+    for rnd in range(1, rounds + 1):
+        if start_round:
+            start_round(rnd)
+        for case in cases:
+            ts = targets(case) if callable(targets) else targets
+            k = (rnd - 1) % len(ts)
+            for pos, t in enumerate(ts[k:] + ts[:k]):
+                done += 1
+                yield done, rnd, case, pos, t
+
+
 def run_timeout(fixed, n, expected_rps):
     """A run's time-out: `fixed` if given, else 20x its expected time (at least 60 s), else
     300 s."""
@@ -752,6 +820,27 @@ def cpu_per_request(before, after, n):
             for i, kind in enumerate(("user", "sys")):
                 out[f"{who}_{kind}_us_per_req"] = f"{(a[i] - b[i]) * 1e6 / n:.2f}"
     return out
+
+
+def run_record(r, row, n, cpu0, cpu1, **fields):
+    """The raw.csv record of a run_benchmark run r of n requests: fields, its wall time, status
+    ("ok": a result row and no problems) and problems, the row's CSV_FIELDS, and the CPU time per
+    request between the cpu0 and cpu1 snapshots (cpu_per_request)."""
+    rec = dict(fields, wall_s=f"{r['wall_s']:.3f}",
+               status="ok" if row and not r["problems"] else "error",
+               problems=" | ".join(r["problems"]))
+    rec.update({f: row.get(f) for f in CSV_FIELDS} if row else {})
+    rec.update(cpu_per_request(cpu0, cpu1, n))
+    return rec
+
+
+def report_failure(what, r, argv, t, targets, incidents, ping=None, reported_dead=None):
+    """After a failed run (`what`: which) of target t: logs as a PROBLEM, and adds to incidents,
+    what the run said (failure_message) and what check_after_failure found."""
+    msg = check_after_failure(t, targets, failure_message(what, r, argv), ping=ping,
+                              reported_dead=reported_dead)
+    log("PROBLEM " + msg)
+    incidents.append(msg)
 
 
 def failure_message(what, r, argv):
@@ -845,7 +934,9 @@ def format_table(headers, rows, align=None):
     return "\n".join(out)
 
 
-def tool_versions(proxy_bin):
+def tool_versions(proxy_bin, leave_out=()):
+    """{tool: version line} of the tools the scripts use (without the names in leave_out), the
+    kernel, the CPU count and the load average at start."""
     def first_line(argv):
         try:
             cp = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
@@ -861,7 +952,7 @@ def tool_versions(proxy_bin):
         built = datetime.datetime.fromtimestamp(os.path.getmtime(proxy_bin)).isoformat(" ", "seconds")
     except OSError:
         digest = built = "?"
-    return {
+    versions = {
         "puppy-proxy": f"{proxy_bin} ({first_line([proxy_bin, '--version'])}, sha256 {digest}, "
                        f"built {built}; work tree: git {git})",
         "redis-server": first_line(["redis-server", "--version"]),
@@ -872,6 +963,9 @@ def tool_versions(proxy_bin):
         "cpus": str(os.cpu_count()),
         "loadavg at start": open("/proc/loadavg").read().strip(),
     }
+    for k in leave_out:
+        versions.pop(k, None)
+    return versions
 
 
 def add_proxy_args(ap, label=True):
@@ -884,6 +978,100 @@ def add_proxy_args(ap, label=True):
                     help="parent folder for the results (default bench/results)")
     if label:
         ap.add_argument("--label", default=None, help="suffix for the results folder name")
+
+
+def add_run_args(ap, targets=None, tests=None, cases=None, pin=None):
+    """The options of an interleaved benchmark whose runs calibrate() sizes: --rounds, --seconds,
+    --requests (check_run_args checks them); then add_list_args(targets, tests, cases) and, given
+    pin (the help of --pin), add_pin_args. A script with options of its own in between calls
+    those two itself."""
+    ap.add_argument("--rounds", type=int, default=5, help="rounds (default 5); medians are over rounds")
+    ap.add_argument("--seconds", type=float, default=1.5,
+                    help="aim for about this many seconds per run: a short calibration run per case "
+                         "and target sets the request count (default 1.5)")
+    ap.add_argument("--requests", type=int, default=None,
+                    help="fixed request count for every run (skips calibration)")
+    add_list_args(ap, targets, tests, cases)
+    if pin:
+        add_pin_args(ap, pin)
+
+
+def check_run_args(ap, a):
+    """ap.error unless add_run_args' --rounds and --requests are >= 1."""
+    if a.rounds < 1:
+        ap.error("--rounds must be >= 1")
+    if a.requests is not None and a.requests < 1:
+        ap.error("--requests must be >= 1")
+
+
+def add_list_args(ap, targets=None, tests=None, cases=None):
+    """--targets, --tests, --cases: each one given as (the names allowed, help) is a comma list of
+    those names (csv_list), by default all of them."""
+    for option, given in (("--targets", targets), ("--tests", tests), ("--cases", cases)):
+        if given:
+            allowed, help_text = given
+            ap.add_argument(option, type=csv_list(allowed), default=list(allowed), help=help_text)
+
+
+def add_pin_args(ap, help_text):
+    """--pin (help_text: what it runs under taskset -c CPU) and --pin-cpu; see pin_mode."""
+    ap.add_argument("--pin", action="store_true", help=help_text)
+    ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
+
+
+def add_timeout_arg(ap, run="a run"):
+    """--timeout, for run_timeout (`run`: what it kills)."""
+    ap.add_argument("--timeout", type=float, default=None,
+                    help=f"kill {run} after this many seconds (default: 20x its expected time, at "
+                         "least 60)")
+
+
+def pin_mode(a):
+    """("pinned", the CPU) with add_pin_args' --pin, else ("unpinned", None)."""
+    return ("pinned", a.pin_cpu) if a.pin else ("unpinned", None)
+
+
+def pin_meta(a):
+    """The meta.txt line of add_pin_args' options."""
+    mode, cpu = pin_mode(a)
+    return f"mode: {mode}" + (f" (everything under taskset -c {cpu})" if a.pin else "")
+
+
+def run_meta(a):
+    """The meta.txt lines of add_run_args' options: the mode (--pin), the rounds, the targets,
+    tests and cases."""
+    return [pin_meta(a), f"rounds: {a.rounds}",
+            f"targets: {','.join(a.targets)}  tests: {','.join(a.tests)}  cases: {','.join(a.cases)}"]
+
+
+def start_results(a, script, name, label=True):
+    """The start of a run: its results folder <--results-dir>/<timestamp>-<name>[-<--label>]
+    (make_results_dir; label=False: a script without --label), the clean-up of every process
+    started from now on (install_cleanup), and the first line of meta.txt, the command as given
+    (bench/<script> and the arguments). Returns (the folder, its logs/ folder, [that line])."""
+    out_dir = make_results_dir(a.results_dir, name + (f"-{a.label}" if label and a.label else ""))
+    install_cleanup()
+    log(f"results: {out_dir}")
+    command = " ".join([os.path.join(BENCH_DIR, script)] + sys.argv[1:])
+    return out_dir, os.path.join(out_dir, "logs"), [f"command: {command}"]
+
+
+def problems_lines(incidents, none):
+    """The summary's last section: "== Problems (N)" and the incidents, or, with none,
+    "== Problems: none (<none>)"."""
+    if incidents:
+        return [f"== Problems ({len(incidents)})"] + incidents
+    return [f"== Problems: none ({none})"]
+
+
+def write_csv(path, rows, empty_header="test"):
+    """rows (dicts with the same keys) as CSV, floats with 4 significant digits; with no rows, a
+    header of the one column empty_header."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else [empty_header])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def write_summary(out_dir, text, meta):
@@ -936,17 +1124,8 @@ def memcache_command(port, payload, timeout=10.0):
 def wait_memcache(port, timeout=30.0):
     """Waits until a memcached `get` through the target is answered (a miss is fine): through
     twemproxy that proves the whole path to the server."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            last = memcache_command(port, "get puppy-bench:probe\r\n", timeout=5.0)
-            if last.endswith("END\r\n"):
-                return True, last
-        except OSError as e:
-            last = str(e)
-        time.sleep(0.05)
-    return False, last
+    return wait_reply(lambda: memcache_command(port, "get puppy-bench:probe\r\n", timeout=5.0),
+                      lambda reply: reply.endswith("END\r\n"), timeout)
 
 
 def start_listener(name, make_argv, workdir, ready, cpu=None, out_name=None, ok_exit_codes=(0,),
@@ -1051,3 +1230,107 @@ def start_delay_relay(binary, upstream_port, workdir, name, delay_us, cpu=None):
     every byte delay_us microseconds in each direction. Returns (Proc, port)."""
     return start_listener(name, lambda port: [binary, str(port), str(upstream_port), f"{delay_us:g}"],
                           workdir, wait_ping, cpu=cpu)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis Cluster (cluster_bench.py): N masters on free ports, and puppy-proxy in front of them
+
+
+def wait_pong(port, timeout=30.0):
+    """Waits until PING is answered +PONG. For cluster nodes, where wait_ping's GET gets -MOVED
+    or -CLUSTERDOWN (a node without slots) instead of a bulk reply. Returns (ok, last reply)."""
+    return wait_reply(lambda: redis_command(port, "PING", timeout=5.0),
+                      lambda reply: reply == "+PONG", timeout)
+
+
+def cluster_info(port):
+    """CLUSTER INFO of one node as {field: value string}."""
+    text = call_once(port, "CLUSTER", "INFO")
+    if isinstance(text, RespError) or text is None:
+        raise RuntimeError(f"CLUSTER INFO on {port}: {text}")
+    return dict(line.split(":", 1) for line in text.decode().splitlines() if ":" in line)
+
+
+def wait_cluster_ok(ports, timeout=60.0):
+    """Polls CLUSTER INFO on every node until each says cluster_state:ok, knows all len(ports)
+    nodes and sees all 16384 slots assigned. Returns (ok, what the nodes said last)."""
+    deadline = time.monotonic() + timeout
+    last = {}
+    while time.monotonic() < deadline:
+        good = 0
+        for port in ports:
+            try:
+                info = cluster_info(port)
+                last[port] = (f"state {info.get('cluster_state')}, known nodes "
+                              f"{info.get('cluster_known_nodes')}, slots assigned "
+                              f"{info.get('cluster_slots_assigned')}")
+                good += (info.get("cluster_state") == "ok"
+                         and info.get("cluster_known_nodes") == str(len(ports))
+                         and info.get("cluster_slots_assigned") == "16384")
+            except (OSError, RuntimeError, ValueError) as e:
+                last[port] = str(e)
+        if good == len(ports):
+            return True, last
+        time.sleep(0.05)
+    return False, last
+
+
+def cluster_slots(port):
+    """[(first slot, last slot, master port)] from CLUSTER SLOTS of one node."""
+    reply = call_once(port, "CLUSTER", "SLOTS")
+    if not isinstance(reply, list):
+        raise RuntimeError(f"CLUSTER SLOTS on {port}: {reply!r}")
+    return [(r[0], r[1], r[2][1]) for r in reply]
+
+
+def start_redis_cluster(workdir, masters=3, name="node", cpu=None, timeout=60.0,
+                        node_timeout_ms=5000):
+    """A Redis Cluster of `masters` masters and no replicas: redis-server with --cluster-enabled
+    yes (no persistence; its nodes.conf in workdir; the cluster bus on a free port of its own,
+    --cluster-port, not port + 10000), joined with `redis-cli --cluster create ... --cluster-replicas
+    0 --cluster-yes` (which assigns the slots evenly), then polled until every node says
+    cluster_state:ok. Returns [(Proc, port)] in slot order (the first serves slot 0)."""
+    nodes = []
+    for i in range(masters):
+        node_name = f"{name}{i + 1}"
+        conf = os.path.join(workdir, f"{node_name}-nodes.conf")
+
+        def argv(port, conf=conf):
+            if os.path.exists(conf):  # left by a failed attempt (a port race)
+                os.unlink(conf)
+            return redis_server_argv(port, workdir, [
+                "--cluster-enabled", "yes", "--cluster-config-file", conf,
+                "--cluster-port", str(free_port()), "--cluster-node-timeout", str(node_timeout_ms)])
+
+        nodes.append(start_listener(node_name, argv, workdir, wait_pong, cpu=cpu, timeout=timeout))
+    ports = [port for _, port in nodes]
+    create = ["redis-cli", "--cluster", "create"] + [f"{HOST}:{p}" for p in ports] + [
+        "--cluster-replicas", "0", "--cluster-yes"]
+    log_path = os.path.join(workdir, "cluster-create.log")
+    with open(log_path, "wb") as f:
+        f.write(("$ " + shlex.join(create) + "\n").encode())
+        f.flush()
+        try:
+            cp = subprocess.run(create, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                timeout=timeout, preexec_fn=_child_setup)
+            rc = cp.returncode
+        except subprocess.TimeoutExpired:
+            rc = "time-out"
+    if rc != 0:
+        with open(log_path, errors="replace") as f:
+            die(f"redis-cli --cluster create failed ({rc}):\n{f.read()[-2000:]}")
+    ok, last = wait_cluster_ok(ports, timeout)
+    if not ok:
+        die("the cluster never reached cluster_state:ok on every node: "
+            + "; ".join(f"{p}: {s}" for p, s in last.items()))
+    first_slot = {port: min(s for s, _, m in cluster_slots(ports[0]) if m == port) for port in ports}
+    return sorted(nodes, key=lambda n: first_slot[n[1]])
+
+
+def start_puppy_cluster(proxy_bin, node_ports, workdir, name="puppy", cpu=None, extra_args=(),
+                        timeout=60.0):
+    """puppy-proxy with --upstream redis-cluster://<every node> (start_puppy; its readiness GET
+    goes through the proxy to the master of the probe key's slot). Returns (Proc, port)."""
+    url = "redis-cluster://" + ",".join(f"{HOST}:{p}" for p in node_ports)
+    return start_puppy(proxy_bin, node_ports[0], workdir, name, cpu=cpu, extra_args=extra_args,
+                       timeout=timeout, upstream=url)

@@ -298,13 +298,9 @@ def main():
             bl.die(f"{tool} not found in PATH")
     if "puppy" in a.targets and not os.access(a.proxy_bin, os.X_OK):
         bl.die(f"puppy-proxy binary {a.proxy_bin} not found; build it first (see bench/README.md)")
-    out_dir = bl.make_results_dir(a.results_dir, "callgrind" + (f"-{a.label}" if a.label else ""))
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, 'callgrind.sh')] + sys.argv[1:])}",
-            f"requests per workload: {a.requests}, clients: {a.clients}, "
-            f"redis behind proxies: {'native' if a.upstream_native else 'under callgrind'}"]
+    out_dir, logs, meta = bl.start_results(a, "callgrind.sh", "callgrind")
+    meta += [f"requests per workload: {a.requests}, clients: {a.clients}, "
+             f"redis behind proxies: {'native' if a.upstream_native else 'under callgrind'}"]
     versions = bl.tool_versions(a.proxy_bin)
     meta += [f"{k}: {v}" for k, v in versions.items()]
 
@@ -400,11 +396,8 @@ def main():
                                     "proxy top syscalls /req", "redis top syscalls /req"], srows,
                                    align="llrrll"))
     out.append("")
-    if incidents:
-        out.append(f"== Problems ({len(incidents)})")
-        out += incidents
-    else:
-        out.append("== Problems: none (all benchmark runs succeeded, all processes exited as expected)")
+    out += bl.problems_lines(incidents, "all benchmark runs succeeded, all processes exited as "
+                                        "expected")
     text = "\n".join(out) + "\n"
     with open(os.path.join(out_dir, "summary.txt"), "w") as f:
         f.write(text)

@@ -182,13 +182,9 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         if want < a.idle + 100:
             bl.die(f"open-file limit {hard} is too low for {a.idle} idle connections")
-    out_dir = bl.make_results_dir(a.results_dir, "idle-soak")
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, 'idle-soak.sh')] + sys.argv[1:])}",
-            f"idle connections: {a.idle}; redis-benchmark -t {a.tests} -c {a.clients} "
-            f"-n {a.requests} -d 3; rounds: {a.rounds}; settle: {a.settle}s"]
+    out_dir, logs, meta = bl.start_results(a, "idle-soak.sh", "idle-soak", label=False)
+    meta += [f"idle connections: {a.idle}; redis-benchmark -t {a.tests} -c {a.clients} "
+             f"-n {a.requests} -d 3; rounds: {a.rounds}; settle: {a.settle}s"]
     meta += [f"{k}: {v}" for k, v in bl.tool_versions(a.proxy_bin).items()]
 
     rounds = []

@@ -394,22 +394,12 @@ def parse_args():
         prog="memcached-bench.sh",
         description="GET/SET through puppy-proxy over memcached vs over Redis, with memcached itself "
                     "and twemproxy over memcached as references; interleaved rounds, medians.")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds (default 5); medians are over rounds")
-    ap.add_argument("--seconds", type=float, default=1.5,
-                    help="aim for about this many seconds per run: a short calibration run per case "
-                         "and target sets the request count (default 1.5)")
-    ap.add_argument("--requests", type=int, default=None,
-                    help="fixed request count for every run (skips calibration)")
-    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
-                    help=f"comma list of {','.join(ALL_TARGETS)} (default all)")
-    ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=ALL_TESTS,
-                    help="comma list of get,set (default both; each is its own run)")
-    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
-                    help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
-                         "default all")
-    ap.add_argument("--pin", action="store_true",
-                    help="run every server, proxy and load generator under taskset -c CPU")
-    ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
+    bl.add_run_args(
+        ap, targets=(ALL_TARGETS, f"comma list of {','.join(ALL_TARGETS)} (default all)"),
+        tests=(ALL_TESTS, "comma list of get,set (default both; each is its own run)"),
+        cases=(list(ALL_CASES), "comma list of c50 (50 clients), c50p16 (50 clients, -P 16), "
+                                "c1 (1 client); default all"),
+        pin="run every server, proxy and load generator under taskset -c CPU")
     ap.add_argument("--proxy-bin", default=os.environ.get("PUPPY_PROXY_BIN", bl.DEFAULT_PROXY_BIN),
                     help="puppy-proxy binary (default $PUPPY_PROXY_BIN, else "
                          f"{bl.DEFAULT_PROXY_BIN})")
@@ -422,17 +412,12 @@ def parse_args():
                     help="random keys key:000000000000 .. (redis-benchmark -r), all written before the "
                          "runs so every GET hits; default 10000, so a 3-server pool gets traffic on "
                          "every server; 0 = the single key key:__rand_int__")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="kill a run after this many seconds (default: 20x its expected time, at "
-                         "least 60)")
+    bl.add_timeout_arg(ap)
     ap.add_argument("--results-dir", default=os.path.join(bl.BENCH_DIR, "results"),
                     help="parent folder for the results (default bench/results)")
     ap.add_argument("--label", default=None, help="suffix for the results folder name")
     a = ap.parse_args()
-    if a.rounds < 1:
-        ap.error("--rounds must be >= 1")
-    if a.requests is not None and a.requests < 1:
-        ap.error("--requests must be >= 1")
+    bl.check_run_args(ap, a)
     if a.keyspace < 0 or a.data_size < 1:
         ap.error("--keyspace must be >= 0 and --data-size >= 1")
     return a
@@ -529,23 +514,14 @@ def main():
     if any(t.startswith("puppy") for t in a.targets) and not os.access(a.proxy_bin, os.X_OK):
         bl.die(f"puppy-proxy binary {a.proxy_bin} not found; build it first (see bench/README.md)")
 
-    mode = "pinned" if a.pin else "unpinned"
-    cpu = a.pin_cpu if a.pin else None
-    out_dir = bl.make_results_dir(a.results_dir, "memcached-" + mode + (f"-{a.label}" if a.label else ""))
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
+    mode, cpu = bl.pin_mode(a)
+    out_dir, logs, meta = bl.start_results(a, "memcached-bench.sh", "memcached-" + mode)
     mcload = build_mcload(out_dir)
 
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, 'memcached-bench.sh')] + sys.argv[1:])}",
-            f"mode: {mode}" + (f" (everything under taskset -c {cpu})" if a.pin else ""),
-            f"rounds: {a.rounds}",
-            f"targets: {','.join(a.targets)}  tests: {','.join(a.tests)}  cases: {','.join(a.cases)}",
-            f"data size: {a.data_size}  keyspace: {a.keyspace or 'single key'}"]
-    versions = bl.tool_versions(a.proxy_bin)
+    meta += bl.run_meta(a) + [f"data size: {a.data_size}  keyspace: {a.keyspace or 'single key'}"]
+    versions = bl.tool_versions(a.proxy_bin, leave_out=("valgrind",))
     versions["memcached"] = subprocess.run(["memcached", "-V"], stdout=subprocess.PIPE,
                                            stderr=subprocess.STDOUT).stdout.decode().strip()
-    versions.pop("valgrind", None)
     meta += [f"{k}: {v}" for k, v in versions.items()]
 
     # --- servers ------------------------------------------------------------------------------
@@ -627,41 +603,29 @@ def main():
     total = a.rounds * len(cases) * len(targets)
     done = 0
     t_start = time.monotonic()
-    for rnd in range(1, a.rounds + 1):
-        for (test, case) in cases:
-            n = requests[(test, case)]
-            k = (rnd - 1) % len(targets)
-            order = targets[k:] + targets[:k]  # rotate so no target always runs first/last
-            for pos, t in enumerate(order):
-                done += 1
-                if t.disabled:
-                    continue
-                timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
-                argv = run_argv(a, t, mcload, test, case, n, cpu)
-                cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "server": cpu_sum(t.servers)}
-                r = bl.run_benchmark(argv, timeout)
-                cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "server": cpu_sum(t.servers)}
-                row = r["rows"].get(test.upper())
-                status = "ok" if row and not r["problems"] else "error"
-                rec = dict(mode=mode, round=rnd, case=case, test=test,
-                           clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
-                           target=t.name, position=pos, wall_s=f"{r['wall_s']:.3f}",
-                           status=status, problems=" | ".join(r["problems"]))
-                rec.update({f: row.get(f) for f in bl.CSV_FIELDS} if row else {})
-                rec.update(bl.cpu_per_request(cpu0, cpu1, n))
-                raw.writerow(rec)
-                raw_file.flush()
-                if status == "ok":
-                    results.setdefault((test, case, t.name), {})[rnd] = rec
-                    bl.log(f"[{done}/{total}] round {rnd} {test} {case:6s} {t.name:13s} "
-                           f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
-                           f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
-                    continue
-                msg = bl.check_after_failure(
-                    t, targets, bl.failure_message(f"round {rnd} {test} {case} {t.name}", r, argv),
-                    ping=bl.wait_ping if t.protocol == "resp" else bl.wait_memcache)
-                bl.log("PROBLEM " + msg)
-                incidents.append(msg)
+    for done, rnd, (test, case), pos, t in bl.interleaved_runs(a.rounds, cases, targets):
+        if t.disabled:
+            continue
+        n = requests[(test, case)]
+        timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
+        argv = run_argv(a, t, mcload, test, case, n, cpu)
+        cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "server": cpu_sum(t.servers)}
+        r = bl.run_benchmark(argv, timeout)
+        cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid), "server": cpu_sum(t.servers)}
+        row = r["rows"].get(test.upper())
+        rec = bl.run_record(r, row, n, cpu0, cpu1, mode=mode, round=rnd, case=case, test=test,
+                            clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
+                            target=t.name, position=pos)
+        raw.writerow(rec)
+        raw_file.flush()
+        if rec["status"] == "ok":
+            results.setdefault((test, case, t.name), {})[rnd] = rec
+            bl.log(f"[{done}/{total}] round {rnd} {test} {case:6s} {t.name:13s} "
+                   f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
+                   f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
+            continue
+        bl.report_failure(f"round {rnd} {test} {case} {t.name}", r, argv, t, targets, incidents,
+                          ping=bl.wait_ping if t.protocol == "resp" else bl.wait_memcache)
     raw_file.close()
     elapsed = time.monotonic() - t_start
 
@@ -764,26 +728,15 @@ def main():
             ov.append(row)
         out.append(bl.format_table(["case"] + [f"{n_}/{d_}" for n_, d_ in heads], ov))
     out.append("")
-    if incidents:
-        out.append(f"== Problems ({len(incidents)})")
-        out += incidents
-    else:
-        out.append("== Problems: none (every run succeeded, all processes exited cleanly, "
-                   "puppy-proxy logged nothing at warn or above)")
+    out += bl.problems_lines(incidents, "every run succeeded, all processes exited cleanly, "
+                                        "puppy-proxy logged nothing at warn or above")
     text = "\n".join(out) + "\n"
 
     with open(os.path.join(out_dir, "summary.txt"), "w") as f:
         f.write(text)
 
-    def write_csv(path, rows):
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["mode"])
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
-
-    write_csv(os.path.join(out_dir, "summary.csv"), summary_rows)
-    write_csv(os.path.join(out_dir, "ratios.csv"), ratio_rows)
+    bl.write_csv(os.path.join(out_dir, "summary.csv"), summary_rows, "mode")
+    bl.write_csv(os.path.join(out_dir, "ratios.csv"), ratio_rows, "mode")
     with open(os.path.join(out_dir, "meta.txt"), "w") as f:
         f.write("\n".join(meta) + f"\nloadavg at end: {open('/proc/loadavg').read().strip()}\n")
     print(text, end="")

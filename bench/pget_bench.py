@@ -59,12 +59,7 @@ def parse_args():
         description="redis-benchmark: PGET on a fresh key through puppy-proxy with the near cache "
                     "off and on, GET through puppy-proxy, GET and MGET straight to Redis; "
                     "interleaved.")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds (default 5); medians are over rounds")
-    ap.add_argument("--seconds", type=float, default=1.5,
-                    help="aim for about this many seconds per run: a short calibration run per case "
-                         "and target sets the request count (default 1.5)")
-    ap.add_argument("--requests", type=int, default=None,
-                    help="fixed request count for every run (skips calibration)")
+    bl.add_run_args(ap)
     ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=["c50", "c50p16", "c1"],
                     help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client), "
                          "c4 (4 clients, no pipelining); default c50,c50p16,c1")
@@ -92,13 +87,9 @@ def parse_args():
                          "stays fresh for the whole run)")
     ap.add_argument("--update-time", type=int, default=60,
                     help="PGET/PSET update_time argument in seconds (default 60)")
-    ap.add_argument("--pin", action="store_true",
-                    help="run redis-server, the proxies, the relays and redis-benchmark under "
-                         "taskset -c CPU (all on one CPU)")
-    ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="kill a redis-benchmark run after this many seconds (default: 20x its "
-                         "expected time, at least 60)")
+    bl.add_pin_args(ap, "run redis-server, the proxies, the relays and redis-benchmark under "
+                        "taskset -c CPU (all on one CPU)")
+    bl.add_timeout_arg(ap, "a redis-benchmark run")
     ap.add_argument("--target-ratio", type=float, default=0.8,
                     help="PGET/GET throughput ratio to meet, near cache off (default 0.8); "
                          "reported, not enforced")
@@ -108,10 +99,7 @@ def parse_args():
                     help="with --relay-delay-ms: direct-get p50 / near-pget p50 to meet (default 10)")
     bl.add_proxy_args(ap)
     a = ap.parse_args()
-    if a.rounds < 1:
-        ap.error("--rounds must be >= 1")
-    if a.requests is not None and a.requests < 1:
-        ap.error("--requests must be >= 1")
+    bl.check_run_args(ap, a)
     if a.relay_delay_ms < 0:
         ap.error("--relay-delay-ms must be >= 0")
     relay = a.relay_delay_ms > 0
@@ -300,33 +288,26 @@ def run_rounds(a, targets, requests, expected_rps, redis, redis_port, cpu, mode,
     results, reported_dead = {}, set()
     total = a.rounds * len(a.cases) * len(targets)
     done = 0
-    for rnd in range(1, a.rounds + 1):
-        for case in a.cases:
-            n = requests[case]
-            k = (rnd - 1) % len(targets)
-            for pos, t in enumerate(targets[k:] + targets[:k]):
-                done += 1
-                if t.disabled:
-                    continue
-                timeout = bl.run_timeout(a.timeout, n, expected_rps.get(case))
-                rec, r, argv = run_one(t, case, n, redis, redis_port, cpu, timeout)
-                rec.update(mode=mode, round=rnd, case=case, clients=ALL_CASES[case][0],
-                           pipeline=ALL_CASES[case][1], requests=n, target=t.name, position=pos)
-                raw.writerow(rec)
-                raw_file.flush()
-                if rec["status"] == "ok":
-                    results.setdefault((case, t.name), []).append(rec)
-                    bl.log(f"[{done}/{total}] round {rnd} {case:7s} {t.name:11s} "
-                           f"{rec['rps']:>11,.0f} rps  p50 {rec['p50_latency_ms']:.3f} ms  "
-                           f"p99 {rec['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
-                    continue
-                msg = bl.check_after_failure(
-                    t, targets, bl.failure_message(f"round {rnd} {case} {t.name}", r, argv),
-                    reported_dead=reported_dead)
-                bl.log("PROBLEM " + msg)
-                incidents.append(msg)
-                if not redis.alive():
-                    bl.die("redis-server has exited; giving up")
+    for done, rnd, case, pos, t in bl.interleaved_runs(a.rounds, a.cases, targets):
+        if t.disabled:
+            continue
+        n = requests[case]
+        timeout = bl.run_timeout(a.timeout, n, expected_rps.get(case))
+        rec, r, argv = run_one(t, case, n, redis, redis_port, cpu, timeout)
+        rec.update(mode=mode, round=rnd, case=case, clients=ALL_CASES[case][0],
+                   pipeline=ALL_CASES[case][1], requests=n, target=t.name, position=pos)
+        raw.writerow(rec)
+        raw_file.flush()
+        if rec["status"] == "ok":
+            results.setdefault((case, t.name), []).append(rec)
+            bl.log(f"[{done}/{total}] round {rnd} {case:7s} {t.name:11s} "
+                   f"{rec['rps']:>11,.0f} rps  p50 {rec['p50_latency_ms']:.3f} ms  "
+                   f"p99 {rec['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
+            continue
+        bl.report_failure(f"round {rnd} {case} {t.name}", r, argv, t, targets, incidents,
+                          reported_dead=reported_dead)
+        if not redis.alive():
+            bl.die("redis-server has exited; giving up")
     raw_file.close()
     return results, reported_dead, done
 
@@ -454,23 +435,14 @@ def main():
     if not os.access(a.proxy_bin, os.X_OK):
         bl.die(f"puppy-proxy binary {a.proxy_bin} not found; build it first (see bench/README.md)")
 
-    mode = "pinned" if a.pin else "unpinned"
-    cpu = a.pin_cpu if a.pin else None
+    mode, cpu = bl.pin_mode(a)
     kind = "pget-remote" if a.relay_delay_ms > 0 else "pget"
-    out_dir = bl.make_results_dir(a.results_dir, f"{kind}-{mode}" + (f"-{a.label}" if a.label else ""))
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-
-    script = "pget-remote-bench.sh" if a.relay_delay_ms > 0 else "pget-bench.sh"
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, script)] + sys.argv[1:])}",
-            f"mode: {mode}" + (f" (everything under taskset -c {cpu})" if a.pin else ""),
-            f"rounds: {a.rounds}  cases: {','.join(a.cases)}  targets: {','.join(a.targets)}",
-            f"key: {a.key}  value size: {a.data_size}  PGET args: {a.timeout_s} {a.update_time}  "
-            f"near cache size: {a.near_cache_size}"]
-    versions = bl.tool_versions(a.proxy_bin)
-    versions.pop("nutcracker", None)
-    versions.pop("valgrind", None)
+    out_dir, logs, meta = bl.start_results(a, f"{kind}-bench.sh", f"{kind}-{mode}")
+    meta += [bl.pin_meta(a),
+             f"rounds: {a.rounds}  cases: {','.join(a.cases)}  targets: {','.join(a.targets)}",
+             f"key: {a.key}  value size: {a.data_size}  PGET args: {a.timeout_s} {a.update_time}  "
+             f"near cache size: {a.near_cache_size}"]
+    versions = bl.tool_versions(a.proxy_bin, leave_out=("nutcracker", "valgrind"))
     meta += [f"{k}: {v}" for k, v in versions.items()]
 
     incidents = []
@@ -540,12 +512,10 @@ def main():
                    + "; ".join(relay_notes))
     tables, summary_rows = summarize(a, targets, requests, results, mode)
     out += tables + [""]
-    if incidents:
-        out += [f"== Problems ({len(incidents)})"] + incidents
-    else:
-        out.append("== Problems: none (every run succeeded, every near-pget request was a near "
-                   "cache hit, the key was still fresh at the end, the proxies exited cleanly and "
-                   "logged nothing at warn or above)")
+    out += bl.problems_lines(incidents, "every run succeeded, every near-pget request was a near "
+                                        "cache hit, the key was still fresh at the end, the "
+                                        "proxies exited cleanly and logged nothing at warn or "
+                                        "above")
     text = "\n".join(out) + "\n"
     with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summary_rows[0].keys()) if summary_rows else ["mode"])

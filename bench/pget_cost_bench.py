@@ -679,14 +679,8 @@ def main():
     a = parse_args()
     check_tools(a)
     bl.raise_nofile(a.waiters + 256)
-    out_dir = bl.make_results_dir(a.results_dir, "pget-cost" + (f"-{a.label}" if a.label else ""))
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-    versions = bl.tool_versions(a.proxy_bin)
-    for k in ("nutcracker", "valgrind", "redis-benchmark"):
-        versions.pop(k, None)
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, 'pget-cost-bench.sh')] + sys.argv[1:])}"]
+    out_dir, logs, meta = bl.start_results(a, "pget-cost-bench.sh", "pget-cost")
+    versions = bl.tool_versions(a.proxy_bin, leave_out=("nutcracker", "valgrind", "redis-benchmark"))
     meta += [f"{k}: {v}" for k, v in versions.items()]
     value, incidents, out = b"val", [], []
     t0 = time.monotonic()

@@ -34,12 +34,7 @@ def parse_args():
     ap = argparse.ArgumentParser(
         prog="proxy-bench.sh",
         description="redis-benchmark against direct Redis, puppy-proxy and twemproxy, interleaved.")
-    ap.add_argument("--rounds", type=int, default=5, help="rounds (default 5); medians are over rounds")
-    ap.add_argument("--seconds", type=float, default=1.5,
-                    help="aim for about this many seconds per run: a short calibration run per case "
-                         "and target sets the request count (default 1.5)")
-    ap.add_argument("--requests", type=int, default=None,
-                    help="fixed request count for every run (skips calibration)")
+    bl.add_run_args(ap)
     ap.add_argument("--baseline-bin", default=None,
                     help="a second puppy-proxy binary, run as target 'puppy-base' with the same "
                          "--proxy-arg options (e.g. a build from before a change, to measure its "
@@ -47,17 +42,13 @@ def parse_args():
     ap.add_argument("--scrape-metrics", type=float, default=0, metavar="SECONDS",
                     help="run the 'puppy' target with --metrics-listen and fetch its /metrics "
                          "every SECONDS during the runs, as Prometheus would (0: off)")
-    ap.add_argument("--targets", type=bl.csv_list(ALL_TARGETS), default=ALL_TARGETS,
-                    help="comma list of direct,puppy,twemproxy (default all)")
-    ap.add_argument("--tests", type=bl.csv_list(ALL_TESTS), default=ALL_TESTS,
-                    help="comma list of get,set (default both; each is its own redis-benchmark run)")
-    ap.add_argument("--cases", type=bl.csv_list(list(ALL_CASES)), default=list(ALL_CASES),
-                    help="comma list of c50 (50 clients), c50p16 (50 clients, -P 16), c1 (1 client); "
-                         "default all")
-    ap.add_argument("--pin", action="store_true",
-                    help="run redis-server, both proxies and redis-benchmark under taskset -c CPU "
-                         "(all on one CPU)")
-    ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
+    bl.add_list_args(
+        ap, targets=(ALL_TARGETS, "comma list of direct,puppy,twemproxy (default all)"),
+        tests=(ALL_TESTS, "comma list of get,set (default both; each is its own redis-benchmark run)"),
+        cases=(list(ALL_CASES), "comma list of c50 (50 clients), c50p16 (50 clients, -P 16), "
+                                "c1 (1 client); default all"))
+    bl.add_pin_args(ap, "run redis-server, both proxies and redis-benchmark under taskset -c CPU "
+                        "(all on one CPU)")
     ap.add_argument("--proxy-bin", default=bl.DEFAULT_PROXY_BIN,
                     help=f"puppy-proxy binary (default {bl.DEFAULT_PROXY_BIN})")
     ap.add_argument("--proxy-arg", action="append", default=[],
@@ -65,17 +56,12 @@ def parse_args():
     ap.add_argument("--data-size", type=int, default=3, help="redis-benchmark -d (default 3 bytes)")
     ap.add_argument("--keyspace", type=int, default=0,
                     help="redis-benchmark -r (random keys); default 0 = one key, pre-set so GET hits")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="kill a redis-benchmark run after this many seconds (default: 20x its "
-                         "expected time, at least 60)")
+    bl.add_timeout_arg(ap, "a redis-benchmark run")
     ap.add_argument("--results-dir", default=os.path.join(bl.BENCH_DIR, "results"),
                     help="parent folder for the results (default bench/results)")
     ap.add_argument("--label", default=None, help="suffix for the results folder name")
     a = ap.parse_args()
-    if a.rounds < 1:
-        ap.error("--rounds must be >= 1")
-    if a.requests is not None and a.requests < 1:
-        ap.error("--requests must be >= 1")
+    bl.check_run_args(ap, a)
     return a
 
 
@@ -122,18 +108,9 @@ def main():
     if "puppy" in a.targets and not os.access(a.proxy_bin, os.X_OK):
         bl.die(f"puppy-proxy binary {a.proxy_bin} not found; build it first (see bench/README.md)")
 
-    mode = "pinned" if a.pin else "unpinned"
-    cpu = a.pin_cpu if a.pin else None
-    out_dir = bl.make_results_dir(a.results_dir, mode + (f"-{a.label}" if a.label else ""))
-    logs = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-
-    meta = [f"command: {' '.join([os.path.join(bl.BENCH_DIR, 'proxy-bench.sh')] + sys.argv[1:])}",
-            f"mode: {mode}" + (f" (everything under taskset -c {cpu})" if a.pin else ""),
-            f"rounds: {a.rounds}",
-            f"targets: {','.join(a.targets)}  tests: {','.join(a.tests)}  cases: {','.join(a.cases)}",
-            f"data size: {a.data_size}  keyspace: {a.keyspace or 'single key'}"]
+    mode, cpu = bl.pin_mode(a)
+    out_dir, logs, meta = bl.start_results(a, "proxy-bench.sh", mode)
+    meta += bl.run_meta(a) + [f"data size: {a.data_size}  keyspace: {a.keyspace or 'single key'}"]
     versions = bl.tool_versions(a.proxy_bin)
     meta += [f"{k}: {v}" for k, v in versions.items()]
 
@@ -201,48 +178,36 @@ def main():
     total = a.rounds * len(cases) * len(targets)
     done = 0
     t_start = time.monotonic()
-    for rnd in range(1, a.rounds + 1):
-        for (test, case) in cases:
-            n = requests[(test, case)]
-            k = (rnd - 1) % len(targets)
-            order = targets[k:] + targets[:k]  # rotate so no target always runs first/last
-            for pos, t in enumerate(order):
-                done += 1
-                if t.disabled:
-                    continue
-                timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
-                argv = bench_argv(t, test, case, n)
-                cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
-                        "redis": bl.cpu_seconds(redis.pid)}
-                r = bl.run_benchmark(argv, timeout)
-                cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
-                        "redis": bl.cpu_seconds(redis.pid)}
-                row = r["rows"].get(test.upper())
-                status = "ok" if row and not r["problems"] else "error"
-                rec = dict(mode=mode, round=rnd, case=case, test=test,
-                           clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
-                           target=t.name, position=pos, wall_s=f"{r['wall_s']:.3f}",
-                           status=status, problems=" | ".join(r["problems"]))
-                rec.update({f: row.get(f) for f in bl.CSV_FIELDS} if row else {})
-                # CPU time the proxy and Redis spent during this run, per request (from
-                # /proc/PID/stat, 10 ms resolution; includes the benchmark's connection setup).
-                rec.update(bl.cpu_per_request(cpu0, cpu1, n))
-                raw.writerow(rec)
-                raw_file.flush()
-                if status == "ok":
-                    results.setdefault((test, case, t.name), []).append(rec)
-                    bl.log(f"[{done}/{total}] round {rnd} {test} {case:7s} {t.name:9s} "
-                           f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
-                           f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
-                    continue
-                # Something went wrong: say exactly what, then check the target still works.
-                msg = bl.check_after_failure(
-                    t, targets, bl.failure_message(f"round {rnd} {test} {case} {t.name}", r, argv),
-                    reported_dead=reported_dead)
-                bl.log("PROBLEM " + msg)
-                incidents.append(msg)
-                if not redis.alive():
-                    bl.die("redis-server has exited; giving up")
+    for done, rnd, (test, case), pos, t in bl.interleaved_runs(a.rounds, cases, targets):
+        if t.disabled:
+            continue
+        n = requests[(test, case)]
+        timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
+        argv = bench_argv(t, test, case, n)
+        cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
+                "redis": bl.cpu_seconds(redis.pid)}
+        r = bl.run_benchmark(argv, timeout)
+        cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
+                "redis": bl.cpu_seconds(redis.pid)}
+        row = r["rows"].get(test.upper())
+        # With the CPU time the proxy and Redis spent during this run, per request (from
+        # /proc/PID/stat, 10 ms resolution; includes the benchmark's connection setup).
+        rec = bl.run_record(r, row, n, cpu0, cpu1, mode=mode, round=rnd, case=case, test=test,
+                            clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
+                            target=t.name, position=pos)
+        raw.writerow(rec)
+        raw_file.flush()
+        if rec["status"] == "ok":
+            results.setdefault((test, case, t.name), []).append(rec)
+            bl.log(f"[{done}/{total}] round {rnd} {test} {case:7s} {t.name:9s} "
+                   f"{row['rps']:>11,.0f} rps  p50 {row['p50_latency_ms']:.3f} ms  "
+                   f"p99 {row['p99_latency_ms']:.3f} ms  ({r['wall_s']:.1f}s)")
+            continue
+        # Something went wrong: say exactly what, then check the target still works.
+        bl.report_failure(f"round {rnd} {test} {case} {t.name}", r, argv, t, targets, incidents,
+                          reported_dead=reported_dead)
+        if not redis.alive():
+            bl.die("redis-server has exited; giving up")
     raw_file.close()
     elapsed = time.monotonic() - t_start
     if scraper is not None:
@@ -346,12 +311,8 @@ def main():
                    "p50/p99 latency: lower is better)")
         out.append(bl.format_table(hdr, overview))
     out.append("")
-    if incidents:
-        out.append(f"== Problems ({len(incidents)})")
-        out += incidents
-    else:
-        out.append("== Problems: none (every run succeeded, all processes exited cleanly, "
-                   "puppy-proxy logged nothing at warn or above)")
+    out += bl.problems_lines(incidents, "every run succeeded, all processes exited cleanly, "
+                                        "puppy-proxy logged nothing at warn or above")
     text = "\n".join(out) + "\n"
 
     with open(os.path.join(out_dir, "summary.txt"), "w") as f:

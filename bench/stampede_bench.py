@@ -63,10 +63,8 @@ def parse_args():
                          "puppy-proxy), naive-puppy (the naive pattern through puppy-proxy); "
                          "default naive,pget")
     ap.add_argument("--value-size", type=int, default=100, help="bytes per value (default 100)")
-    ap.add_argument("--pin", action="store_true",
-                    help="run redis-server, puppy-proxy and this script's client threads on one CPU "
-                         "(taskset -c CPU / sched_setaffinity)")
-    ap.add_argument("--pin-cpu", type=int, default=0, help="CPU for --pin (default 0)")
+    bl.add_pin_args(ap, "run redis-server, puppy-proxy and this script's client threads on one CPU "
+                        "(taskset -c CPU / sched_setaffinity)")
     ap.add_argument("--proxy-bin", default=bl.DEFAULT_PROXY_BIN,
                     help=f"puppy-proxy binary (default {bl.DEFAULT_PROXY_BIN})")
     ap.add_argument("--proxy-arg", action="append", default=[],
@@ -368,26 +366,19 @@ def main():
     if need_proxy and not os.access(a.proxy_bin, os.X_OK):
         bl.die(f"puppy-proxy binary {a.proxy_bin} not found; build it first (see bench/README.md)")
 
-    mode = "pinned" if a.pin else "unpinned"
-    cpu = a.pin_cpu if a.pin else None
+    mode, cpu = bl.pin_mode(a)
     if a.pin:
         os.sched_setaffinity(0, {cpu})  # this script's client threads too
-    out_dir = bl.make_results_dir(a.results_dir, "stampede-" + mode + (f"-{a.label}" if a.label else ""))
-    logs_dir = os.path.join(out_dir, "logs")
-    bl.install_cleanup()
-    bl.log(f"results: {out_dir}")
-    cmd_line = " ".join([os.path.join(bl.BENCH_DIR, "stampede-bench.sh")] + sys.argv[1:])
-    versions = bl.tool_versions(a.proxy_bin)
-    for k in ("nutcracker", "valgrind", "redis-benchmark"):
-        versions.pop(k, None)
+    out_dir, logs_dir, meta = bl.start_results(a, "stampede-bench.sh", "stampede-" + mode)
+    versions = bl.tool_versions(a.proxy_bin, leave_out=("nutcracker", "valgrind", "redis-benchmark"))
     settings = (f"clients {a.clients}, compute {a.compute_ms} ms, freshness {a.freshness} s, "
                 f"update_time {a.update_time} s, WAIT {a.wait_ms} ms, "
                 + (f"think {a.think_ms:g} ms (x U[0.5,1.5])" if a.think_ms > 0
                    else "no think time (closed loop)")
                 + f", duration {a.duration:g} s per contender and round, "
                 f"rounds {a.rounds}, value {a.value_size} bytes")
-    meta = [f"command: {cmd_line}", f"mode: {mode}", f"settings: {settings}",
-            f"contenders: {','.join(a.contenders)}"] + [f"{k}: {v}" for k, v in versions.items()]
+    meta += [f"mode: {mode}", f"settings: {settings}",
+             f"contenders: {','.join(a.contenders)}"] + [f"{k}: {v}" for k, v in versions.items()]
 
     redis, redis_port = bl.start_redis(logs_dir, "redis", cpu=cpu)
     bl.log(f"redis-server pid {redis.pid} on port {redis_port}")
@@ -572,13 +563,9 @@ def main():
     out.append("(pget 'fresh' includes the calls that got a miss, waited (WAIT) and were then "
                "answered with the new value; naive 'hit' = GET returned a value)")
     out.append("")
-    if incidents:
-        out.append(f"== Problems ({len(incidents)})")
-        out += incidents
-    else:
-        out.append("== Problems: none (no failed call, no hang, no PSET refused, no fresh/stale "
-                   "answer without a value; puppy-proxy exited cleanly and logged nothing at warn "
-                   "or above)")
+    out += bl.problems_lines(incidents, "no failed call, no hang, no PSET refused, no fresh/stale "
+                                        "answer without a value; puppy-proxy exited cleanly and "
+                                        "logged nothing at warn or above")
     text = "\n".join(out) + "\n"
     with open(os.path.join(out_dir, "summary.txt"), "w") as f:
         f.write(text)
