@@ -26,10 +26,13 @@ std::string protocol_fault() {
 }
 
 // The elements of an array of bulk strings and integers (a PUBSUB reply), each as its bytes.
+// A RESP3 map (%N: N pairs) counts as the array of its 2N elements.
 std::optional<std::vector<std::string_view>> flat_elements(std::string_view r) {
   std::size_t end = 0;
-  const auto n = header_number(r, '*', &end);
+  const bool map = !r.empty() && r[0] == '%';
+  auto n = header_number(r, map ? '%' : '*', &end);
   if (!n || *n < 0) return std::nullopt;
+  if (map) *n *= 2;
   r.remove_prefix(end);
   std::vector<std::string_view> out;
   for (std::int64_t i = 0; i < *n; ++i) {
@@ -165,7 +168,8 @@ std::string merge_keyless(keyless how, const std::vector<std::string_view>& repl
           counts[i] += *v;
         }
       }
-      std::string out = resp::encode::array_header(first->size());
+      std::string out = replies.front()[0] == '%' ? "%" + std::to_string(counts.size()) + "\r\n"
+                                                  : resp::encode::array_header(first->size());
       for (std::size_t i = 0; i < counts.size(); ++i) {
         out.append((*first)[2 * i]);
         out += resp::encode::integer(counts[i]);
@@ -175,7 +179,7 @@ std::string merge_keyless(keyless how, const std::vector<std::string_view>& repl
     case keyless::any_non_nil:
       for (std::size_t i = 0; i < replies.size(); ++i) {
         const auto r = replies[(start + i) % replies.size()];
-        if (r != "$-1\r\n") return std::string(r);
+        if (r != "$-1\r\n" && r != "_\r\n") return std::string(r);
       }
       return std::string(replies.front());
   }

@@ -23,7 +23,8 @@ pubsub_reply classify_pubsub(std::string_view reply) {
   std::string_view s = reply;
   std::int64_t n = 0;
   std::int64_t len = 0;
-  if (!take_number(&s, '*', &n) || n < 3 || !take_number(&s, '$', &len) || len < 0 ||
+  const char head = reply.empty() || reply[0] != '>' ? '*' : '>';  // RESP2 array, RESP3 push
+  if (!take_number(&s, head, &n) || n < 3 || !take_number(&s, '$', &len) || len < 0 ||
       s.size() < static_cast<std::size_t>(len) + 2) {
     return out;
   }

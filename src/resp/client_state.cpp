@@ -1,5 +1,7 @@
 #include "puppy/resp/client_state.hpp"
 
+#include <chrono>
+
 #include <cctype>
 
 #include "puppy/resp/ascii.hpp"
@@ -57,7 +59,18 @@ std::optional<std::string> answer_client(const std::vector<std::string_view>& ar
   if (sub == "setinfo" && args.size() == 4) return encode::simple("OK");
   if (sub == "id" && args.size() == 2) return encode::integer(st.id);
   if ((sub == "info" && args.size() == 2) || (sub == "list" && args.size() == 2)) {
-    return encode::bulk("id=" + std::to_string(st.id) + " name=" + st.name + " db=0\n");
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::steady_clock::now() - st.since)
+                         .count();
+    const std::string line =
+        "id=" + std::to_string(st.id) + " addr=" + st.addr + " laddr=" + st.laddr +
+        " fd=" + std::to_string(st.fd) + " name=" + st.name + " age=" + std::to_string(age) +
+        " idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
+        "multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|" +
+        sub + " user=default redir=-1 resp=" + (st.resp3 ? "3" : "2") + "\n";
+    if (!st.resp3) return encode::bulk(line);
+    // RESP3: a verbatim string.
+    return "=" + std::to_string(line.size() + 4) + "\r\ntxt:" + line + "\r\n";
   }
   return std::nullopt;
 }

@@ -220,9 +220,9 @@ void cluster_backend::send(const leg_ptr& l) {
       to = &own(*n);
     }
   } else if (l->asking || !l->by_slot) {
-    to = &nodes_.at(l->target);
+    to = &nodes_.at(l->target, state_.resp3);
   } else {
-    to = nodes_.for_slot(l->slot);
+    to = nodes_.for_slot(l->slot, state_.resp3);
   }
   if (to == nullptr) {
     if (!retry_later(l, true)) finish_leg(l, slot_not_served);

@@ -135,6 +135,17 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
       [[fallthrough]];
     case special::quit:
     case special::local:
+      if (name_ == "hello" && (!own_.empty() || !subs_.empty())) {
+        // A protocol switch: the own connections speak the old one; they go, after their
+        // replies (a subscribed client that says HELLO keeps its subscriptions on one Redis:
+        // here they end with the connection, as the docs say).
+        if (inflight_ > 0) return false;
+        const bool was = state_.resp3;
+        auto reply = *answer_here(name_, args);
+        if (state_.resp3 != was) retire_all();
+        sink->answer(slot, reply);
+        return true;
+      }
       sink->answer(slot, *answer_here(name_, args));
       return true;
     default:
@@ -180,6 +191,7 @@ cluster_backend::link& cluster_backend::own(const cluster::node& n) {
   own_.emplace_back(
       n, std::make_unique<link>(owner_, upstream::host_port{n.host, n.port}, link::use::own));
   own_.back().second->count_in(&owner_.stats().node(n.address()));
+  if (state_.resp3) own_.back().second->speak_resp3();
   return *own_.back().second;
 }
 

@@ -54,7 +54,9 @@ const marker& the_marker() {
 }  // namespace
 
 bool cluster_backend::subscribed_context(bool subscription) const {
-  if (subscription || sub_pending_ > 0) return true;
+  if (subscription) return true;
+  if (state_.resp3) return false;  // RESP3: any command may be sent while subscribed
+  if (sub_pending_ > 0) return true;
   for (const auto& s : subs_) {
     if (s->classic > 0 || s->shard > 0) return true;
   }
@@ -70,6 +72,7 @@ cluster_backend::subscriber& cluster_backend::subscriber_on(const cluster::node&
   s->node = n;
   s->l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port}, link::use::own);
   s->l->count_in(&owner_.stats().node(n.address()));
+  if (state_.resp3) s->l->speak_resp3();
   s->l->listen([this, n, weak = std::weak_ptr<reply_sink>(sink)](std::string_view reply) {
     const auto sink = weak.lock();  // alive: so is this backend, which the client side owns
     if (!sink || sink->gone()) return;

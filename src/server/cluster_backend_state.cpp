@@ -28,7 +28,9 @@ std::optional<std::string> cluster_backend::answer_here(const std::string& name,
     return enc::simple("OK");
   }
   if (name == "hello") {
-    return resp::answer_hello(args, state_, "cluster", /*resp3_allowed=*/false);
+    // To its clients the proxy is one Redis: mode standalone (a client told "cluster" might
+    // start speaking the cluster protocol).
+    return resp::answer_hello(args, state_, "standalone");
   }
   if (name == "client") {
     if (args.size() < 2) return arity();

@@ -41,23 +41,25 @@ void cluster_nodes::when_ready(std::function<void()> fn) {
   if (!reading_) refresh(false);
 }
 
-cluster_nodes::link& cluster_nodes::at(const cluster::node& n) {
-  auto& l = links_[n.address()];
+cluster_nodes::link& cluster_nodes::at(const cluster::node& n, bool resp3) {
+  auto& l = (resp3 ? links3_ : links_)[n.address()];
   if (!l) {
     l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port});
     l->count_in(&owner_.stats().node(n.address()));
+    if (resp3) l->speak_resp3();
   }
   return *l;
 }
 
-cluster_nodes::link* cluster_nodes::for_slot(std::uint16_t slot) {
+cluster_nodes::link* cluster_nodes::for_slot(std::uint16_t slot, bool resp3) {
   if (!map_) return nullptr;
   const cluster::node* n = map_->master_of(slot);
   if (n == nullptr) return nullptr;
   const auto index = static_cast<std::size_t>(n - map_->masters().data());
-  if (index >= master_links_.size()) master_links_.resize(index + 1, nullptr);
-  if (master_links_[index] == nullptr) master_links_[index] = &at(*n);
-  return master_links_[index];
+  auto& cache = resp3 ? master_links3_ : master_links_;
+  if (index >= cache.size()) cache.resize(index + 1, nullptr);
+  if (cache[index] == nullptr) cache[index] = &at(*n, resp3);
+  return cache[index];
 }
 
 void cluster_nodes::index_commands() {
@@ -100,6 +102,7 @@ void cluster_nodes::set_map(cluster::slot_map map) {
   }
   map_ = std::move(map);
   master_links_.assign(map_->masters().size(), nullptr);
+  master_links3_.assign(map_->masters().size(), nullptr);
   update_scan_order();
 }
 
@@ -122,6 +125,7 @@ void cluster_nodes::moved(const cluster::redirect& r) {
     map_->moved(r.slot, r.to);
     if (master_links_.size() < map_->masters().size()) {
       master_links_.resize(map_->masters().size(), nullptr);
+      master_links3_.resize(map_->masters().size(), nullptr);
     }
     update_scan_order();
   }
@@ -263,6 +267,7 @@ void cluster_nodes::close() {
   closed_ = true;
   timer_.cancel();
   for (auto& [name, l] : links_) l->close();
+  for (auto& [name, l] : links3_) l->close();
   waiting_.clear();
 }
 

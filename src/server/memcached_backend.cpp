@@ -51,8 +51,7 @@ memcached_backend::memcached_backend(worker& owner) : owner_(owner) {
 }
 
 void memcached_backend::submit(const resp::framed_command& cmd, std::string_view /*bytes*/,
-                               std::uint64_t slot,
-                               const std::shared_ptr<reply_sink>& sink) {
+                               std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
   memcached::settings cfg;
   cfg.servers = owner_.memcached()->size();
   cfg.pget_defaults = owner_.config().pget_defaults;

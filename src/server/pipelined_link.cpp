@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <type_traits>
 
 #include "io_util.hpp"
 #include "puppy/server/link_protocols.hpp"
@@ -201,6 +202,10 @@ void pipelined_link<Protocol>::on_connected(const error_code& ec) {
   owner_.stats().upstream_connects.add();
   state_ = state::up;
   protocol_.reset();
+  if (!hello_.empty()) {
+    out_.insert(0, hello_);
+    skip_ = 1;
+  }
   if (!queued_.empty()) watchdog_.sent(true);
   sent_ = replied_ = 0;
   rtt_.reset();
@@ -268,12 +273,24 @@ void pipelined_link<Protocol>::read() {
       response r;
       const auto res = protocol_.parse(in_.data() + pos, in_.size() - pos, &r);
       if (res.what == link_parse::status::need_more) break;
-      if (res.what == link_parse::status::invalid || (waiting_.empty() && !listener_)) {
+      if (res.what == link_parse::status::invalid ||
+          (waiting_.empty() && !listener_ && skip_ == 0)) {
         fail("upstream protocol fault: " + name() + " sent an invalid response",
              metrics::error_kind::upstream_protocol);
         return;
       }
       pos += res.consumed;
+      if (skip_ > 0) {  // HELLO 3's reply
+        --skip_;
+        if constexpr (std::is_same_v<response, std::string_view>) {
+          if (!r.empty() && r[0] == '-') {
+            fail(name() + " refused HELLO 3: " + std::string(r.substr(1, r.size() - 3)),
+                 metrics::error_kind::upstream_protocol);
+            return;
+          }
+        }
+        continue;
+      }
       if (listener_) {
         listener_(r);  // may send more, or close the link: never touches in_
         if (gen != generation_) return;

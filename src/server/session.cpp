@@ -71,6 +71,12 @@ void session::start() {
     } else {
       backend_ = std::make_unique<cluster_backend>(owner_);
     }
+    const auto text = [](const tcp::endpoint& e) {
+      return e.address().to_string() + ":" + std::to_string(e.port());
+    };
+    const auto peer = client_.socket().remote_endpoint(ec);
+    const auto local = client_.socket().local_endpoint(ec);
+    backend_->describe_client(text(peer), text(local), client_.socket().native_handle());
   } else if (mode_ == mode::shared) {
     shared_->attach(this);
     attached_ = true;

@@ -221,6 +221,31 @@ TEST_CASE("cluster: pub/sub, classic and sharded, through the proxy") {
   }
 }
 
+TEST_CASE("cluster: RESP3 clients: their own protocol on every path, pushes while subscribed") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client c(proxy.port());
+  REQUIRE(c.call({"HELLO", "3"}).rfind("%7\r\n", 0) == 0);
+  REQUIRE(c.call({"HSET", "{h}x", "f", "v"}) == ":1\r\n");
+  CHECK(c.call({"HGETALL", "{h}x"}) == "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+  CHECK(c.call({"GET", "nothing"}) == "_\r\n");
+  CHECK(c.call({"MGET", key_on(cluster, 0, "r"), key_on(cluster, 1, "r")}) == "*2\r\n_\r\n_\r\n");
+  CHECK(c.call({"BLPOP", "{q}3", "0.01"}) == "_\r\n");  // own connection: RESP3 as well
+  c.send(encode({"MULTI"}) + encode({"HGETALL", "{h}x"}) + encode({"EXEC"}));
+  CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+  // Subscribed, a RESP3 client may run any command; messages are pushes.
+  CHECK(c.call({"SUBSCRIBE", "n3"}) == ">3\r\n$9\r\nsubscribe\r\n$2\r\nn3\r\n:1\r\n");
+  CHECK(c.call({"GET", key_on(cluster, 2, "r")}) == "_\r\n");
+  raw_client other(proxy.port());
+  CHECK(other.call({"PUBLISH", "n3", "hi"}) == ":1\r\n");
+  CHECK(c.read_reply() == ">3\r\n$7\r\nmessage\r\n$2\r\nn3\r\n$2\r\nhi\r\n");
+  // Back to RESP2: the subscriptions end with the own connections (docs/cluster.md).
+  REQUIRE(c.call({"UNSUBSCRIBE"}) == ">3\r\n$11\r\nunsubscribe\r\n$2\r\nn3\r\n:0\r\n");
+  REQUIRE(c.call({"HELLO", "2"}).rfind("*14\r\n", 0) == 0);
+  CHECK(c.call({"HGETALL", "{h}x"}) == "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+  CHECK(c.call({"BLPOP", "{q}3", "0.01"}) == "*-1\r\n");
+}
+
 TEST_CASE("cluster: a subscribed client whose node goes away is disconnected") {
   redis_cluster cluster;
   proxy_server proxy(cluster.url());

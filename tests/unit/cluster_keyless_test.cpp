@@ -30,6 +30,10 @@ TEST_CASE("PUBSUB replies of every master merged: names once, counts added") {
                                            "*4\r\n$1\r\na\r\n:2\r\n$1\r\nb\r\n:0\r\n"}) ==
         "*4\r\n$1\r\na\r\n:3\r\n$1\r\nb\r\n:0\r\n");
   CHECK(merge_keyless(keyless::sum_pairs, {"*0\r\n", "*0\r\n"}) == "*0\r\n");
+  // RESP3: NUMSUB is a map.
+  CHECK(merge_keyless(keyless::sum_pairs, {"%1\r\n$1\r\na\r\n:1\r\n", "%1\r\n$1\r\na\r\n:2\r\n"}) ==
+        "%1\r\n$1\r\na\r\n:3\r\n");
+  CHECK(merge_keyless(keyless::any_non_nil, {"_\r\n", "$1\r\nk\r\n"}) == "$1\r\nk\r\n");
   // Names in another order, or a short array: not a reply to the same request.
   CHECK(merge_keyless(keyless::sum_pairs, {"*2\r\n$1\r\na\r\n:1\r\n", "*2\r\n$1\r\nb\r\n:1\r\n"}) ==
         "-ERR unexpected reply from a node\r\n");

@@ -30,4 +30,7 @@ TEST_CASE("pub/sub replies: messages, confirmations with their counts, anything 
   CHECK(classify_pubsub("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n$1\r\n2\r\n").what == kind::other);
   CHECK(classify_pubsub("*3\r\n$7\r\nmessage\r\n").what == kind::message);  // whole: by kind
   CHECK(classify_pubsub("*3\r\n$99\r\nmessage\r\n").what == kind::other);
+  // RESP3: pushes.
+  CHECK(classify_pubsub(">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n").what == kind::message);
+  CHECK(classify_pubsub(">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n").count == 1);
 }

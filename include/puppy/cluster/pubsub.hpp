@@ -1,5 +1,5 @@
 #pragma once
-// What a reply on a subscribed connection (RESP2) is: a message pushed by the server, a
+// What a reply on a subscribed connection (a RESP2 array or a RESP3 push) is: a message pushed by the server, a
 // confirmation of (un)subscribing with the connection's count of subscriptions after it, or
 // anything else (an error, PING's reply). No sockets.
 #include <cstdint>

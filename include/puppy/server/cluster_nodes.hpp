@@ -57,10 +57,11 @@ class cluster_nodes {
   // it. Valid until the next topology read.
   const command_route* route(const std::string& name) const;
 
-  // The connection to `n` (made on first use).
-  link& at(const cluster::node& n);
+  // The connection to `n` (made on first use); `resp3`: the one that speaks RESP3, for clients
+  // that said HELLO 3.
+  link& at(const cluster::node& n, bool resp3 = false);
   // The connection to the master serving `slot`, or null if no node serves it.
-  link* for_slot(std::uint16_t slot);
+  link* for_slot(std::uint16_t slot, bool resp3 = false);
   // Masters in the order of the first slot each serves: SCAN visits them in this order.
   const std::vector<cluster::node>& scan_order() const { return scan_order_; }
   // A master for a keyless command (each in turn), or null if no master is known.
@@ -90,9 +91,11 @@ class cluster_nodes {
   std::unordered_map<std::string, command_route> routes_;  // from specs_ and blocking_
   bool specs_loaded_ = false;
   bool want_specs_ = true;
-  std::unordered_map<std::string, std::unique_ptr<link>> links_;  // by "host:port"
+  std::unordered_map<std::string, std::unique_ptr<link>> links_;   // by "host:port"
+  std::unordered_map<std::string, std::unique_ptr<link>> links3_;  // RESP3, by "host:port"
   std::vector<cluster::node> scan_order_;
   std::vector<link*> master_links_;        // by index in map_->masters(), made on first use
+  std::vector<link*> master_links3_;       // RESP3
   std::vector<cluster::node> candidates_;  // of the read in flight
   std::string read_errors_;                // of the read in flight
   bool reading_ = false;

@@ -42,6 +42,8 @@ class routed_backend {
                       const std::shared_ptr<reply_sink>& sink) = 0;
   // QUIT was answered: the client side reads nothing more and closes after the replies.
   virtual bool quit() const = 0;
+  // Who the client is, for CLIENT INFO: its address, the proxy's (ip:port), its socket.
+  virtual void describe_client(std::string addr, std::string laddr, int fd) = 0;
   // Whether submit() needs the request's bytes (else only its captured arguments are used, and
   // the client side need not keep a request's bytes until it is whole).
   virtual bool needs_bytes() const = 0;
