@@ -183,6 +183,10 @@ int main(int argc, char** argv) {
   if (address->cluster) settings.cluster_seeds = address->servers;
   settings.cluster_retry_timeout = std::chrono::milliseconds(opt.cluster_retry_timeout_ms);
   settings.cluster_refresh_interval = std::chrono::milliseconds(opt.cluster_refresh_interval_ms);
+  settings.cluster_reads = opt.read_from == "replica" ? puppy::server::settings::read_from::replica
+                           : opt.read_from == "prefer-replica"
+                               ? puppy::server::settings::read_from::prefer_replica
+                               : puppy::server::settings::read_from::master;
   for (const auto& server : address->servers) {
     settings.memcached_servers.push_back({server.host, server.port, 1});
   }

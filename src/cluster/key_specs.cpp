@@ -162,7 +162,8 @@ key_spec spec_of(const redisReply* r) {
 
 // One command's entry: [name, arity, flags, first, last, step, acl, tips, key specs, subcommands].
 bool read_command(const redisReply* r, key_spec_table* out, std::string* error,
-                  std::unordered_set<std::string>* blocking) {
+                  std::unordered_set<std::string>* blocking,
+                  std::unordered_set<std::string>* readonly) {
   if (r->type == REDIS_REPLY_NIL) return true;  // COMMAND INFO of an unknown name
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 10 || text_of(r->element[0]).empty()) {
     *error = "a COMMAND entry is not the 10-element array of Redis 7";
@@ -174,15 +175,17 @@ bool read_command(const redisReply* r, key_spec_table* out, std::string* error,
   for (std::size_t i = 0; is_list(list) && i < list->elements; ++i) {
     specs.push_back(spec_of(list->element[i]));
   }
-  if (blocking != nullptr && is_list(r->element[2])) {
+  if (is_list(r->element[2])) {
     for (std::size_t i = 0; i < r->element[2]->elements; ++i) {
-      if (iequals(text_of(r->element[2]->element[i]), "blocking")) blocking->insert(name);
+      const auto flag = text_of(r->element[2]->element[i]);
+      if (blocking != nullptr && iequals(flag, "blocking")) blocking->insert(name);
+      if (readonly != nullptr && iequals(flag, "readonly")) readonly->insert(name);
     }
   }
   (*out)[name] = std::move(specs);
   const redisReply* subs = r->element[9];
   for (std::size_t i = 0; is_list(subs) && i < subs->elements; ++i) {
-    if (!read_command(subs->element[i], out, error, blocking)) return false;
+    if (!read_command(subs->element[i], out, error, blocking, readonly)) return false;
   }
   return true;
 }
@@ -190,7 +193,8 @@ bool read_command(const redisReply* r, key_spec_table* out, std::string* error,
 }  // namespace
 
 bool parse_command_info(std::string_view reply, key_spec_table* out, std::string* error,
-                        std::unordered_set<std::string>* blocking) {
+                        std::unordered_set<std::string>* blocking,
+                        std::unordered_set<std::string>* readonly) {
   std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
   if (!reader) {
     *error = "out of memory";
@@ -217,7 +221,7 @@ bool parse_command_info(std::string_view reply, key_spec_table* out, std::string
     return false;
   }
   for (std::size_t i = 0; i < r->elements; ++i) {
-    if (!read_command(r->element[i], out, error, blocking)) return false;
+    if (!read_command(r->element[i], out, error, blocking, readonly)) return false;
   }
   return true;
 }

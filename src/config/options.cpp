@@ -253,6 +253,14 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
       ->capture_default_str()
       ->check(CLI::Range(100u, 3600000u))
       ->group("Upstream");
+  app.add_option("--read-from", out->read_from,
+                 "Redis Cluster: where reads (commands COMMAND flags readonly, outside "
+                 "transactions) go: master; replica (a replica of the slot, the master if it has "
+                 "none); prefer-replica (a replica that is not known to be down, else the "
+                 "master). Replicas may lag behind their master")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"master", "replica", "prefer-replica"}))
+      ->group("Upstream");
 
   app.add_option("--tls-listen", out->tls_listen,
                  "Also accept clients over TLS here (host:port; port 0 picks a free port) with "

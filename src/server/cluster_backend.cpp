@@ -92,6 +92,7 @@ cluster_backend::lookup cluster_backend::keys_of(const args_view& args) {
   if (r == nullptr) return found;
   found.known = true;
   found.blocking = r->blocking;
+  found.readonly = r->readonly;
   if (r->blocking && (name_ == "xread" || name_ == "xreadgroup")) {
     found.blocking = false;  // they block only with BLOCK
     for (const auto a : args) {
@@ -222,7 +223,11 @@ void cluster_backend::send(const leg_ptr& l) {
   } else if (l->asking || !l->by_slot) {
     to = &nodes_.at(l->target, state_.resp3);
   } else {
-    to = nodes_.for_slot(l->slot, state_.resp3);
+    const auto reads = owner_.config().cluster_reads;
+    if (l->j->read && reads != settings::read_from::master) {
+      to = nodes_.replica_for(l->slot, state_.resp3, reads == settings::read_from::prefer_replica);
+    }
+    if (to == nullptr) to = nodes_.for_slot(l->slot, state_.resp3);
   }
   if (to == nullptr) {
     if (!retry_later(l, true)) finish_leg(l, slot_not_served);
@@ -259,7 +264,9 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
     if (retry_later(l, true)) return;
   } else if (starts_with(reply, resp_protocol::lost_prefix)) {
     if (l->j->own) retire(l->sent_to);
-    nodes_.refresh(true);  // not sent again: it may have run
+    // Not sent again, as it may have run; but a read (a replica's, say) changed nothing.
+    if (l->j->read && !l->j->own && retry_later(l, true)) return;
+    nodes_.refresh(true);
   }
   finish_leg(l, reply);
 }

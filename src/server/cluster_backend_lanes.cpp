@@ -160,7 +160,9 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
     return true;
   }
   if (!may_start(lane::shared)) return false;
-  route(args, bytes, found, start_job(lane::shared, sink, slot));
+  auto j = start_job(lane::shared, sink, slot);
+  j->read = found.readonly;
+  route(args, bytes, found, j);
   return true;
 }
 

@@ -25,6 +25,7 @@ struct cluster_backend::job {
   bool counted = false;  // in inflight_ until answered
   bool answered = false;
   bool own = false;    // its legs go to the client's own connections (a blocking command)
+  bool read = false;   // a read (COMMAND's readonly flag): a replica may answer (--read-from)
   bool watch = false;  // WATCH: +OK makes the node that answered the client's watch node
   // A step of the proxy's own (a PGET's read, the script): its reply goes here, not to a slot.
   std::function<void(std::string_view)> then;

@@ -41,14 +41,25 @@ void cluster_nodes::when_ready(std::function<void()> fn) {
   if (!reading_) refresh(false);
 }
 
-cluster_nodes::link& cluster_nodes::at(const cluster::node& n, bool resp3) {
-  auto& l = (resp3 ? links3_ : links_)[n.address()];
+cluster_nodes::link& cluster_nodes::at(const cluster::node& n, bool resp3, bool replica) {
+  auto& l = links_[(resp3 ? 1 : 0) + (replica ? 2 : 0)][n.address()];
   if (!l) {
     l = std::make_unique<link>(owner_, upstream::host_port{n.host, n.port});
     l->count_in(&owner_.stats().node(n.address()));
     if (resp3) l->speak_resp3();
+    if (replica) l->greet_with("*1\r\n$8\r\nREADONLY\r\n");
   }
   return *l;
+}
+
+cluster_nodes::link* cluster_nodes::replica_for(std::uint16_t slot, bool resp3, bool skip_down) {
+  if (!map_) return nullptr;
+  const auto& replicas = map_->replicas_of(slot);
+  for (std::size_t tried = 0; tried < replicas.size(); ++tried) {
+    link& l = at(replicas[next_replica_++ % replicas.size()], resp3, true);
+    if (!skip_down || !l.down()) return &l;
+  }
+  return nullptr;
 }
 
 cluster_nodes::link* cluster_nodes::for_slot(std::uint16_t slot, bool resp3) {
@@ -68,6 +79,7 @@ void cluster_nodes::index_commands() {
     command_route& r = routes_[name];
     r.specs = &specs;
     r.blocking = blocking_.count(name) > 0;
+    r.readonly = readonly_.count(name) > 0;
   }
   for (const auto& [name, specs] : specs_) {
     const auto bar = name.find('|');
@@ -221,9 +233,9 @@ void cluster_nodes::on_slots(std::size_t index, std::string_view reply) {
   at(asked).send(command_request, [this, index](std::string_view r) {
     if (closed_) return;
     cluster::key_spec_table specs;
-    std::unordered_set<std::string> blocking;
+    std::unordered_set<std::string> blocking, readonly;
     std::string why;
-    if (!cluster::parse_command_info(r, &specs, &why, &blocking)) {
+    if (!cluster::parse_command_info(r, &specs, &why, &blocking, &readonly)) {
       read_errors_ +=
           (read_errors_.empty() ? "" : "; ") + candidates_[index].address() + ": COMMAND: " + why;
       try_candidate(index + 1);
@@ -231,6 +243,7 @@ void cluster_nodes::on_slots(std::size_t index, std::string_view reply) {
     }
     specs_ = std::move(specs);
     blocking_ = std::move(blocking);
+    readonly_ = std::move(readonly);
     index_commands();
     specs_loaded_ = true;
     want_specs_ = false;
@@ -266,8 +279,9 @@ void cluster_nodes::finish_read(const std::string& error) {
 void cluster_nodes::close() {
   closed_ = true;
   timer_.cancel();
-  for (auto& [name, l] : links_) l->close();
-  for (auto& [name, l] : links3_) l->close();
+  for (auto& kind : links_) {
+    for (auto& [name, l] : kind) l->close();
+  }
   waiting_.clear();
 }
 

@@ -202,9 +202,9 @@ void pipelined_link<Protocol>::on_connected(const error_code& ec) {
   owner_.stats().upstream_connects.add();
   state_ = state::up;
   protocol_.reset();
-  if (!hello_.empty()) {
-    out_.insert(0, hello_);
-    skip_ = 1;
+  if (!greeting_.empty()) {
+    out_.insert(0, greeting_);
+    skip_ = greetings_;
   }
   if (!queued_.empty()) watchdog_.sent(true);
   sent_ = replied_ = 0;
@@ -280,11 +280,12 @@ void pipelined_link<Protocol>::read() {
         return;
       }
       pos += res.consumed;
-      if (skip_ > 0) {  // HELLO 3's reply
+      if (skip_ > 0) {  // a reply to the greeting
         --skip_;
         if constexpr (std::is_same_v<response, std::string_view>) {
           if (!r.empty() && r[0] == '-') {
-            fail(name() + " refused HELLO 3: " + std::string(r.substr(1, r.size() - 3)),
+            fail(name() + " refused the connection's greeting (HELLO 3, READONLY): " +
+                     std::string(r.substr(1, r.size() - 3)),
                  metrics::error_kind::upstream_protocol);
             return;
           }

@@ -110,3 +110,64 @@ TEST_CASE("cluster: a master killed under load: its replica takes over, the prox
             << load.ok() << " as expected\n";
   CHECK(proxy.running());
 }
+
+TEST_CASE("cluster: --read-from replica and prefer-replica send reads to the slot's replicas") {
+  redis_cluster cluster(3, 1);
+  const auto calls = [&](std::size_t i, const std::string& cmd) {
+    raw_client n(cluster.node(i).port());
+    const std::string stats = n.call({"INFO", "commandstats"});
+    const auto at = stats.find("cmdstat_" + cmd + ":calls=");
+    return at == std::string::npos ? 0L : std::stol(stats.substr(at + 15 + cmd.size()));
+  };
+  SECTION("replica") {
+    proxy_server proxy(cluster.url(), {"--read-from", "replica"});
+    raw_client c(proxy.port());
+    for (int i = 0; i < 30; ++i)
+      REQUIRE(c.call({"SET", "r" + std::to_string(i), "v"}) == "+OK\r\n");
+    // Replication is asynchronous: a read may come before the write reached the replica.
+    for (int i = 0; i < 30; ++i) {
+      REQUIRE(wait_until(
+          [&] {
+            return c.call({"GET", "r" + std::to_string(i)}) == "$1\r\nv\r\n";
+          },
+          10s));
+    }
+    CHECK(c.call({"MGET", "r1", "r2", "r3"}) == "*3\r\n$1\r\nv\r\n$1\r\nv\r\n$1\r\nv\r\n");
+    long on_replicas = 0;
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      INFO("node " << i);
+      if (cluster.is_master(i)) {
+        CHECK(calls(i, "get") == 0);  // every read went to a replica
+        CHECK(calls(i, "set") > 0);
+      } else {
+        on_replicas += calls(i, "get");
+      }
+    }
+    CHECK(on_replicas >= 30);
+    // Writes and transactions stay on the masters.
+    c.send(encode({"MULTI"}) + encode({"GET", "r1"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n$1\r\nv\r\n");
+  }
+  SECTION("prefer-replica: a replica gone, its reads go to its master, without an error") {
+    proxy_server proxy(cluster.url(), {"--read-from", "prefer-replica"});
+    raw_client c(proxy.port());
+    REQUIRE(c.call({"SET", "p", "v"}) == "+OK\r\n");
+    REQUIRE(wait_until([&] { return c.call({"GET", "p"}) == "$1\r\nv\r\n"; }, 10s));
+    const std::size_t master = cluster.owner_of("p");
+    std::size_t replica = 0;
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      if (!cluster.is_master(i)) {
+        raw_client n(cluster.node(i).port());
+        if (n.call({"INFO", "replication"})
+                .find("master_port:" + std::to_string(cluster.node(master).port())) !=
+            std::string::npos) {
+          replica = i;
+        }
+      }
+    }
+    REQUIRE(!cluster.is_master(replica));
+    cluster.node(replica).kill();
+    for (int i = 0; i < 20; ++i) CHECK(c.call({"GET", "p"}) == "$1\r\nv\r\n");
+    CHECK(calls(master, "get") >= 20);
+  }
+}

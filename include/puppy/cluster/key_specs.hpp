@@ -48,9 +48,11 @@ bool key_positions(const std::vector<key_spec>& specs, const std::vector<std::st
 
 // Reads a COMMAND or COMMAND INFO reply (RESP2 bytes, as the proxy asks on its own connections)
 // into `out`, subcommands included (hiredis's reader parses it); the names of the commands
-// flagged "blocking" (BLPOP, XREAD, WAIT, ...) into *blocking if given.
+// flagged "blocking" (BLPOP, XREAD, WAIT, ...) into *blocking and of those flagged "readonly"
+// (GET, MGET, HGETALL, ...) into *readonly, if given.
 // False, with *error set, if the bytes are not such a reply.
 bool parse_command_info(std::string_view reply, key_spec_table* out, std::string* error,
-                        std::unordered_set<std::string>* blocking = nullptr);
+                        std::unordered_set<std::string>* blocking = nullptr,
+                        std::unordered_set<std::string>* readonly = nullptr);
 
 }  // namespace puppy::cluster

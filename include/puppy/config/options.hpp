@@ -50,7 +50,8 @@ struct options {
   unsigned upstream_retry_max_ms = 2000;
   unsigned cluster_retry_timeout_ms = 5000;  // redis-cluster://: how long a request may wait
   unsigned cluster_refresh_interval_ms =
-      10000;  // redis-cluster://: topology read at least this often
+      10000;                         // redis-cluster://: topology read at least this often
+  std::string read_from = "master";  // redis-cluster://: master, replica or prefer-replica
 
   // TLS towards clients: a second listener that speaks only TLS, with this certificate.
   std::string tls_listen;  // empty: none

@@ -107,6 +107,7 @@ class cluster_backend final : public routed_backend {
   struct lookup {
     bool known = false;
     bool blocking = false;
+    bool readonly = false;
     bool positions = false;
   };
   lookup keys_of(const args_view& args);

@@ -7,6 +7,7 @@
 // reads prompted by events are at least min_refresh_gap apart. COMMAND is read with the first
 // topology and again whenever the set of masters changes (a rolling upgrade may bring new
 // commands).
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +52,7 @@ class cluster_nodes {
   struct command_route {
     const std::vector<cluster::key_spec>* specs = nullptr;
     bool blocking = false;
+    bool readonly = false;  // flagged "readonly": a replica may answer (--read-from)
     bool container = false;
   };
   // `name` in lower case ("container|sub" for a subcommand); null if the cluster does not know
@@ -58,10 +60,13 @@ class cluster_nodes {
   const command_route* route(const std::string& name) const;
 
   // The connection to `n` (made on first use); `resp3`: the one that speaks RESP3, for clients
-  // that said HELLO 3.
-  link& at(const cluster::node& n, bool resp3 = false);
+  // that said HELLO 3; `replica`: one that said READONLY, for reads from a replica.
+  link& at(const cluster::node& n, bool resp3 = false, bool replica = false);
   // The connection to the master serving `slot`, or null if no node serves it.
   link* for_slot(std::uint16_t slot, bool resp3 = false);
+  // A connection to a replica of `slot`'s master (each in turn; `skip_down`: not one known to be
+  // down), or null if it has none (or none up).
+  link* replica_for(std::uint16_t slot, bool resp3, bool skip_down);
   // Masters in the order of the first slot each serves: SCAN visits them in this order.
   const std::vector<cluster::node>& scan_order() const { return scan_order_; }
   // A master for a keyless command (each in turn), or null if no master is known.
@@ -88,11 +93,13 @@ class cluster_nodes {
   std::optional<cluster::slot_map> map_;
   cluster::key_spec_table specs_;
   std::unordered_set<std::string> blocking_;
+  std::unordered_set<std::string> readonly_;
   std::unordered_map<std::string, command_route> routes_;  // from specs_ and blocking_
   bool specs_loaded_ = false;
   bool want_specs_ = true;
-  std::unordered_map<std::string, std::unique_ptr<link>> links_;   // by "host:port"
-  std::unordered_map<std::string, std::unique_ptr<link>> links3_;  // RESP3, by "host:port"
+  // By "host:port", per kind: [resp3 + 2 * replica].
+  std::array<std::unordered_map<std::string, std::unique_ptr<link>>, 4> links_;
+  std::size_t next_replica_ = 0;
   std::vector<cluster::node> scan_order_;
   std::vector<link*> master_links_;        // by index in map_->masters(), made on first use
   std::vector<link*> master_links3_;       // RESP3

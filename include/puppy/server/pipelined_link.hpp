@@ -62,9 +62,13 @@ class pipelined_link {
   // subscription's messages). The end of the connection hands `fn` the protocol's "connection
   // lost" response, a send() while it is down the "unavailable" one.
   void listen(done_fn fn) { listener_ = std::move(fn); }
-  // Speaks RESP3: every connection starts with HELLO 3 (its reply is not handed on; a refusal
-  // fails the connection). Before the first send().
-  void speak_resp3() { hello_ = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"; }
+  // Every connection starts with `request` (HELLO 3, READONLY), whose reply is not handed on;
+  // a refusal fails the connection. Before the first send().
+  void greet_with(std::string_view request) {
+    greeting_.append(request);
+    ++greetings_;
+  }
+  void speak_resp3() { greet_with("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"); }
   // Counts the requests sent and the connection errors answered in `s` (a cluster node's).
   void count_in(metrics::node_stats* s) { node_stats_ = s; }
   void close();
@@ -102,8 +106,9 @@ class pipelined_link {
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
   done_fn listener_;             // listen(): every response
   metrics::node_stats* node_stats_ = nullptr;
-  std::string hello_;  // speak_resp3(): sent first on every connection
-  unsigned skip_ = 0;  // responses of the link's own (HELLO) still to come
+  std::string greeting_;    // greet_with(): sent first on every connection
+  unsigned greetings_ = 0;  // requests in greeting_
+  unsigned skip_ = 0;       // their responses still to come
   buffer in_;
   reply_watchdog watchdog_;
   std::uint64_t sent_ = 0;  // requests sent and responses read on the current connection

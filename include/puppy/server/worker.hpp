@@ -99,6 +99,12 @@ struct settings {
   std::chrono::milliseconds cluster_retry_timeout{5000};
   // How often the topology is read again when nothing prompted it.
   std::chrono::milliseconds cluster_refresh_interval{10000};
+  // Where reads go in a cluster (--read-from).
+  enum class read_from : std::uint8_t {
+    master,
+    replica,
+    prefer_replica
+  } cluster_reads = read_from::master;
 };
 
 // Copies the fields a configuration reload may change: limits, PGET defaults, timeouts.

@@ -148,6 +148,29 @@ redis_cluster::redis_cluster(int masters, int replicas)
         30s);
     if (!ok) throw std::runtime_error("the test cluster did not reach cluster_state:ok");
   }
+  // Every node lists every replica in CLUSTER SLOTS (reads from replicas need it). Redis lists
+  // a replica only once its replication offset is not 0: a PUBLISH on each master (replicated,
+  // no key written) moves it.
+  if (replicas > 0) {
+    const auto listed = [](const std::string& slots) {
+      int count = 0;
+      for (auto at = slots.find("\r\n127.0.0.1\r\n"); at != std::string::npos;
+           at = slots.find("\r\n127.0.0.1\r\n", at + 1)) {
+        ++count;
+      }
+      return count;
+    };
+    for (auto& n : nodes_) {
+      raw_client c(n->port());
+      const bool known = wait_until(
+          [&] {
+            for (auto& m : nodes_) raw_client(m->port()).call({"PUBLISH", "puppy-test", "x"});
+            return listed(c.call({"CLUSTER", "SLOTS"})) == masters * (1 + replicas);
+          },
+          30s);
+      if (!known) throw std::runtime_error("the test cluster's CLUSTER SLOTS lacks replicas");
+    }
+  }
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (is_master(i)) continue;
     raw_client c(nodes_[i]->port());
@@ -312,8 +335,8 @@ proxy_server::proxy_server(const std::string& upstream_url, std::vector<std::str
   // The near cache's options are for one Redis upstream only (a memcached upstream and, for now,
   // a cluster refuse them).
   const bool no_near = upstream_url.rfind("memcached://", 0) == 0 ||
-                         upstream_url.rfind("redis-cluster://", 0) == 0 ||
-                         upstream_url.rfind("rediss-cluster://", 0) == 0;
+                       upstream_url.rfind("redis-cluster://", 0) == 0 ||
+                       upstream_url.rfind("rediss-cluster://", 0) == 0;
   if (const char* more = std::getenv("PUPPY_TEST_PROXY_ARGS"); more != nullptr && !mode_given) {
     std::istringstream words(more);
     for (std::string w; words >> w;) {
