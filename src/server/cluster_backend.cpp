@@ -15,6 +15,7 @@
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
+using namespace cluster_wire;
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
@@ -22,14 +23,6 @@ using resp::lower;
 using resp::lower_into;
 
 namespace {
-
-constexpr std::string_view asking_request = "*1\r\n$6\r\nASKING\r\n";
-constexpr std::string_view crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
-constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\r\n";
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
 
 // The keys of a COMMAND GETKEYS reply (an array of bulk strings); nullopt if it is not one.
 std::optional<std::vector<std::string>> getkeys_reply(std::string_view r) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "puppy/cluster/keyless.hpp"
@@ -16,6 +17,26 @@
 #include "puppy/server/cluster_backend.hpp"
 
 namespace puppy::server {
+
+// Replies and requests the cluster backend's files share.
+namespace cluster_wire {
+inline constexpr std::string_view asking_request = "*1\r\n$6\r\nASKING\r\n";
+inline constexpr std::string_view crossslot =
+    "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+inline constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\r\n";
+
+inline bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+inline bool is_redirect(std::string_view r) {
+  return starts_with(r, "-MOVED ") || starts_with(r, "-ASK ");
+}
+// A connection error the proxy answered (resp_protocol::unavailable): never sent, or lost.
+inline bool connection_failed(std::string_view r) {
+  return starts_with(r, resp_protocol::unavailable_prefix) ||
+         starts_with(r, resp_protocol::lost_prefix);
+}
+}  // namespace cluster_wire
 
 // One client request: its reply slot and how its legs' replies make its answer.
 struct cluster_backend::job {

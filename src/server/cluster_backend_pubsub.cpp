@@ -19,14 +19,9 @@
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
+using namespace cluster_wire;
 
 namespace {
-
-constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\r\n";
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
 
 bool family(const std::string& name) {
   return name == "subscribe" || name == "psubscribe" || name == "ssubscribe" ||

@@ -19,31 +19,16 @@
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
+using namespace cluster_wire;
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view asking_request = "*1\r\n$6\r\nASKING\r\n";
 constexpr std::string_view discard_request = "*1\r\n$7\r\nDISCARD\r\n";
-constexpr std::string_view crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
-constexpr std::string_view slot_not_served = "-CLUSTERDOWN Hash slot not served\r\n";
 constexpr std::string_view execabort =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
 constexpr std::string_view null_array = "*-1\r\n";
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool is_redirect(std::string_view r) {
-  return starts_with(r, "-MOVED ") || starts_with(r, "-ASK ");
-}
-
-bool connection_failed(std::string_view r) {
-  return starts_with(r, resp_protocol::unavailable_prefix) ||
-         starts_with(r, resp_protocol::lost_prefix);
-}
 
 void ignore(std::string_view) {}
 
