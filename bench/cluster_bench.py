@@ -158,43 +158,6 @@ def result_row(r, t, test):
     return r["rows"].get(test.upper()) if command is None else bl.benchmark_row(r, command)
 
 
-def node_counters(ports):
-    """Per node: (commandstats, keyspace_hits, keyspace_misses), from one INFO each; None if a
-    node did not answer."""
-    out = []
-    for port in ports:
-        try:
-            info = bl.redis_info(port, "commandstats", "stats")
-        except OSError:
-            return None
-        out.append((bl.parse_commandstats(info), int(info.get("keyspace_hits", 0)),
-                    int(info.get("keyspace_misses", 0))))
-    return out
-
-
-def redis_work(before, after, n):
-    """What the nodes executed between two node_counters() snapshots, per client request."""
-    if not before or not after:
-        return {}
-    per_node = [bl.commandstats_delta(bl.counted_commands(b[0], bl.CLUSTER_TOPOLOGY_COMMANDS),
-                                      bl.counted_commands(x[0], bl.CLUSTER_TOPOLOGY_COMMANDS))
-                for b, x in zip(before, after)]
-    total = bl.sum_commandstats(per_node)
-    calls = sum(c for c, _ in total.values())
-    usec = sum(u for _, u in total.values())
-    node_calls = [sum(c for c, _ in d.values()) for d in per_node]
-    rec = {"redis_cmds_per_req": f"{calls / n:.4f}",
-           "redis_usec_per_req": f"{usec / n:.4f}",
-           "hits_per_req": f"{sum(x[1] - b[1] for b, x in zip(before, after)) / n:.4f}",
-           "misses_per_req": f"{sum(x[2] - b[2] for b, x in zip(before, after)) / n:.4f}",
-           "commands": " ".join(f"{k}={c / n:.3f}" for k, (c, _) in
-                                sorted(total.items(), key=lambda kv: -kv[1][0])),
-           "node_calls_pct": "/".join(f"{100 * c / calls:.0f}" if calls else "-" for c in node_calls)}
-    if calls:
-        rec["redis_usec_per_call"] = f"{usec / calls:.4f}"
-    return rec
-
-
 def main():
     a = parse_args()
     for tool in ["redis-server", "redis-cli", "redis-benchmark", "taskset"]:
@@ -252,14 +215,6 @@ def main():
     cases = [c for c in cases if applicable(c[0])]
     incidents = []
 
-    def flush():
-        """Empties every node (outside the measured runs: the commandstats and CPU readings are
-        taken around each run)."""
-        for port in node_ports:
-            reply = bl.call_once(port, "FLUSHALL")
-            if reply != "OK":
-                bl.die(f"FLUSHALL on port {port} answered {reply!r}")
-
     # --- keys ---------------------------------------------------------------------------------
     # direct's keys are key:{T}:N, with T the tag of the first slot of each master (see
     # MGET_TAGGED): found with a SET run with -r 1 on the empty cluster, which leaves exactly one
@@ -269,14 +224,14 @@ def main():
     patterns = []  # (prefix, port to write to, what)
     if a.fill:
         if {"direct", "direct-t1"} & set(a.targets):
-            flush()
+            bl.flushall(node_ports)
             argv = bl.benchmark_argv(node_ports[0], "set", 50, 1, 1000, a.data_size, 1,
                                      cpu=cpu, extra_args=["--cluster"])
             r = bl.run_benchmark(argv, 120)
             if r["problems"]:
                 bl.die(bl.failure_message("finding redis-benchmark --cluster's hash tags", r, argv))
             found = [bl.call_once(port, "KEYS", "*") for port in node_ports]
-            flush()
+            bl.flushall(node_ports)
             if any(len(keys) != 1 for keys in found):
                 bl.die("redis-benchmark --cluster -r 1 did not leave exactly one key per master "
                        f"({found!r}): it does not keep one slot per master, so its keys cannot be "
@@ -322,28 +277,30 @@ def main():
     total = a.rounds * sum(len(applicable(test)) for test, _ in cases)
     done = 0
     t_start = time.monotonic()
+    # --no-fill: each round starts on empty nodes (flushed outside the measured runs, around which
+    # the commandstats and CPU readings are taken).
     for done, rnd, (test, case), pos, t in bl.interleaved_runs(
             a.rounds, cases, lambda c: applicable(c[0]),
-            start_round=None if a.fill else lambda _: flush()):
+            start_round=None if a.fill else lambda _: bl.flushall(node_ports)):
         if t.disabled:
             continue
         n = requests[(test, case)]
         timeout = bl.run_timeout(a.timeout, n, expected_rps.get((test, case)))
         argv = bench_argv(a, t, test, case, n, cpu)
-        stats0 = node_counters(node_ports)
+        stats0 = bl.node_counters(node_ports)
         cpu0 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
                 "redis": cpu_sum(node_procs)}
         r = bl.run_benchmark(argv, timeout)
         cpu1 = {"proxy": t.proxy and bl.cpu_seconds(t.proxy.pid),
                 "redis": cpu_sum(node_procs)}
-        stats1 = node_counters(node_ports)
+        stats1 = bl.node_counters(node_ports)
         row = result_row(r, t, test)
         rec = bl.run_record(r, row, n, cpu0, cpu1, round=rnd, test=test, case=case,
                             clients=ALL_CASES[case][0], pipeline=ALL_CASES[case][1], requests=n,
                             target=t.name, position=pos)
         if r.get("client_cpu_s") is not None:
             rec["client_us_per_req"] = f"{r['client_cpu_s'] * 1e6 / n:.2f}"
-        rec.update(redis_work(stats0, stats1, n))
+        rec.update(bl.redis_work(stats0, stats1, n, also=bl.CLUSTER_TOPOLOGY_COMMANDS))
         if a.fill and test in ("get", "mget") and float(rec.get("misses_per_req") or 0) > 0:
             r["problems"].append(f"{float(rec['misses_per_req']) * n:.0f} key misses: "
                                  "not every key was written beforehand")
@@ -370,10 +327,7 @@ def main():
         bl.finish_proxy(proxy, incidents)
     for p in node_procs:
         if p in bl._procs and p.pid not in reported_dead:
-            rc = bl.stop_process(p)
-            if rc not in p.ok_exit_codes:
-                incidents.append(f"{p.name} (pid {p.pid}) on SIGTERM at the end: "
-                                 f"{bl.describe_exit(rc)}; log tail:\n" + p.log_tail(15))
+            bl.stop_checked(p, incidents)
 
     # --- summary -------------------------------------------------------------------------------
     names = [t.name for t in targets]
