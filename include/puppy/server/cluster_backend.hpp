@@ -45,12 +45,6 @@ class cluster_backend final : public routed_backend {
 
   void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
               const std::shared_ptr<reply_sink>& sink) override;
-  bool quit() const override { return state_.quit; }
-  void describe_client(std::string addr, std::string laddr, int fd) override {
-    state_.addr = std::move(addr);
-    state_.laddr = std::move(laddr);
-    state_.fd = fd;
-  }
   bool needs_bytes() const override { return true; }
 
  private:
@@ -183,7 +177,6 @@ class cluster_backend final : public routed_backend {
 
   worker& owner_;
   cluster_nodes& nodes_;
-  resp::client_state state_;
   std::string name_;               // scratch: the command's lower-case name
   std::string scratch_;            // scratch: a subcommand's name
   std::vector<std::size_t> keys_;  // scratch: the key positions keys_of() found

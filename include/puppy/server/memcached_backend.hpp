@@ -21,12 +21,6 @@ class memcached_backend final : public routed_backend {
   // Translates the captured arguments (the bytes are not used).
   void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
               const std::shared_ptr<reply_sink>& sink) override;
-  bool quit() const override { return state_.quit; }
-  void describe_client(std::string addr, std::string laddr, int fd) override {
-    state_.addr = std::move(addr);
-    state_.laddr = std::move(laddr);
-    state_.fd = fd;
-  }
   bool needs_bytes() const override { return false; }
 
  private:
@@ -34,7 +28,6 @@ class memcached_backend final : public routed_backend {
   void run(const std::shared_ptr<job>& j, memcached::step s);
 
   worker& owner_;
-  memcached::client_state state_;  // HELLO, CLIENT SETNAME/ID, QUIT: the client's own state
 };
 
 }  // namespace puppy::server

@@ -5,8 +5,11 @@
 // client; it knows the client only as a reply_sink.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <utility>
 
+#include "puppy/resp/client_state.hpp"
 #include "puppy/resp/request_framer.hpp"
 
 namespace puppy::server {
@@ -41,12 +44,21 @@ class routed_backend {
   virtual void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
                       const std::shared_ptr<reply_sink>& sink) = 0;
   // QUIT was answered: the client side reads nothing more and closes after the replies.
-  virtual bool quit() const = 0;
+  bool quit() const { return state_.quit; }
   // Who the client is, for CLIENT INFO: its address, the proxy's (ip:port), its socket.
-  virtual void describe_client(std::string addr, std::string laddr, int fd) = 0;
+  void describe_client(std::string addr, std::string laddr, int fd) {
+    state_.addr = std::move(addr);
+    state_.laddr = std::move(laddr);
+    state_.fd = fd;
+  }
   // Whether submit() needs the request's bytes (else only its captured arguments are used, and
   // the client side need not keep a request's bytes until it is whole).
   virtual bool needs_bytes() const = 0;
+
+ protected:
+  // The connection state the client keeps with "its Redis" (HELLO, CLIENT, QUIT), kept here:
+  // no upstream connection is the client's own.
+  resp::client_state state_;
 };
 
 }  // namespace puppy::server
