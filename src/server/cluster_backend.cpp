@@ -253,7 +253,8 @@ void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
     if (retry_later(l, false)) return;
   } else if (starts_with(reply, "-CLUSTERDOWN") ||
              starts_with(reply, resp_protocol::unavailable_prefix)) {
-    if (l->j->own) retire(l->sent_to);
+    // Only a connection that failed goes: -CLUSTERDOWN came over a healthy one.
+    if (l->j->own && reply[1] != 'C') retire(l->sent_to);
     if (retry_later(l, true)) return;
   } else if (starts_with(reply, resp_protocol::lost_prefix)) {
     if (l->j->own) retire(l->sent_to);

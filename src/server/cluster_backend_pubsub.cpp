@@ -23,11 +23,6 @@ using namespace cluster_wire;
 
 namespace {
 
-bool family(const std::string& name) {
-  return name == "subscribe" || name == "psubscribe" || name == "ssubscribe" ||
-         name == "unsubscribe" || name == "punsubscribe" || name == "sunsubscribe";
-}
-
 // The marker's PING and its two replies (subscribed: an array; else a bulk string).
 struct marker {
   std::string request, subscribed_reply, plain_reply;
@@ -80,10 +75,11 @@ cluster_backend::subscriber& cluster_backend::subscriber_on(const cluster::node&
 
 bool cluster_backend::pubsub_request(const args_view& args, std::string_view bytes,
                                      std::uint64_t slot, const sink_ptr& sink) {
-  if (!family(name_) && sub_pending_ > 0) return false;  // subscribed or not: known then
+  const bool subscription = classify(name_) == special::subscription;
+  if (!subscription && sub_pending_ > 0) return false;  // subscribed or not: known then
   if (!may_start(lane::sub)) return false;
   std::vector<cluster::node> to;
-  if (!family(name_)) {
+  if (!subscription) {
     // A command while subscribed: a subscribed connection answers as Redis does there.
     for (const auto& s : subs_) {
       if (s->classic > 0 || s->shard > 0) {
@@ -122,7 +118,7 @@ bool cluster_backend::pubsub_request(const args_view& args, std::string_view byt
   r->j = start_job(lane::sub, sink, slot);
   r->bytes.assign(bytes);
   r->name = name_;
-  r->family = family(name_);
+  r->family = subscription;
   r->parts.resize(to.size());
   r->outstanding = to.size();
   for (std::size_t i = 0; i < to.size(); ++i) send_sub(subscriber_on(to[i], sink), r, i);
