@@ -198,6 +198,7 @@ cluster_backend::link& cluster_backend::own(const cluster::node& n) {
 }
 
 void cluster_backend::retire(const cluster::node& n) {
+  if (watch_node_ && *watch_node_ == n) watch_lost_ = true;  // the watch was on that connection
   for (auto it = own_.begin(); it != own_.end(); ++it) {
     if (it->first == n) {
       dispose(std::move(it->second));

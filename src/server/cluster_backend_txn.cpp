@@ -9,8 +9,10 @@
 // aborts the transaction at EXEC, as Redis Cluster does. If the transaction's own slot moved
 // (-MOVED/-ASK while queuing, or at EXEC), it is sent again, whole, to the slot's new node; with
 // WATCH it cannot move (the watch is on the old node): EXEC answers a null array, as when a
-// watched key changed. If the own connection fails, nothing more of the transaction is sent:
-// EXEC answers -EXECABORT.
+// watched key changed. So it does if the connection that had the watch went (watch_lost_): the
+// transaction then runs on a new connection, where nothing is watched, and is discarded at EXEC.
+// If the own connection fails, nothing more of the transaction is sent (even if it failed
+// between its commands): EXEC answers -EXECABORT.
 #include <boost/asio/post.hpp>
 
 #include "cluster_backend_parts.hpp"
@@ -28,7 +30,10 @@ namespace {
 constexpr std::string_view discard_request = "*1\r\n$7\r\nDISCARD\r\n";
 constexpr std::string_view execabort =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
-constexpr std::string_view null_array = "*-1\r\n";
+// EXEC's reply when a watched key changed.
+std::string_view null_array(bool resp3) {
+  return resp3 ? "_\r\n" : "*-1\r\n";
+}
 
 void ignore(std::string_view) {}
 
@@ -42,6 +47,7 @@ bool cluster_backend::start_transaction(std::string_view bytes, std::uint64_t sl
   t->watched = watch_node_.has_value();
   queue(t, bytes, std::nullopt, slot, sink, true);
   if (watch_node_) {
+    if (own(*watch_node_).down()) retire(*watch_node_);  // the watch went with the connection
     decide(t, *watch_node_);
     return true;
   }
@@ -167,6 +173,7 @@ void cluster_backend::on_queued(const txn_ptr& t, job& j, std::optional<std::uin
 
 void cluster_backend::exec(const txn_ptr& t, bool discard, std::string_view bytes,
                            std::uint64_t slot, const sink_ptr& sink) {
+  const bool watch_lost = t->watched && watch_lost_;
   txn_.reset();
   watch_node_.reset();  // EXEC and DISCARD end every WATCH
   auto j = start_job(lane::alone, sink, slot);
@@ -180,8 +187,18 @@ void cluster_backend::exec(const txn_ptr& t, bool discard, std::string_view byte
       t->kept.clear();
     }
   }
+  if (!t->broken && own(t->node).down()) {  // it failed since the last command, taking MULTI
+    t->broken = true;
+    retire(t->node);
+    nodes_.refresh(true);
+  }
   if (t->broken) {
     complete(*j, discard ? std::string_view("+OK\r\n") : execabort);
+    return;
+  }
+  if (watch_lost && !discard && !t->failed) {  // as if a watched key changed
+    own(t->node).send(discard_request, ignore);
+    complete(*j, null_array(state_.resp3));
     return;
   }
   if (discard || !t->moved || t->failed) {
@@ -195,7 +212,7 @@ void cluster_backend::exec(const txn_ptr& t, bool discard, std::string_view byte
   }
   own(t->node).send(discard_request, ignore);
   if (t->watched) {  // the watch is on the old node: as if a watched key changed
-    complete(*j, null_array);
+    complete(*j, null_array(state_.resp3));
     return;
   }
   t->exec.assign(bytes);
@@ -221,7 +238,7 @@ void cluster_backend::on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>
     if (auto r = cluster::parse_redirect(reply)) {
       ++t->redirects;
       if (t->watched) {
-        complete(*j, null_array);
+        complete(*j, null_array(state_.resp3));
         return;
       }
       redirected(*r, &t->node);
@@ -262,6 +279,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
   }
   if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
   if (name_ == "watch") {
+    if (!watch_node_) watch_lost_ = false;  // the first WATCH: a new connection may have it
     const lookup found = keys_of(args);
     if (watch_node_ && found.positions && !keys_.empty()) {
       const cluster::node* n = nodes_.map().master_of(cluster::key_slot(args[keys_.front()]));

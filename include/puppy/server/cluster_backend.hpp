@@ -189,6 +189,7 @@ class cluster_backend final : public routed_backend {
   std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
   txn_ptr txn_;                                    // MULTI was started and not yet ended
   std::optional<cluster::node> watch_node_;        // WATCH holds keys on this node's own connection
+  bool watch_lost_ = false;                        // and that connection went: EXEC must fail
   std::vector<std::unique_ptr<subscriber>> subs_;  // subscribed connections, one per node
   std::optional<cluster::node> classic_node_;      // where SUBSCRIBE and PSUBSCRIBE go
   std::size_t sub_pending_ = 0;  // (un)subscriptions sent, their confirmations not all in

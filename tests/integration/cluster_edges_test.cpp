@@ -1,0 +1,196 @@
+// Edges of puppy-proxy in front of a real Redis Cluster: a client's own connection to a node
+// (docs/cluster.md, "Lanes") closed by the node inside MULTI or under a WATCH, and the PGET
+// family's wake-up publication on a shard channel of the key's slot ("PGET").
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "client.hpp"
+#include "pget_support.hpp"
+#include "servers.hpp"
+
+using namespace puppy::test;
+
+namespace {
+
+constexpr const char* execabort =
+    "-EXECABORT Transaction discarded because of previous errors.\r\n";
+
+// The value of one sample of the proxy's metrics ("name{labels}"), read with PUPPY STATS on a
+// connection of its own; -1 if absent.
+double proxy_metric(std::uint16_t proxy_port, const std::string& sample) {
+  raw_client c(proxy_port);
+  std::istringstream in(c.call({"PUPPY", "STATS"}));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  }
+  return -1;
+}
+
+double upstream_lost(const proxy_server& proxy) {
+  return proxy_metric(proxy.port(), "puppy_errors_total{kind=\"upstream_lost\"}");
+}
+
+// The id of the one client of the node whose CLIENT LIST line holds `field` ("flags=x": the
+// proxy's own connection of a client in MULTI; "cmd=watch": the one a WATCH went to).
+std::string only_client_with(raw_client& node, const std::string& field) {
+  const auto list = bulk_strings("*1\r\n" + node.call({"CLIENT", "LIST"}));
+  REQUIRE(list.size() == 1);
+  std::istringstream in(list.front());
+  std::vector<std::string> ids;
+  for (std::string line; std::getline(in, line);) {
+    if ((line + " ").find(" " + field + " ") != std::string::npos) {
+      ids.push_back(line.substr(3, line.find(' ') - 3));
+    }
+  }
+  INFO(list.front());
+  REQUIRE(ids.size() == 1);
+  return ids.front();
+}
+
+// Closes that client's connection on the node, and waits until the proxy has seen it go (its
+// upstream_lost count goes up), so that what the client sends next meets a connection known to
+// be gone (not one whose end is still in flight: that would be "connection lost", as for a
+// request written before a failure).
+void kill_and_await(raw_client& node, const std::string& id, const proxy_server& proxy) {
+  const double before = upstream_lost(proxy);
+  REQUIRE(node.call({"CLIENT", "KILL", "ID", id}) == ":1\r\n");
+  REQUIRE(wait_until([&] { return upstream_lost(proxy) > before; }, 10s));
+}
+
+std::string bulk(const std::string& s) {
+  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+}
+
+std::string pushed(const std::string& kind, const std::string& channel,
+                   const std::string& payload) {
+  return "*3\r\n" + bulk(kind) + bulk(channel) + bulk(payload);
+}
+
+}  // namespace
+
+TEST_CASE("cluster: the own connection of a client in MULTI closed by its node: EXECABORT") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client c(proxy.port());
+  raw_client other(proxy.port());
+  const std::string key = "{edge1}a";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+
+  REQUIRE(c.call({"MULTI"}) == "+OK\r\n");
+  REQUIRE(c.call({"SET", key, "1"}) == "+QUEUED\r\n");
+  kill_and_await(node, only_client_with(node, "flags=x"), proxy);
+  // The node discarded the transaction with the connection; nothing more of it is sent (on a
+  // new connection EXEC would find no MULTI).
+  SECTION("EXEC") {
+    CHECK(c.call({"EXEC"}) == execabort);
+  }
+  SECTION("DISCARD") {
+    CHECK(c.call({"DISCARD"}) == "+OK\r\n");
+  }
+  CHECK(other.call({"EXISTS", key}) == ":0\r\n");
+  // The client's connection to the proxy goes on; its next transaction opens a new connection.
+  CHECK(c.call({"PING"}) == "+PONG\r\n");
+  c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
+  CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+  CHECK(other.call({"GET", key}) == "$1\r\n2\r\n");
+}
+
+TEST_CASE("cluster: a WATCH whose own connection went: EXEC fails as if a watched key changed") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client c(proxy.port());
+  raw_client other(proxy.port());
+  const std::string key = "{edge2}a";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  REQUIRE(other.call({"SET", key, "1"}) == "+OK\r\n");
+  REQUIRE(c.call({"WATCH", key}) == "+OK\r\n");
+  const std::string watching = only_client_with(node, "cmd=watch");
+  // What the key holds at the end: the transaction never ran.
+  std::string stays = "$1\r\n1\r\n";
+
+  SECTION("closed by the node, then MULTI") {
+    kill_and_await(node, watching, proxy);
+    // MULTI and its commands go to a new connection, where nothing is watched: EXEC discards.
+    CHECK(c.call({"MULTI"}) == "+OK\r\n");
+    CHECK(c.call({"SET", key, "2"}) == "+QUEUED\r\n");
+    CHECK(c.call({"EXEC"}) == "*-1\r\n");
+  }
+  SECTION("closed by the node, then a blocking command opens a new connection to that node") {
+    kill_and_await(node, watching, proxy);
+    CHECK(c.call({"BLPOP", "{edge2}q", "0.01"}) == "*-1\r\n");
+    REQUIRE(other.call({"SET", key, "theirs"}) == "+OK\r\n");
+    stays = "$6\r\ntheirs\r\n";
+    c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*-1\r\n");
+  }
+  SECTION("closed by the node, then a WATCH of another key on a new connection to that node") {
+    kill_and_await(node, watching, proxy);
+    CHECK(c.call({"WATCH", "{edge2}b"}) == "+OK\r\n");
+    REQUIRE(other.call({"SET", key, "theirs"}) == "+OK\r\n");
+    stays = "$6\r\ntheirs\r\n";
+    c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*-1\r\n");
+  }
+  SECTION("closed by the proxy: HELLO 3 ends the own connections (RESP3's null)") {
+    REQUIRE(c.call({"HELLO", "3"}).rfind("%7\r\n", 0) == 0);
+    c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n_\r\n");
+  }
+  CHECK(other.call({"GET", key}) == stays);
+  // The client goes on: a new WATCH holds on a new connection, and its transaction runs.
+  REQUIRE(c.call({"WATCH", key}) == "+OK\r\n");
+  c.send(encode({"MULTI"}) + encode({"SET", key, "mine"}) + encode({"EXEC"}));
+  CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+  CHECK(other.call({"GET", key}) == "$4\r\nmine\r\n");
+}
+
+TEST_CASE("cluster: PSET, PRELEASE and PINVALIDATE SPUBLISH the key on its slot's shard channel") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client c(proxy.port());
+  // The channel a change of `key` is published on: "<wake channel>:<status key>", the status
+  // key "puppy:{key}" (or "puppy:key" for a key with a hash tag) in the key's slot; the payload
+  // is the key. (A PGET ... WAIT answered after a PSET over a cluster: pget_backends_test.cpp.)
+  const std::string key = "edge3";
+  const std::string channel = "puppy:wake:puppy:{edge3}";
+  raw_client sub(cluster.node(cluster.owner_of(key)).port());
+  REQUIRE(sub.call({"SSUBSCRIBE", channel}) ==
+          "*3\r\n" + bulk("ssubscribe") + bulk(channel) + ":1\r\n");
+  // On the same connection, the classic wake channel: nothing is published there in a cluster.
+  REQUIRE(sub.call({"SUBSCRIBE", "puppy:wake"}) ==
+          "*3\r\n" + bulk("subscribe") + bulk("puppy:wake") + ":1\r\n");
+
+  const auto lease = pget(c, {key, "100", "10"});
+  REQUIRE(lease.state == "lease");
+  REQUIRE(lease.token);
+  CHECK(c.call({"PSET", key, *lease.token, "v1", "100", "10"}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("smessage", channel, key));
+  // A refused PSET and a fresh hit publish nothing; PINVALIDATE and PRELEASE do.
+  CHECK(c.call({"PSET", key, *lease.token, "v2", "100", "10"}) == ":0\r\n");
+  CHECK(pget(c, {key, "100", "10"}).value == std::optional<std::string>("v1"));
+  CHECK(c.call({"PINVALIDATE", key}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("smessage", channel, key));
+  const auto again = pget(c, {key, "100", "10"});
+  REQUIRE(again.state == "lease");
+  REQUIRE(again.token);
+  CHECK(c.call({"PRELEASE", key, *again.token}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("smessage", channel, key));
+  // The status is gone: PINVALIDATE finds none and publishes nothing.
+  CHECK(c.call({"PINVALIDATE", key}) == ":1\r\n");
+  // Markers published on the node itself come next: nothing else was published on either.
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  REQUIRE(node.call({"SPUBLISH", channel, "end"}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("smessage", channel, "end"));
+  REQUIRE(node.call({"PUBLISH", "puppy:wake", "end"}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("message", "puppy:wake", "end"));
+
+  // A key with a hash tag: its status key is "puppy:<key>", already in the tag's slot.
+  const std::string tagged = "{edge3}t";
+  const std::string tagged_channel = "puppy:wake:puppy:{edge3}t";
+  REQUIRE(sub.call({"SSUBSCRIBE", tagged_channel}) ==
+          "*3\r\n" + bulk("ssubscribe") + bulk(tagged_channel) + ":2\r\n");
+  const auto t = pget(c, {tagged, "100", "10"});
+  REQUIRE(t.token);
+  CHECK(c.call({"PSET", tagged, *t.token, "tv", "100", "10"}) == ":1\r\n");
+  CHECK(sub.read_reply() == pushed("smessage", tagged_channel, tagged));
+}
