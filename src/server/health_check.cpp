@@ -4,8 +4,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
-#include "io_util.hpp"
 #include "puppy/net/stream.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/upstream_start.hpp"
 
 namespace puppy::server {

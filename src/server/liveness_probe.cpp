@@ -2,7 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/upstream_start.hpp"
 
 namespace puppy::server {

@@ -7,7 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <type_traits>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/link_protocols.hpp"
 #include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"

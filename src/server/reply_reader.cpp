@@ -2,7 +2,7 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 
 namespace puppy::server::detail {
 

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <utility>
 
-#include "io_util.hpp"
 #include "puppy/server/cluster_backend.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/memcached_backend.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/wake_hub.hpp"
@@ -330,7 +330,10 @@ bool session::shared_connection_for(std::size_t start) {
 
 void session::flush_shared_range(std::size_t end) {
   if (shared_count_ > 0) {
-    shared_->send(shared_from_this(), in_.data() + fwd_begin_, end - fwd_begin_, shared_count_);
+    if (shared_->send(shared_from_this(), in_.data() + fwd_begin_, end - fwd_begin_, shared_count_,
+                      true)) {
+      lent_ = true;
+    }
   }
   shared_count_ = 0;
   fwd_begin_ = end;
@@ -350,6 +353,10 @@ void session::forward_range(std::size_t begin, std::size_t end) {
 
 void session::finish_request_round() {
   if (!round_active_) return;
+  if (lent_) {
+    round_waits_write_ = true;  // on_shared_written() ends it
+    return;
+  }
   round_active_ = false;
   in_.consume(tail_);
   tail_ = 0;
@@ -358,6 +365,13 @@ void session::finish_request_round() {
     error_code ignored;
     upstream_.shutdown(tcp::socket::shutdown_send, ignored);
   }
+}
+
+void session::on_shared_written() {
+  lent_ = false;
+  if (!std::exchange(round_waits_write_, false) || upstream_blocked_) return;
+  finish_request_round();
+  resume();
 }
 
 // ---- pinning ------------------------------------------------------------------------------------

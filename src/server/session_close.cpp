@@ -5,7 +5,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/worker.hpp"
 

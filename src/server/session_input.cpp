@@ -3,7 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/worker.hpp"
@@ -23,6 +23,10 @@ using detail::would_block;
 // ---- reading the client -------------------------------------------------------------------------
 
 bool session::may_read_client() const {
+  return !lent_ && may_receive();
+}
+
+bool session::may_receive() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
          !draining_ && !reframe_pending_ && (mode_ != mode::routed || order_.slots() < 1024) &&
          !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
@@ -35,6 +39,10 @@ void session::pump_client() {
     if (!may_read_client()) {
       if (!closed_ && mode_ == mode::shared && shared_->congested()) {
         shared_->wake_me(shared_from_this());
+      }
+      // in_ is lent for a moment: a receive into the side buffer may wait meanwhile.
+      if (lent_ && may_receive() && !client_rx_.readable && client_rx_.parked == 0) {
+        arm_client_wait();
       }
       return;
     }

@@ -2,7 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/worker.hpp"
 

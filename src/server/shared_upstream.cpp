@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
-#include "io_util.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
 #include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
@@ -18,6 +18,9 @@ using detail::would_block;
 
 namespace {
 constexpr std::size_t shared_buffer_size = 64 * 1024;
+// A client's requests are lent (written from its buffer) only from this size on: a smaller copy
+// costs less than holding the client's reads until the write (bench/README.md, "Lending").
+constexpr std::size_t min_lent_bytes = 4 * 1024;
 }  // namespace
 
 shared_upstream::shared_upstream(worker& owner)
@@ -52,7 +55,7 @@ void shared_upstream::on_reply_overdue() {
 }
 
 bool shared_upstream::congested() const {
-  return out_.size() - out_off_ > owner_.config().max_pending_output;
+  return out_.size() > owner_.config().max_pending_output;
 }
 
 shared_upstream::state shared_upstream::ensure() {
@@ -111,11 +114,10 @@ void shared_upstream::on_ready(const error_code& ec) {
   wake_all();
 }
 
-void shared_upstream::send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
-                           std::uint32_t count) {
-  const bool idle = routes_.empty() && out_off_ == out_.size();
+bool shared_upstream::send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
+                           std::uint32_t count, bool lend) {
+  const bool idle = routes_.empty() && out_.empty();
   watchdog_.sent(routes_.empty());
-  out_.append(data, len);
   if (!routes_.empty() && routes_.back().target == s) {
     routes_.back().left += count;
   } else {
@@ -123,11 +125,29 @@ void shared_upstream::send(const std::shared_ptr<session>& s, const char* data, 
   }
   requests_ += count;
   rtt_.on_sent(requests_);
+  const bool large = len >= min_lent_bytes;
   if (idle && !write_blocked_ && !flush_scheduled_) {
-    flush();  // nothing in flight: latency first, write at once
-  } else {
-    schedule_flush();  // Redis is busy anyway: gather this turn's requests into one write
+    // Nothing in flight: latency first, write at once (what the socket does not take is copied).
+    if (large) {
+      out_.lend(data, len);
+    } else {
+      out_.copy(data, len);
+    }
+    flush();
+    return false;
   }
+  if (lend && large && !write_blocked_) return lend_until_flush(s, data, len);
+  out_.copy(data, len);
+  schedule_flush();  // Redis is busy anyway: gather this turn's requests into one write
+  return false;
+}
+
+bool shared_upstream::lend_until_flush(const std::shared_ptr<session>& s, const char* data,
+                                       std::size_t len) {
+  out_.lend(data, len);  // written by this turn's flush, from the client's buffer
+  if (lenders_.empty() || lenders_.back() != s) lenders_.push_back(s);
+  schedule_flush();
+  return true;
 }
 
 void shared_upstream::schedule_flush() {
@@ -142,29 +162,44 @@ void shared_upstream::schedule_flush() {
 
 void shared_upstream::flush() {
   if (state_ != state::up) return;
-  while (out_off_ < out_.size()) {
-    error_code ec;
-    const std::size_t n =
-        socket_.write_some(asio::buffer(out_.data() + out_off_, out_.size() - out_off_), ec);
-    if (would_block(ec)) {
-      write_blocked_ = true;
-      socket_.async_wait_writable([this, gen = generation_](const error_code&) {
-        if (gen != generation_) return;
-        write_blocked_ = false;
-        flush();
-      });
-      if (!congested()) wake_soon();
-      return;
+  const error_code ec = out_.write_to(socket_, iov_);
+  if (would_block(ec)) {
+    if (out_.lends()) {
+      owner_.log().debug(
+          "shared upstream connection: write blocked; the {} bytes left are copied from the "
+          "clients' buffers",
+          out_.size());
+      out_.own_rest();  // the clients may read again: what is left waits here
     }
-    if (ec) {
-      fail(socket_.describe(ec));
-      return;
-    }
-    out_off_ += n;
+    release_lenders();
+    write_blocked_ = true;
+    socket_.async_wait_writable([this, gen = generation_](const error_code&) {
+      if (gen != generation_) return;
+      write_blocked_ = false;
+      flush();
+    });
+    if (!congested()) wake_soon();
+    return;
   }
-  out_.clear();
-  out_off_ = 0;
+  if (ec) {
+    fail(socket_.describe(ec));
+    return;
+  }
+  release_lenders();
   wake_soon();
+}
+
+void shared_upstream::release_lenders() {
+  // A session released may send again at once and lend anew; a nested call leaves the work to
+  // this loop, which goes on while lenders wait and out_ holds none of their bytes.
+  if (releasing_) return;
+  releasing_ = true;
+  while (!lenders_.empty() && !out_.lends()) {
+    released_.swap(lenders_);  // both vectors keep their capacity
+    for (auto& s : released_) s->on_shared_written();
+    released_.clear();
+  }
+  releasing_ = false;
 }
 
 void shared_upstream::wake_soon() {
@@ -277,7 +312,6 @@ void shared_upstream::fail(const std::string& why, metrics::error_kind kind) {
   socket_.close(ignored);
   state_ = state::idle;  // the next request reconnects (the back-off applies if that fails)
   out_.clear();
-  out_off_ = 0;
   flush_scheduled_ = write_blocked_ = read_wait_pending_ = false;
   scanner_.reset();
   std::vector<std::shared_ptr<session>> affected;
@@ -286,6 +320,7 @@ void shared_upstream::fail(const std::string& why, metrics::error_kind kind) {
   std::vector<session*> attached(attached_.begin(), attached_.end());
   for (session* s : attached) affected.push_back(s->shared_from_this());
   for (auto& s : affected) s->on_shared_gone();
+  release_lenders();  // after on_shared_gone: they read nothing more
   wake_all();
 }
 
@@ -312,6 +347,8 @@ void shared_upstream::close() {
   socket_.close(ignored);
   connect_timer_.cancel();
   state_ = state::idle;
+  out_.clear();
+  lenders_.clear();  // shutting down: the sessions are closed already
   routes_.clear();
   waiters_.clear();
 }

@@ -5,13 +5,13 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
-#include "io_util.hpp"
 #include "puppy/cache/invalidation.hpp"
 #include "puppy/pget/decision.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/reply.hpp"
 #include "puppy/pget/script.hpp"
 #include "puppy/resp/encode.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 

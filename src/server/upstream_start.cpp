@@ -5,9 +5,9 @@
 #include <sys/socket.h>
 #include <memory>
 
-#include "io_util.hpp"
 #include "puppy/net/stream.hpp"
 #include "puppy/resp/encode.hpp"
+#include "puppy/server/io_util.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {

@@ -112,3 +112,57 @@ TEST_CASE("a shared client that does not read its replies is cut off at the outp
   // Everyone else is served as before.
   CHECK(setter.call({"STRLEN", "v"}) == ":100000\r\n");
 }
+
+TEST_CASE("large pipelines from many clients go through a shared connection that blocks") {
+  // Requests of 4 KiB and more are written from the clients' buffers (not copied) in the turn
+  // they arrive; when the upstream socket would block, what is left is copied and the clients
+  // read on. Redis paused: the shared socket fills and blocks while every client keeps sending.
+  redis_server redis;
+  proxy_server proxy(redis.url(), {"--shared-connections", "1", "--log-level", "debug"});
+  constexpr int clients = 16;
+  constexpr int batches = 8;
+  constexpr int per_batch = 16;
+  const auto key = [](int t, int b, int i) {
+    return "k" + std::to_string(t) + ":" + std::to_string(b * per_batch + i);
+  };
+  const auto value = [](int t, int b, int i) {
+    return std::to_string(t) + ":" + std::to_string(b) + ":" + std::to_string(i) + ":" +
+           std::string(16000 + t * 37 + i, static_cast<char>('a' + (t + b + i) % 26));
+  };
+  std::vector<std::unique_ptr<raw_client>> conns;
+  for (int t = 0; t < clients; ++t) {
+    conns.push_back(std::make_unique<raw_client>(proxy.port()));
+    CHECK(conns.back()->call({"PING"}) == "+PONG\r\n");  // on the shared connection
+  }
+  redis.pause();
+  std::vector<std::thread> senders;
+  for (int t = 0; t < clients; ++t) {
+    senders.emplace_back([&, t] {
+      for (int b = 0; b < batches; ++b) {
+        std::string batch;
+        for (int i = 0; i < per_batch; ++i) batch += encode({"SET", key(t, b, i), value(t, b, i)});
+        conns[t]->send(batch);  // 8 x 256 KiB per client, 32 MiB in all
+      }
+    });
+  }
+  // Redis reads again once the proxy's write has blocked with clients' bytes lent to it.
+  REQUIRE(wait_until([&] { return proxy.log().find("write blocked") != std::string::npos; }, 30s));
+  redis.resume();
+  for (auto& th : senders) th.join();
+  std::string ok;
+  for (int i = 0; i < batches * per_batch; ++i) ok += "+OK\r\n";
+  for (int t = 0; t < clients; ++t) CHECK(conns[t]->read_replies(batches * per_batch) == ok);
+  raw_client direct(redis.port());
+  int intact = 0;
+  for (int t = 0; t < clients; ++t) {
+    for (int b = 0; b < batches; ++b) {
+      for (int i = 0; i < per_batch; ++i) {
+        const std::string v = value(t, b, i);
+        intact += direct.call({"GET", key(t, b, i)}) ==
+                  "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+      }
+    }
+  }
+  CHECK(intact == clients * batches * per_batch);
+  CHECK(connected_clients(redis.port()) == 2);  // the shared connection and `direct`
+}

@@ -74,6 +74,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   void flush_delivered();
   void on_shared_gone();
   void on_shared_ready();  // the shared connection's state changed or its backlog drained
+  // The shared connection no longer needs the bytes of in_ it was lent (shared_upstream::send).
+  void on_shared_written();
   // For the read board: the read this session joined was answered (`reply`, MGET's bytes), or
   // its leader went away (null: read for yourself).
   void on_joined_read(const std::string& key, const read_board::follower& f,
@@ -149,6 +151,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   void resume();
   void pump_client();
   bool may_read_client() const;
+  bool may_receive() const;  // into the side buffer: as may_read_client(), even while in_ is lent
   void arm_client_wait();
   void start_client_receive();
   void take_client_bytes(const char* data, std::size_t n);
@@ -296,6 +299,10 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   std::size_t fwd_begin_ = 0;
   std::size_t shared_begin_ = 0;  // start of the shareable requests collected for shared_
   std::uint32_t shared_count_ = 0;
+  // The shared connection writes requests from in_ (not copied): until it has, in_ stays as it
+  // is (no read, no new round), and a round that ended waits to drop its bytes.
+  bool lent_ = false;
+  bool round_waits_write_ = false;
   readiness client_rx_;
   bool round_pending_ = false;    // bytes wait for an upstream connection or the pin to finish
   bool reframe_pending_ = false;  // a posted round will frame in_ again: do not read meanwhile

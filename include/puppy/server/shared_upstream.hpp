@@ -17,6 +17,7 @@
 #include "puppy/net/stream.hpp"
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/gather_queue.hpp"
 #include "puppy/server/liveness_probe.hpp"
 #include "puppy/server/reply_watchdog.hpp"
 
@@ -37,10 +38,12 @@ class shared_upstream {
   // Starts connecting if there is no connection and the worker's back-off allows it.
   state ensure();
 
-  // Appends `count` complete requests of `s` to the outgoing stream (copied); their replies will
-  // be delivered to `s` in order. Only while current() == state::up.
-  void send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
-            std::uint32_t count);
+  // Appends `count` complete requests of `s` to the outgoing stream; their replies will be
+  // delivered to `s` in order. Only while current() == state::up. With `lend`, the bytes may be
+  // written from where they are instead of copied: then send() returns true, and they must stay
+  // as they are until s->on_shared_written() is called (after this turn's write).
+  bool send(const std::shared_ptr<session>& s, const char* data, std::size_t len,
+            std::uint32_t count, bool lend = false);
   // Whether the PGET script was loaded on the current connection (a client loading it first sets
   // this, so that the next one need not).
   bool scripts_loaded() const { return scripts_loaded_; }
@@ -66,6 +69,9 @@ class shared_upstream {
   void connect();
   void on_connected(const boost::system::error_code& ec);
   void on_ready(const boost::system::error_code& ec);  // connected and logged in
+  // send() of bytes the session lends: queued as a view, written by this turn's flush.
+  [[gnu::noinline]] bool lend_until_flush(const std::shared_ptr<session>& s, const char* data,
+                                          std::size_t len);
   void schedule_flush();
   void flush();
   void pump();
@@ -77,6 +83,8 @@ class shared_upstream {
   void on_reply_overdue();
   void wake_all();
   void wake_soon();
+  // out_ keeps no lent byte: its lenders hear they may use their buffers again.
+  void release_lenders();
 
   worker& owner_;
   net::stream socket_;
@@ -86,8 +94,11 @@ class shared_upstream {
   std::uint64_t generation_ = 0;  // bumped per connection; stale handlers check it
   bool scripts_loaded_ = false;
 
-  std::string out_;
-  std::size_t out_off_ = 0;
+  gather_queue out_;
+  std::vector<boost::asio::const_buffer> iov_;      // scratch for out_'s writes
+  std::vector<std::shared_ptr<session>> lenders_;   // whose bytes out_ lends, to release
+  std::vector<std::shared_ptr<session>> released_;  // scratch of release_lenders()
+  bool releasing_ = false;
   bool flush_scheduled_ = false;
   bool write_blocked_ = false;
   bool wake_posted_ = false;
