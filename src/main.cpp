@@ -224,6 +224,14 @@ int main(int argc, char** argv) {
         "client-side caching); the near cache needs a Redis upstream");
     return 2;
   }
+  if (address->cluster && opt.pget_channel.find('{') != std::string::npos) {
+    // The wake-up channel is "<channel>:<status key>", in the key's slot by the key's hash tag;
+    // a '{' before it would make the channel's own tag decide the slot.
+    log->critical(
+        "--pget-channel '{}': with a Redis Cluster upstream the channel must not contain '{{'",
+        opt.pget_channel);
+    return 2;
+  }
   if (opt.near_cache_size > 0 && address->cluster) {
     log->critical(
         "--near-cache-size: the near cache does not work with a Redis Cluster upstream yet");

@@ -273,7 +273,11 @@ void cluster_backend::on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>
 
 bool cluster_backend::watch_request(const args_view& args, std::string_view bytes,
                                     std::uint64_t slot, const sink_ptr& sink) {
-  if (name_ == "unwatch" && !watch_node_) {
+  if (name_ == "unwatch" && watch_node_ && !watch_lost_ && own(*watch_node_).down()) {
+    retire(*watch_node_);  // the watch went with its connection
+  }
+  if (name_ == "unwatch" && (!watch_node_ || watch_lost_)) {
+    watch_node_.reset();  // nothing is watched (any more): UNWATCH never fails
     sink->answer(slot, "+OK\r\n");
     return true;
   }

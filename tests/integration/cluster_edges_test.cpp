@@ -131,6 +131,13 @@ TEST_CASE("cluster: a WATCH whose own connection went: EXEC fails as if a watche
     c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
     CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*-1\r\n");
   }
+  SECTION("closed by the node, then UNWATCH: +OK as always, and the next transaction runs") {
+    kill_and_await(node, watching, proxy);
+    CHECK(c.call({"UNWATCH"}) == "+OK\r\n");
+    c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));
+    CHECK(c.read_replies(3) == "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    stays = "$1\r\n2\r\n";
+  }
   SECTION("closed by the proxy: HELLO 3 ends the own connections (RESP3's null)") {
     REQUIRE(c.call({"HELLO", "3"}).rfind("%7\r\n", 0) == 0);
     c.send(encode({"MULTI"}) + encode({"SET", key, "2"}) + encode({"EXEC"}));

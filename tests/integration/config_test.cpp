@@ -58,12 +58,19 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   CHECK(out.find("--threads") != std::string::npos);
   std::tie(code, out) = run_proxy({"--upstream", "http://x"});
   CHECK(code == 2);
-  CHECK(out.find("must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or memcached://") != std::string::npos);
+  CHECK(out.find("must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or "
+                 "memcached://") != std::string::npos);
   std::tie(code, out) = run_proxy(
       {"--upstream", "rediss://127.0.0.1:6379", "--upstream-tls-ca-cert-file", "/nonexistent.pem"});
   CHECK(code == 2);
   CHECK(out.find("--upstream-tls-ca-cert-file /nonexistent.pem: cannot read it") !=
         std::string::npos);
+  // The cluster's wake-up channel is "<channel>:<status key>", in the key's slot by its tag.
+  std::tie(code, out) =
+      run_proxy({"--upstream", "redis-cluster://127.0.0.1:1", "--pget-channel", "w{zz}"});
+  CHECK(code == 2);
+  CHECK(out.find("--pget-channel 'w{zz}': with a Redis Cluster upstream the channel must not "
+                 "contain '{'") != std::string::npos);
   std::tie(code, out) = run_proxy({"--listen", "127.0.0.1:99999"});
   CHECK(code == 2);
   CHECK(out.find("port must be a number from 0 to 65535") != std::string::npos);
