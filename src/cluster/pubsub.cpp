@@ -29,6 +29,11 @@ pubsub_reply classify_pubsub(std::string_view reply) {
     return out;
   }
   const std::string_view kind = s.substr(0, static_cast<std::size_t>(len));
+  out.name = kind;
+  s.remove_prefix(static_cast<std::size_t>(len) + 2);
+  if (take_number(&s, '$', &len) && len >= 0 && s.size() >= static_cast<std::size_t>(len) + 2) {
+    out.channel = s.substr(0, static_cast<std::size_t>(len));  // (nil: no channel)
+  }
   if ((n == 3 && (kind == "message" || kind == "smessage")) || (n == 4 && kind == "pmessage")) {
     out.what = pubsub_reply::kind::message;
     return out;

@@ -62,4 +62,12 @@ std::string shard_wake_channel(const key_rules& rules, std::string_view status_k
   return out;
 }
 
+std::string_view shard_channel_name(std::string_view shard_wake_channel) {
+  constexpr std::string_view prefix = "shard:";
+  if (shard_wake_channel.substr(0, prefix.size()) == prefix) {
+    shard_wake_channel.remove_prefix(prefix.size());
+  }
+  return shard_wake_channel;
+}
+
 }  // namespace puppy::pget

@@ -5,8 +5,10 @@
 // MGET of the key and its status, answered at once when fresh or stale; the lease and the early
 // refresh go through the script (EVALSHA, or EVAL with its body on a node that does not have it
 // yet: that loads it there). PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH on a shard
-// channel of its slot. PGET ... WAIT holds the client's later requests back and looks again
-// every wait_poll (or when the lease may end) until its deadline.
+// channel of its slot. PGET ... WAIT holds the client's later requests back and looks again when
+// the key is published (shard_wakes: the worker's subscriptions to those channels), when the
+// lease may end, and every wait_poll while its channel's subscription is not confirmed, until
+// its deadline.
 #include <boost/asio/steady_timer.hpp>
 
 #include "cluster_backend_parts.hpp"
@@ -16,6 +18,7 @@
 #include "puppy/pget/reply.hpp"
 #include "puppy/pget/script.hpp"
 #include "puppy/resp/encode.hpp"
+#include "puppy/server/shard_wakes.hpp"
 #include "puppy/server/worker.hpp"
 #include "session_pget_util.hpp"
 
@@ -27,7 +30,7 @@ using detail::wall_clock_ms;
 
 namespace {
 
-// How often a waiting PGET looks again (there is no wake-up subscription in cluster mode yet).
+// How often a waiting PGET looks again while its channel's subscription is not confirmed.
 constexpr std::chrono::milliseconds wait_poll{25};
 
 const std::string script_flushed = "the PGET script was flushed from the upstream; try again";
@@ -68,6 +71,7 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
   }
   if (r.beta > 0) f->xfetch = owner_.xfetch_factor(r.beta);
   f->wait = waits;
+  if (waits) f->listen.assign(pget::shard_channel_name(f->channel));
   f->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
   pget_read(f);
   return true;
@@ -96,6 +100,7 @@ void cluster_backend::pget_script(const pget_ptr& f,
 }
 
 void cluster_backend::pget_read(const pget_ptr& f) {
+  f->in_flight = true;
   std::string read;
   pget::encode_read(f->key, f->status_key, &read);
   pget_send(f, std::move(read), [this, f](std::string_view reply) { on_pget_read(f, reply); });
@@ -107,8 +112,8 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
   std::string error;
   const auto kind = pget::parse_pair_reply(reply, &value, &status, &error);
   if (kind != pget::reply_kind::ok) {
-    complete(*f->j, kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
-                                                        : "-" + error + "\r\n");
+    pget_done(f, kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
+                                                     : "-" + error + "\r\n");
     return;
   }
   const auto d =
@@ -118,7 +123,7 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
     std::string out;
     pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &out);
     count(owner_, d.answer);
-    complete(*f->j, out);
+    pget_done(f, out);
     return;
   }
   if (d.next == pget::read_next::heal && !f->wait) {
@@ -141,7 +146,7 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
     std::string out;
     pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
     count(owner_, pget::state::miss);
-    complete(*f->j, out);
+    pget_done(f, out);
     return;
   }
   pget_script_get(f);
@@ -165,26 +170,45 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
   std::string error;
   const auto kind = pget::parse_get_reply(reply, &r, &error);
   if (kind != pget::reply_kind::ok) {
-    complete(*f->j, kind == pget::reply_kind::error      ? "-" + error + "\r\n"
-                    : kind == pget::reply_kind::noscript ? error_reply(script_flushed)
-                                                         : error_reply("unexpected reply from "
-                                                                       "the PGET script"));
+    pget_done(f, kind == pget::reply_kind::error      ? "-" + error + "\r\n"
+                 : kind == pget::reply_kind::noscript ? error_reply(script_flushed)
+                                                      : error_reply("unexpected reply from "
+                                                                    "the PGET script"));
     return;
   }
   const auto now = clock::now();
   if (f->wait && r.answer == pget::state::miss && now < f->deadline) {
-    // Someone else regenerates: look again soon, or when the lease may end.
-    auto next = std::min(f->deadline, now + wait_poll);
+    // Someone else regenerates: look again when the key is published, when the lease may end,
+    // and, while the wake-up subscription is not confirmed, soon.
+    f->in_flight = false;
+    shard_wakes& hub = *owner_.shard_wake_hub();
+    if (f->wake_id == 0) {
+      f->wake_id = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
+        if (const auto f = weak.lock()) on_pget_wake(f);
+      });
+    } else {
+      hub.renew(f->listen);
+    }
+    if (std::exchange(f->woken, false)) {
+      pget_read(f);  // published while this look was on its way
+      return;
+    }
+    auto next = f->deadline;
     if (r.retry_after_ms >= 0) {
       next = std::min(next, now + std::chrono::milliseconds(r.retry_after_ms + 1));
     }
+    if (!hub.listening(f->listen)) next = std::min(next, now + wait_poll);
     if (!f->timer) {
       owner_.stats().pget_waits.add();
       f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
     }
     f->timer->expires_at(next);
     f->timer->async_wait([this, f](const boost::system::error_code& ec) {
-      if (ec || f->j->sink->gone()) return;
+      if (ec) return;  // woken (on_pget_wake), or shutting down
+      if (f->j->sink->gone()) {
+        pget_done(f, {});
+        return;
+      }
       pget_read(f);
     });
     return;
@@ -193,7 +217,28 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
   pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
                           r.answer == pget::state::lease ? &r.token : nullptr, &out);
   count(owner_, r.answer);
-  complete(*f->j, out);
+  pget_done(f, out);
+}
+
+void cluster_backend::on_pget_wake(const pget_ptr& f) {
+  if (f->j->sink->gone()) {
+    pget_done(f, {});
+    return;
+  }
+  if (f->in_flight) {
+    f->woken = true;  // the look on its way may have missed it
+    return;
+  }
+  if (f->timer) f->timer->cancel();
+  pget_read(f);
+}
+
+void cluster_backend::pget_done(const pget_ptr& f, std::string_view reply) {
+  if (f->wake_id != 0) {
+    owner_.shard_wake_hub()->remove(f->listen, std::exchange(f->wake_id, 0));
+  }
+  if (reply.empty()) return;  // the client went away: nothing to answer
+  complete(*f->j, reply);
 }
 
 void cluster_backend::pget_write(const pget_ptr& f) {

@@ -13,6 +13,7 @@
 #include "puppy/server/cluster_nodes.hpp"
 #include "puppy/server/mc_pool.hpp"
 #include "puppy/server/session.hpp"
+#include "puppy/server/shard_wakes.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/tracking_link.hpp"
 #include "puppy/server/wake_hub.hpp"
@@ -38,6 +39,7 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
     mc_ = std::make_unique<mc_pool>(*this, config.memcached_servers, config.memcached_hash);
   } else if (config.cluster) {
     cluster_ = std::make_unique<cluster_nodes>(*this, config.cluster_seeds);
+    shard_wakes_ = std::make_unique<shard_wakes>(*this, *cluster_);
   } else {
     for (unsigned i = 0; i < config.shared_connections; ++i) {
       shared_.push_back(std::make_unique<shared_upstream>(*this));
@@ -150,6 +152,7 @@ void worker::close_all() {
   wakes_->close();
   tracking_->close();
   if (mc_) mc_->close();
+  if (shard_wakes_) shard_wakes_->close();
   if (cluster_) cluster_->close();
 }
 

@@ -201,3 +201,89 @@ TEST_CASE("cluster: PSET, PRELEASE and PINVALIDATE SPUBLISH the key on its slot'
   CHECK(c.call({"PSET", tagged, *t.token, "tv", "100", "10"}) == ":1\r\n");
   CHECK(sub.read_reply() == pushed("smessage", tagged_channel, tagged));
 }
+
+namespace {
+
+// Calls of `command` the node has run (INFO commandstats), 0 if none.
+long calls_of(raw_client& node, const std::string& command) {
+  const std::string info = node.call({"INFO", "commandstats"});
+  const std::string field = "cmdstat_" + command + ":calls=";
+  const auto at = info.find(field);
+  return at == std::string::npos ? 0 : std::stol(info.substr(at + field.size()));
+}
+
+// What a PGET costs the node: its first read and its script.
+long pget_looks(raw_client& node) {
+  return calls_of(node, "mget") + calls_of(node, "evalsha") + calls_of(node, "eval");
+}
+
+// PUBSUB SHARDNUMSUB of one channel on the node.
+std::string shard_subscribers(raw_client& node, const std::string& channel) {
+  return node.call({"PUBSUB", "SHARDNUMSUB", channel});
+}
+
+std::string one_subscriber(const std::string& channel) {
+  return "*2\r\n" + bulk(channel) + ":1\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("cluster: PGET ... WAIT is woken through its key's shard channel, not by polling") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client a(proxy.port());
+  raw_client b(proxy.port());
+  const std::string key = "edge4";
+  const std::string channel = "puppy:wake:puppy:{edge4}";
+  const std::size_t owner = cluster.owner_of(key);
+  raw_client node(cluster.node(owner).port());
+
+  const auto lease = pget(a, {key, "100", "30"});
+  REQUIRE(lease.token);
+  const long base = pget_looks(node);  // a's read and script (loading it on the node)
+  b.send(encode({"PGET", key, "100", "30", "WAIT", "20000"}));
+  // The proxy subscribes to the key's channel on the key's node, then looks once more (a PSET
+  // may have come before the subscription), and from then on waits without asking the node.
+  REQUIRE(
+      wait_until([&] { return shard_subscribers(node, channel) == one_subscriber(channel); }, 10s));
+  // b's read and script, twice: before and after its subscription was confirmed.
+  // b's read and script, then again once its subscription is confirmed (and more if a poll
+  // came first, on a slow machine).
+  REQUIRE(wait_until([&] { return pget_looks(node) >= base + 4; }, 10s));
+
+  SECTION("published") {
+    CHECK_FALSE(b.has_data(300ms));  // the look after the confirmation is done by then
+    const long settled = pget_looks(node);
+    CHECK_FALSE(b.has_data(300ms));
+    CHECK(pget_looks(node) == settled);  // no polling (every 25 ms without a subscription)
+  }
+  SECTION("its subscribed connection closed by the node: it looks again and subscribes again") {
+    const std::string id = only_client_with(node, "cmd=ssubscribe");
+    REQUIRE(node.call({"CLIENT", "KILL", "ID", id}) == ":1\r\n");
+    // It looks again at once, polls while it is not subscribed, and subscribes again (after
+    // shard_wakes::retry_after_failure).
+    CHECK(wait_until([&] { return pget_looks(node) >= base + 6; }, 10s));
+    REQUIRE(wait_until([&] { return shard_subscribers(node, channel) == one_subscriber(channel); },
+                       10s));
+    CHECK_FALSE(b.has_data(100ms));
+  }
+  SECTION("its slot moved: the node ends the subscription, the proxy subscribes on the new node") {
+    const std::size_t to = (owner + 1) % cluster.size();
+    cluster.move_slot(key, to);
+    raw_client new_node(cluster.node(to).port());
+    REQUIRE(wait_until(
+        [&] { return shard_subscribers(new_node, channel) == one_subscriber(channel); }, 10s));
+    CHECK(shard_subscribers(node, channel) == "*2\r\n" + bulk(channel) + ":0\r\n");
+    CHECK_FALSE(b.has_data(100ms));
+  }
+  CHECK(a.call({"PSET", key, *lease.token, "computed", "100", "30"}) == ":1\r\n");
+  const auto got = parse_pget(b.read_reply(10s));
+  CHECK(got.state == "fresh");
+  CHECK(got.value == std::optional<std::string>("computed"));
+  // The last waiter gone, the proxy's subscription ends.
+  const std::size_t now_owner = cluster.owner_of(key);
+  raw_client last(cluster.node(now_owner).port());
+  CHECK(wait_until(
+      [&] { return shard_subscribers(last, channel) == "*2\r\n" + bulk(channel) + ":0\r\n"; },
+      10s));
+}

@@ -23,6 +23,12 @@ TEST_CASE("pub/sub replies: messages, confirmations with their counts, anything 
   CHECK(shard.what == kind::confirmation);
   CHECK(shard.shard);
   CHECK(shard.count == 12);
+  CHECK(shard.name == "sunsubscribe");
+  CHECK(shard.channel == "a\r\n:b");  // a bulk string: whatever its bytes
+  const auto msg = classify_pubsub("*3\r\n$8\r\nsmessage\r\n$4\r\nchan\r\n$3\r\nkey\r\n");
+  CHECK(msg.name == "smessage");
+  CHECK(msg.channel == "chan");
+  CHECK(none.channel.empty());
   // A channel named like a message kind, PING's replies, errors: other.
   CHECK(classify_pubsub("*2\r\n$4\r\npong\r\n$0\r\n\r\n").what == kind::other);
   CHECK(classify_pubsub("+PONG\r\n").what == kind::other);

@@ -422,3 +422,12 @@ TEST_CASE("pget keys: a cluster-mode prefix containing '{' is refused") {
              }())
             .ok);  // without cluster mode any prefix is fine
 }
+
+TEST_CASE("status keys: the cluster's wake-up channel is a shard channel of the key's slot") {
+  const auto rules = cluster();
+  // "shard:" tells the script to SPUBLISH; the channel itself is the rest.
+  CHECK(shard_wake_channel(rules, "puppy:{user:1}") == "shard:puppy:wake:puppy:{user:1}");
+  CHECK(shard_channel_name(shard_wake_channel(rules, "puppy:{user:1}")) ==
+        "puppy:wake:puppy:{user:1}");
+  CHECK(shard_channel_name("puppy:wake") == "puppy:wake");  // not a shard channel: as it is
+}

@@ -26,6 +26,8 @@ bool status_key(std::string_view key, const key_rules& rules, std::string* out, 
 // (the status key's hash tag), so that a change costs one node, not every node of the cluster.
 // The script takes the "shard:" prefix as that instruction.
 std::string shard_wake_channel(const key_rules& rules, std::string_view status_key);
+// The shard channel itself (what to SSUBSCRIBE): shard_wake_channel() without its prefix.
+std::string_view shard_channel_name(std::string_view shard_wake_channel);
 
 // The data keys whose status key `name` may be (none if it does not start with the prefix; in
 // cluster mode "prefix{k}" may be the status of "k" or of "{k}", so both). Views into `name`.

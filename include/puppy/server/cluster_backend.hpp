@@ -162,6 +162,11 @@ class cluster_backend final : public routed_backend {
   void pget_script_get(const pget_ptr& f);
   void on_pget_script_get(const pget_ptr& f, std::string_view reply);
   void pget_write(const pget_ptr& f);
+  // PGET ... WAIT: the key was published (or may have been): look again now, or after the look
+  // on its way.
+  void on_pget_wake(const pget_ptr& f);
+  // The flow's answer; a waiting flow leaves the shard_wakes.
+  void pget_done(const pget_ptr& f, std::string_view reply);
 
   // ---- pub/sub (cluster_backend_pubsub.cpp) ----
   struct subscriber;

@@ -36,6 +36,7 @@ class shared_upstream;
 class wake_hub;
 class mc_pool;
 class cluster_nodes;
+class shard_wakes;
 class tracking_link;
 
 // What sessions need to know; the same for every worker. Fixed at start-up but for the fields
@@ -147,6 +148,8 @@ class worker {
   mc_pool* memcached() { return mc_.get(); }
   // The cluster's nodes and slot map, when the upstream is a Redis Cluster (else null).
   cluster_nodes* cluster() { return cluster_.get(); }
+  // PGET ... WAIT's wake-ups through the cluster's shard channels (with a cluster, else null).
+  shard_wakes* shard_wake_hub() { return shard_wakes_.get(); }
   // A new lease token: 128 bits from the kernel's random source, as 32 hex characters.
   static constexpr std::size_t token_size = 32;
   void new_token(char* out);
@@ -200,6 +203,7 @@ class worker {
   read_board board_;
   std::unique_ptr<mc_pool> mc_;
   std::unique_ptr<cluster_nodes> cluster_;
+  std::unique_ptr<shard_wakes> shard_wakes_;  // after cluster_, which it uses
   unsigned char random_pool_[4096];
   std::size_t random_left_ = 0;
   std::mt19937_64 rng_;
