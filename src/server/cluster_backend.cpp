@@ -108,7 +108,7 @@ void cluster_backend::route_by_keys(const args_view& args, std::string_view byte
     }
   }
   if (same) {
-    auto l = std::make_shared<leg>();
+    auto l = make_part<leg>();
     l->j = j;
     l->bytes.assign(bytes);
     l->slot = first;
@@ -124,7 +124,7 @@ void cluster_backend::route_by_keys(const args_view& args, std::string_view byte
   j->replies.resize(j->plan->parts.size());
   j->outstanding = j->plan->parts.size();
   for (std::size_t i = 0; i < j->plan->parts.size(); ++i) {
-    auto l = std::make_shared<leg>();
+    auto l = make_part<leg>();
     l->j = j;
     l->index = i;
     l->bytes = std::move(j->plan->parts[i].request);
@@ -143,7 +143,7 @@ void cluster_backend::route_keyless(const std::string& name, const args_view& ar
   const std::string sub = args.size() > 1 ? lower(args[1]) : std::string();
   j->policy = j->own ? cluster::keyless::any_node : cluster::keyless_policy(name, sub);
   const auto one = [&](const cluster::node& n, std::string request, std::size_t index) {
-    auto l = std::make_shared<leg>();
+    auto l = make_part<leg>();
     l->j = j;
     l->index = index;
     l->bytes = std::move(request);
@@ -196,7 +196,7 @@ void cluster_backend::ask_for_keys(const args_view& args, std::string_view bytes
   j->how = job::merge::getkeys;
   j->original.assign(bytes);
   j->args.assign(args.begin(), args.end());
-  auto l = std::make_shared<leg>();
+  auto l = make_part<leg>();
   l->j = j;
   l->bytes = std::move(request);
   l->by_slot = false;
@@ -227,7 +227,7 @@ void cluster_backend::send(const leg_ptr& l) {
     return;
   }
   if (l->asking) to->send(asking_request, [](std::string_view) {});
-  to->send(l->bytes, [this, l](std::string_view reply) { on_reply(l, reply); });
+  to->send(l->bytes.view(), [this, l](std::string_view reply) { on_reply(l, reply); });
 }
 
 void cluster_backend::on_reply(const leg_ptr& l, std::string_view reply) {
@@ -323,7 +323,7 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
           masters.size() == j.masters) {
         ++j.scan_node;
         const args_view args(j.args.begin(), j.args.end());
-        auto next = std::make_shared<leg>();
+        auto next = make_part<leg>();
         next->j = l->j;
         next->bytes = cluster::scan_request(args, 0);
         next->by_slot = false;
@@ -355,7 +355,7 @@ void cluster_backend::finish_leg(const leg_ptr& l, std::string_view reply) {
           return;
         }
       }
-      auto next = std::make_shared<leg>();
+      auto next = make_part<leg>();
       next->j = j_ptr;
       next->bytes = std::move(j.original);
       next->slot = first;

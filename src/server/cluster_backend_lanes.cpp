@@ -168,7 +168,7 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
 
 std::shared_ptr<cluster_backend::job> cluster_backend::start_job(lane l, const sink_ptr& sink,
                                                                  std::uint64_t slot) {
-  auto j = std::make_shared<job>();
+  auto j = make_part<job>();
   j->sink = sink;
   j->slot = slot;
   j->counted = true;

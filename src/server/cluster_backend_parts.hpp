@@ -1,7 +1,9 @@
 #pragma once
 // The parts of a cluster_backend's work (cluster_backend.hpp), shared by its source files.
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -15,6 +17,7 @@
 #include "puppy/cluster/split.hpp"
 #include "puppy/pget/request.hpp"
 #include "puppy/server/cluster_backend.hpp"
+#include "puppy/server/recycling_allocator.hpp"
 
 namespace puppy::server {
 
@@ -63,11 +66,49 @@ struct cluster_backend::job {
   std::string scan_elements;
 };
 
+// A job or a leg, made and dropped once per request: its block is recycled on the thread.
+template <class T>
+std::shared_ptr<T> make_part() {
+  return std::allocate_shared<T>(detail::recycling_allocator<T>());
+}
+
+// A leg's request: kept inline up to inline_size bytes (a command with a key or two), so that
+// most requests are not copied to the heap.
+class request_bytes {
+ public:
+  static constexpr std::size_t inline_size = 96;
+  void assign(std::string_view s) {
+    if (s.size() <= inline_size) {
+      std::memcpy(inline_.data(), s.data(), s.size());
+      size_ = s.size();
+      heap_.clear();
+      on_heap_ = false;
+    } else {
+      heap_.assign(s);
+      on_heap_ = true;
+    }
+  }
+  request_bytes& operator=(std::string&& s) {
+    heap_ = std::move(s);
+    on_heap_ = true;
+    return *this;
+  }
+  std::string_view view() const {
+    return on_heap_ ? std::string_view(heap_) : std::string_view(inline_.data(), size_);
+  }
+
+ private:
+  std::array<char, inline_size> inline_;
+  std::size_t size_ = 0;
+  bool on_heap_ = true;
+  std::string heap_;
+};
+
 // One request to one node on behalf of a job, followed through redirections and retries.
 struct cluster_backend::leg {
   std::shared_ptr<job> j;
   std::size_t index = 0;  // of the job's replies
-  std::string bytes;
+  request_bytes bytes;
   bool by_slot = true;  // to the master of `slot`; else to `target`
   std::uint16_t slot = 0;
   cluster::node target;  // !by_slot: the node; asking: the node named by -ASK

@@ -78,10 +78,10 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
 }
 
 void cluster_backend::pget_send(const pget_ptr& f, std::string bytes, step_fn then) {
-  auto step = std::make_shared<job>();
+  auto step = make_part<job>();
   step->sink = f->j->sink;
   step->then = std::move(then);
-  auto l = std::make_shared<leg>();
+  auto l = make_part<leg>();
   l->j = step;
   l->bytes = std::move(bytes);
   l->slot = f->slot;
