@@ -19,7 +19,8 @@ using detail::would_block;
 namespace {
 constexpr std::size_t shared_buffer_size = 64 * 1024;
 // A client's requests are lent (written from its buffer) only from this size on: a smaller copy
-// costs less than holding the client's reads until the write (bench/README.md, "Lending").
+// costs less than holding the client's reads until the write (docs/architecture.md, "Shared and
+// own upstream connections"; lending every request cost 4 % more instructions per SET at -P 1).
 constexpr std::size_t min_lent_bytes = 4 * 1024;
 }  // namespace
 
