@@ -129,12 +129,13 @@ bool shared_upstream::send(const std::shared_ptr<session>& s, const char* data, 
   const bool large = len >= min_lent_bytes;
   if (idle && !write_blocked_ && !flush_scheduled_) {
     // Nothing in flight: latency first, write at once (what the socket does not take is copied).
-    if (large) {
+    if (lend && large) {
       out_.lend(data, len);
     } else {
       out_.copy(data, len);
     }
     flush();
+    out_.own_rest();  // (flush() wrote it, or copied what is left, or dropped it: never kept)
     return false;
   }
   if (lend && large && !write_blocked_) return lend_until_flush(s, data, len);
@@ -172,13 +173,15 @@ void shared_upstream::flush() {
           out_.size());
       out_.own_rest();  // the clients may read again: what is left waits here
     }
-    release_lenders();
+    // Blocked before the clients are released: what they send meanwhile is copied, and no
+    // other flush (with a wait of its own) is scheduled until the socket takes more.
     write_blocked_ = true;
     socket_.async_wait_writable([this, gen = generation_](const error_code&) {
       if (gen != generation_) return;
       write_blocked_ = false;
       flush();
     });
+    release_lenders();
     if (!congested()) wake_soon();
     return;
   }
