@@ -18,6 +18,7 @@
 #include "puppy/pget/request.hpp"
 #include "puppy/server/cluster_backend.hpp"
 #include "puppy/server/recycling_allocator.hpp"
+#include "puppy/server/shard_wakes.hpp"
 
 namespace puppy::server {
 
@@ -130,10 +131,10 @@ struct cluster_backend::pget_flow {
   bool wait = false;  // PGET ... WAIT
   std::chrono::steady_clock::time_point deadline;
   std::unique_ptr<boost::asio::steady_timer> timer;
-  std::string listen;         // the shard channel its wake-ups come on (WAIT)
-  std::uint64_t wake_id = 0;  // registered with the worker's shard_wakes (0: not)
-  bool in_flight = false;     // a look (read, script) is on its way
-  bool woken = false;         // the channel was published meanwhile: look again after it
+  std::string listen;              // the shard channel its wake-ups come on (WAIT)
+  shard_wakes::registration wake;  // with the worker's shard_wakes while it waits
+  bool in_flight = false;          // a look (read, script) is on its way
+  bool woken = false;              // the channel was published meanwhile: look again after it
   std::uint16_t slot = 0;
   pget::request request() const {
     pget::request r;

@@ -32,6 +32,9 @@ namespace {
 
 // How often a waiting PGET looks again while its channel's subscription is not confirmed.
 constexpr std::chrono::milliseconds wait_poll{25};
+// ... and at least this often while it is: a subscribed connection that went silent without
+// closing, or a client that went away, is noticed within it.
+constexpr std::chrono::milliseconds max_quiet_wait{1000};
 
 const std::string script_flushed = "the PGET script was flushed from the upstream; try again";
 
@@ -182,8 +185,8 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
     // and, while the wake-up subscription is not confirmed, soon.
     f->in_flight = false;
     shard_wakes& hub = *owner_.shard_wake_hub();
-    if (f->wake_id == 0) {
-      f->wake_id = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
+    if (!f->wake) {
+      f->wake = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
         if (const auto f = weak.lock()) on_pget_wake(f);
       });
     } else {
@@ -193,7 +196,7 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
       pget_read(f);  // published while this look was on its way
       return;
     }
-    auto next = f->deadline;
+    auto next = std::min(f->deadline, now + max_quiet_wait);
     if (r.retry_after_ms >= 0) {
       next = std::min(next, now + std::chrono::milliseconds(r.retry_after_ms + 1));
     }
@@ -204,7 +207,8 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
     }
     f->timer->expires_at(next);
     f->timer->async_wait([this, f](const boost::system::error_code& ec) {
-      if (ec) return;  // woken (on_pget_wake), or shutting down
+      // Cancelled, or overtaken: woken (on_pget_wake) after the timer had fired.
+      if (ec || f->in_flight || f->j->answered) return;
       if (f->j->sink->gone()) {
         pget_done(f, {});
         return;
@@ -221,6 +225,7 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
 }
 
 void cluster_backend::on_pget_wake(const pget_ptr& f) {
+  if (f->j->answered) return;
   if (f->j->sink->gone()) {
     pget_done(f, {});
     return;
@@ -234,9 +239,8 @@ void cluster_backend::on_pget_wake(const pget_ptr& f) {
 }
 
 void cluster_backend::pget_done(const pget_ptr& f, std::string_view reply) {
-  if (f->wake_id != 0) {
-    owner_.shard_wake_hub()->remove(f->listen, std::exchange(f->wake_id, 0));
-  }
+  f->wake.reset();
+  if (f->timer) f->timer->cancel();
   if (reply.empty()) return;  // the client went away: nothing to answer
   complete(*f->j, reply);
 }

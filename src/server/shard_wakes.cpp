@@ -1,5 +1,7 @@
 #include "puppy/server/shard_wakes.hpp"
 
+#include <utility>
+
 #include "puppy/cluster/pubsub.hpp"
 #include "puppy/cluster/slot.hpp"
 #include "puppy/cluster/slot_map.hpp"
@@ -24,16 +26,36 @@ bool reply_starts_with(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-shard_wakes::shard_wakes(worker& owner, cluster_nodes& nodes) : owner_(owner), nodes_(nodes) {}
+shard_wakes::registration& shard_wakes::registration::operator=(registration&& o) noexcept {
+  if (this != &o) {
+    reset();
+    hub_ = std::move(o.hub_);
+    channel_ = std::move(o.channel_);
+    id_ = std::exchange(o.id_, 0);
+  }
+  return *this;
+}
+
+void shard_wakes::registration::reset() {
+  if (id_ == 0) return;
+  if (const auto hub = hub_.lock()) (*hub)->remove(channel_, id_);
+  id_ = 0;
+}
+
+shard_wakes::shard_wakes(worker& owner, cluster_nodes& nodes)
+    : owner_(owner), nodes_(nodes), self_(std::make_shared<shard_wakes*>(this)) {}
 
 shard_wakes::~shard_wakes() = default;
 
-std::uint64_t shard_wakes::add(const std::string& channel, wake_fn wake) {
-  const std::uint64_t id = next_id_++;
+shard_wakes::registration shard_wakes::add(const std::string& channel, wake_fn wake) {
+  registration r;
+  r.hub_ = self_;
+  r.channel_ = channel;
+  r.id_ = next_id_++;
   auto& c = channels_[channel];
-  c.waiters.emplace_back(id, std::move(wake));
-  if (c.node.empty()) subscribe(channel, c);
-  return id;
+  c.waiters.emplace_back(r.id_, std::move(wake));
+  renew(channel);
+  return r;
 }
 
 void shard_wakes::remove(const std::string& channel, std::uint64_t id) {
@@ -86,6 +108,7 @@ shard_wakes::node_link& shard_wakes::link_to(const std::string& address, std::ui
   auto& nl = links_[address];
   if (!nl.l) {
     nl.l = std::make_unique<link>(owner_, upstream::host_port{host, port});
+    nl.host = host;
     nl.l->count_in(&owner_.stats().node(address));
     nl.l->listen([this, address](std::string_view reply) { on_reply(address, reply); });
   }
@@ -122,6 +145,8 @@ void shard_wakes::on_reply(const std::string& address, std::string_view reply) {
       if (subscribed && it != channels_.end() && it->second.node == address) {
         it->second.confirmed = true;
         wake(channel);  // a publication may have come before the subscription
+      } else if (subscribed && (it == channels_.end() || it->second.node != address)) {
+        unsubscribe(channel, address);  // no longer wanted here (its waiters left, or it moved)
       }
       return;
     }
@@ -132,7 +157,8 @@ void shard_wakes::on_reply(const std::string& address, std::string_view reply) {
   // An error answers the oldest request: -MOVED (the slot moved), -CLUSTERDOWN, ...
   const auto [subscribing, channel] = nl.pending.front();
   nl.pending.pop_front();
-  if (const auto moved = cluster::parse_redirect(reply)) {
+  if (auto moved = cluster::parse_redirect(reply)) {
+    if (moved->to.host.empty()) moved->to.host = nl.host;  // "the node that answered"
     if (moved->what == cluster::redirect::kind::moved) nodes_.moved(*moved);
     if (subscribing) lost(channel, address, false);
     return;
@@ -162,6 +188,9 @@ void shard_wakes::wake(const std::string& channel) {
 void shard_wakes::close() {
   closed_ = true;
   for (auto& [address, nl] : links_) nl.l->close();
+  std::vector<std::string> names;
+  for (const auto& [channel, c] : channels_) names.push_back(channel);
+  for (const auto& channel : names) wake(channel);  // their clients are gone: they end
   channels_.clear();
 }
 

@@ -287,3 +287,26 @@ TEST_CASE("cluster: PGET ... WAIT is woken through its key's shard channel, not 
       [&] { return shard_subscribers(last, channel) == "*2\r\n" + bulk(channel) + ":0\r\n"; },
       10s));
 }
+
+TEST_CASE("cluster: a PGET ... WAIT whose client went away leaves its channel when it ends") {
+  // As over one Redis, a waiting PGET holds its client's connection until it is answered (here:
+  // its wait runs out); then the proxy's subscription ends with its last waiter.
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  raw_client a(proxy.port());
+  const std::string key = "edge5";
+  const std::string channel = "puppy:wake:puppy:{edge5}";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  const auto lease = pget(a, {key, "100", "30"});
+  REQUIRE(lease.token);
+  {
+    raw_client b(proxy.port());
+    b.send(encode({"PGET", key, "100", "30", "WAIT", "1500"}));
+    REQUIRE(wait_until([&] { return shard_subscribers(node, channel) == one_subscriber(channel); },
+                       10s));
+  }  // b disconnects while its PGET waits
+  CHECK(wait_until(
+      [&] { return shard_subscribers(node, channel) == "*2\r\n" + bulk(channel) + ":0\r\n"; },
+      10s));
+  CHECK(a.call({"PING"}) == "+PONG\r\n");
+}

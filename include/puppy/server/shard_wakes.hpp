@@ -36,22 +36,41 @@ class shard_wakes {
   // have the waiters look again each time their subscription is refused, at once.)
   static constexpr std::chrono::milliseconds retry_after_failure{250};
 
+  // A waiter's place: leaves the channel when reset or destroyed (a waiter dropped without an
+  // answer, its client gone, leaves no registration behind). Harmless after the hub is gone.
+  class registration {
+   public:
+    registration() = default;
+    registration(registration&& o) noexcept { *this = std::move(o); }
+    registration& operator=(registration&& o) noexcept;
+    ~registration() { reset(); }
+    void reset();
+    explicit operator bool() const { return id_ != 0; }
+
+   private:
+    friend class shard_wakes;
+    std::weak_ptr<shard_wakes*> hub_;
+    std::string channel_;
+    std::uint64_t id_ = 0;
+  };
+
   shard_wakes(worker& owner, cluster_nodes& nodes);
   ~shard_wakes();
   shard_wakes(const shard_wakes&) = delete;
   shard_wakes& operator=(const shard_wakes&) = delete;
 
-  // Registers a waiter of `channel` (subscribing if no one waited on it); the id removes it.
-  std::uint64_t add(const std::string& channel, wake_fn wake);
-  void remove(const std::string& channel, std::uint64_t id);
+  // Registers a waiter of `channel` (subscribing if no one waited on it).
+  registration add(const std::string& channel, wake_fn wake);
   // Subscribes `channel` again if its subscription was lost (and the back-off after an error
   // is over). A waiter calls it each time it goes back to waiting.
   void renew(const std::string& channel);
   // Whether `channel`'s subscription is confirmed, so that its waiters will be woken.
   bool listening(const std::string& channel) const;
+  // Shutting down: every waiter is woken (to see that its client is gone), nothing more is sent.
   void close();
 
  private:
+  void remove(const std::string& channel, std::uint64_t id);
   using link = pipelined_link<resp_protocol>;
   struct channel_state {
     std::string node;  // the node it is subscribed on (or being subscribed); "": none
@@ -61,6 +80,7 @@ class shard_wakes {
   };
   struct node_link {
     std::unique_ptr<link> l;
+    std::string host;  // the node's, for a -MOVED naming no host ("the node that answered")
     // (SSUBSCRIBE or SUNSUBSCRIBE, channel) sent, whose reply has not come: a reply that is
     // not the oldest's is the node's own doing (a slot that moved away).
     std::deque<std::pair<bool, std::string>> pending;
@@ -81,6 +101,7 @@ class shard_wakes {
   std::unordered_map<std::string, node_link> links_;  // by "host:port"
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
+  std::shared_ptr<shard_wakes*> self_;  // registrations hold it weakly
 };
 
 }  // namespace puppy::server
