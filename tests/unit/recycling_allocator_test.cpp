@@ -25,6 +25,7 @@ std::shared_ptr<part> make(int value) {
 }  // namespace
 
 TEST_CASE("recycling_allocator: a released block is the next one made") {
+  if (!puppy::server::detail::recycle_blocks) return;  // AddressSanitizer: the heap's blocks
   auto a = make(1);
   const void* where = a.get();
   a.reset();
@@ -47,6 +48,7 @@ TEST_CASE("recycling_allocator: arrays go to the heap, and each thread has its o
     auto t = make(4);  // this thread's list is empty: not the block freed above
     other = t.get();
   }).join();
+  if (!puppy::server::detail::recycle_blocks) return;
   CHECK(other != where);
   CHECK(static_cast<const void*>(make(5).get()) == where);
 }
