@@ -99,8 +99,10 @@ pipelined_link<Protocol>::pipelined_link(worker& owner, upstream::host_port serv
 
 template <class Protocol>
 void pipelined_link<Protocol>::answer_unavailable(done_fn done, bool sent) {
-  if (!done) done = listener_;
-  if (!done) return;
+  if (!done) {
+    if (!listener_) return;
+    done = listener_;
+  }
   owner_.stats().error(metrics::error_kind::upstream_unavailable);
   if (node_stats_ != nullptr) node_stats_->errors.add();
   std::string why = backoff_.last_error();
@@ -300,7 +302,7 @@ void pipelined_link<Protocol>::read() {
       done_fn done = std::move(waiting_.front());
       waiting_.pop_front();
       ++replied_;
-      done(r);  // may send more: appends to out_, never touches in_
+      if (done) done(r);  // may send more: appends to out_, never touches in_
       if (gen != generation_) return;
     }
     rtt_.on_replied(replied_, owner_.stats().upstream_latency);

@@ -26,6 +26,7 @@
 #include "puppy/net/stream.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/reply_watchdog.hpp"
+#include "puppy/server/small_function.hpp"
 #include "puppy/upstream/address.hpp"
 #include "puppy/upstream/backoff.hpp"
 
@@ -42,8 +43,10 @@ template <class Protocol>
 class pipelined_link {
  public:
   using response = typename Protocol::response;
-  // Called with the response, valid only during the call.
-  using done_fn = std::function<void(const response&)>;
+  // Called with the response, valid only during the call. (A request's callback is kept in
+  // place, not allocated: small_function.)
+  using done_fn = detail::small_function<void(const response&)>;
+  using listen_fn = std::function<void(const response&)>;
 
   // shared: the response timeout applies (reply_watchdog), and the link connects again after a
   // failure. own: a client's own connection, whose server-side state (a transaction, a WATCH)
@@ -61,7 +64,7 @@ class pipelined_link {
   // (which may be empty): a connection whose server also sends what nobody asked for (a
   // subscription's messages). The end of the connection hands `fn` the protocol's "connection
   // lost" response, a send() while it is down the "unavailable" one.
-  void listen(done_fn fn) { listener_ = std::move(fn); }
+  void listen(listen_fn fn) { listener_ = std::move(fn); }
   // Every connection starts with `request` (HELLO 3, READONLY), whose reply is not handed on;
   // a refusal fails the connection. Before the first send().
   void greet_with(std::string_view request) {
@@ -104,7 +107,7 @@ class pipelined_link {
   bool write_waiting_ = false;   // the socket took no more: a wait for it is armed
   std::deque<done_fn> waiting_;  // callbacks of requests whose responses have not arrived
   std::deque<done_fn> queued_;   // callbacks of requests waiting for the connection
-  done_fn listener_;             // listen(): every response
+  listen_fn listener_;           // listen(): every response
   metrics::node_stats* node_stats_ = nullptr;
   std::string greeting_;    // greet_with(): sent first on every connection
   unsigned greetings_ = 0;  // requests in greeting_
