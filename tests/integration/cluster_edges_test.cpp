@@ -15,17 +15,6 @@ namespace {
 constexpr const char* execabort =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
 
-// The value of one sample of the proxy's metrics ("name{labels}"), read with PUPPY STATS on a
-// connection of its own; -1 if absent.
-double proxy_metric(std::uint16_t proxy_port, const std::string& sample) {
-  raw_client c(proxy_port);
-  std::istringstream in(c.call({"PUPPY", "STATS"}));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  }
-  return -1;
-}
-
 double upstream_lost(const proxy_server& proxy) {
   return proxy_metric(proxy.port(), "puppy_errors_total{kind=\"upstream_lost\"}");
 }

@@ -24,17 +24,6 @@ const std::string self_holding_table = "local a = {}; local b = {a}; a[1] = b; r
 const std::string nested_maps =
     "local r = {double=1.5}; for i=1,tonumber(ARGV[1]) do r = {map={k=r}} end; return r";
 
-// The value of one sample of the proxy's metrics ("name{labels}"), read with PUPPY STATS on a
-// connection of its own; -1 if absent.
-double proxy_metric(std::uint16_t proxy_port, const std::string& sample) {
-  raw_client c(proxy_port);
-  std::istringstream in(c.call({"PUPPY", "STATS"}));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  }
-  return -1;
-}
-
 double proxy_errors(std::uint16_t proxy_port, const std::string& kind) {
   return proxy_metric(proxy_port, "puppy_errors_total{kind=\"" + kind + "\"}");
 }

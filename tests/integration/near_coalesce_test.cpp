@@ -14,15 +14,6 @@ using namespace puppy::test;
 
 namespace {
 
-double stat(std::uint16_t proxy_port, const std::string& sample) {
-  raw_client c(proxy_port);
-  std::istringstream in(c.call({"PUPPY", "STATS"}));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
-  }
-  return -1;
-}
-
 long mget_calls(raw_client& direct) {
   std::istringstream in(direct.call({"INFO", "commandstats"}));
   for (std::string line; std::getline(in, line);) {
@@ -46,19 +37,21 @@ TEST_CASE("near cache: 50 concurrent misses of one key cost Redis one read", "[n
   for (int i = 0; i < 50; ++i) clients.push_back(std::make_unique<raw_client>(proxy.port()));
   raw_client direct(redis.port());
   REQUIRE(direct.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
-  const double misses = stat(proxy.port(), "puppy_near_cache_misses_total");
+  const double misses = proxy_metric(proxy.port(), "puppy_near_cache_misses_total");
 
   relay.blackhole(true);  // the first reader's MGET waits in the relay
   for (auto& c : clients) c->send(encode({"PGET", "hot", "100", "10"}));
   // Every PGET has missed the (empty) near cache and joined the first one's read.
   REQUIRE(wait_until(
-      [&] { return stat(proxy.port(), "puppy_near_cache_misses_total") >= misses + 50; }, 10s));
+      [&] { return proxy_metric(proxy.port(), "puppy_near_cache_misses_total") >= misses + 50; },
+      10s));
   relay.blackhole(false);
   for (auto& c : clients) {
     CHECK(c->read_reply() == "*3\r\n$5\r\nfresh\r\n$2\r\nv1\r\n$-1\r\n");
   }
   // One read for all fifty, and one more on the tracking connection to fill the copy.
-  REQUIRE(wait_until([&] { return stat(proxy.port(), "puppy_near_cache_entries") == 1; }, 10s));
+  REQUIRE(
+      wait_until([&] { return proxy_metric(proxy.port(), "puppy_near_cache_entries") == 1; }, 10s));
   CHECK(mget_calls(direct) == 2);
   // Now they are hits: no Redis command at all.
   for (auto& c : clients) {
@@ -78,15 +71,17 @@ TEST_CASE("near cache: a client that wrote the key does not join a read sent bef
   const auto lease = pget(a, {"k", "100", "10"});
   REQUIRE(lease.token);
   REQUIRE(a.call({"PSET", "k", *lease.token, "old", "100", "10"}) == ":1\r\n");
-  const double misses = stat(proxy.port(), "puppy_near_cache_misses_total");
+  const double misses = proxy_metric(proxy.port(), "puppy_near_cache_misses_total");
   relay.blackhole(true);
   a.send(encode({"PGET", "k", "100", "10"}));  // its MGET is held
   REQUIRE(wait_until(
-      [&] { return stat(proxy.port(), "puppy_near_cache_misses_total") >= misses + 1; }, 10s));
+      [&] { return proxy_metric(proxy.port(), "puppy_near_cache_misses_total") >= misses + 1; },
+      10s));
   // b writes the key, then reads it: its read must not be a's, sent before the write.
   b.send(encode({"SET", "k", "new"}) + encode({"PGET", "k", "100", "10"}));
   REQUIRE(wait_until(
-      [&] { return stat(proxy.port(), "puppy_near_cache_misses_total") >= misses + 2; }, 10s));
+      [&] { return proxy_metric(proxy.port(), "puppy_near_cache_misses_total") >= misses + 2; },
+      10s));
   relay.blackhole(false);
   CHECK(parse_pget(a.read_reply()).value == std::optional<std::string>("old"));
   CHECK(b.read_reply() == "+OK\r\n");

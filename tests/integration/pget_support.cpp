@@ -52,13 +52,7 @@ bool ms_between(const std::string& reply, long long lo, long long hi) {
 }
 
 double near_invalidations(std::uint16_t proxy_port) {
-  raw_client c(proxy_port);
-  std::istringstream in(c.call({"PUPPY", "STATS"}));
-  const std::string sample = "puppy_near_cache_invalidations_total ";
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(sample, 0) == 0) return std::stod(line.substr(sample.size()));
-  }
-  return -1;
+  return proxy_metric(proxy_port, "puppy_near_cache_invalidations_total");
 }
 
 void await_near_invalidation(std::uint16_t proxy_port, double before) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 
 namespace puppy::test {
@@ -174,6 +175,15 @@ std::vector<std::string> bulk_strings(const std::string& reply) {
     pos = eol + 2 + len + 2;
   }
   return out;
+}
+
+double proxy_metric(std::uint16_t proxy_port, const std::string& sample) {
+  raw_client c(proxy_port);
+  std::istringstream in(c.call({"PUPPY", "STATS"}));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  }
+  return -1;
 }
 
 }  // namespace puppy::test

@@ -80,4 +80,8 @@ class raw_client {
 // The bulk strings of an array reply made of bulk strings (COMMAND GETKEYS, KEYS, SCAN's keys).
 std::vector<std::string> bulk_strings(const std::string& reply);
 
+// The value of one sample of the proxy's metrics ("name{labels}"), read with PUPPY STATS on a
+// connection of its own; -1 if absent.
+double proxy_metric(std::uint16_t proxy_port, const std::string& sample);
+
 }  // namespace puppy::test
