@@ -35,11 +35,6 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 inline bool is_redirect(std::string_view r) {
   return starts_with(r, "-MOVED ") || starts_with(r, "-ASK ");
 }
-// A connection error the proxy answered (resp_protocol::unavailable): never sent, or lost.
-inline bool connection_failed(std::string_view r) {
-  return starts_with(r, resp_protocol::unavailable_prefix) ||
-         starts_with(r, resp_protocol::lost_prefix);
-}
 }  // namespace cluster_wire
 
 // One client request: its reply slot and how its legs' replies make its answer.

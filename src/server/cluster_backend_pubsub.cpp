@@ -138,8 +138,7 @@ void cluster_backend::on_sub_reply(const cluster::node& n, std::string_view repl
   auto it = std::find_if(subs_.begin(), subs_.end(), [&n](const auto& s) { return s->node == n; });
   if (it == subs_.end()) return;
   subscriber& s = **it;
-  if (starts_with(reply, resp_protocol::lost_prefix) ||
-      starts_with(reply, resp_protocol::unavailable_prefix)) {
+  if (resp_protocol::connection_failed(reply)) {
     // The subscriptions are gone with the connection: the client is told as if its Redis
     // closed the connection, after the answers of what it sent before.
     for (auto& w : s.pending) {

@@ -160,7 +160,7 @@ void cluster_backend::on_queued(const txn_ptr& t, job& j, std::optional<std::uin
     complete(j, crossslot);  // the node aborts the transaction at EXEC
     return;
   }
-  if (connection_failed(reply)) {
+  if (resp_protocol::connection_failed(reply)) {
     t->broken = true;
     t->broken_reply.assign(reply);
     retire(t->node);
@@ -264,7 +264,7 @@ void cluster_backend::on_exec_reply(const txn_ptr& t, const std::shared_ptr<job>
       return;
     }
   }
-  if (connection_failed(reply)) {
+  if (resp_protocol::connection_failed(reply)) {
     retire(t->node);
     nodes_.refresh(true);
   }
@@ -304,7 +304,7 @@ bool cluster_backend::watch_request(const args_view& args, std::string_view byte
   auto j = start_job(lane::alone, sink, slot);
   own(n).send(bytes, [this, j, n](std::string_view reply) {
     if (j->sink->gone()) return;
-    if (connection_failed(reply)) retire(n);
+    if (resp_protocol::connection_failed(reply)) retire(n);
     complete(*j, reply);
     j->sink->answers_ready();
   });

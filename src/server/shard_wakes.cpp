@@ -20,10 +20,6 @@ std::string shard_subscription(std::string_view name, std::string_view channel) 
   return out;
 }
 
-bool reply_starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 }  // namespace
 
 shard_wakes::registration& shard_wakes::registration::operator=(registration&& o) noexcept {
@@ -118,8 +114,7 @@ shard_wakes::node_link& shard_wakes::link_to(const std::string& address, std::ui
 void shard_wakes::on_reply(const std::string& address, std::string_view reply) {
   if (closed_) return;
   auto& nl = links_[address];
-  if (reply_starts_with(reply, resp_protocol::unavailable_prefix) ||
-      reply_starts_with(reply, resp_protocol::lost_prefix)) {
+  if (resp_protocol::connection_failed(reply)) {
     // The connection failed (or is down): every subscription on it is gone.
     nl.pending.clear();
     std::vector<std::string> gone;
@@ -145,7 +140,7 @@ void shard_wakes::on_reply(const std::string& address, std::string_view reply) {
       if (subscribed && it != channels_.end() && it->second.node == address) {
         it->second.confirmed = true;
         wake(channel);  // a publication may have come before the subscription
-      } else if (subscribed && (it == channels_.end() || it->second.node != address)) {
+      } else if (subscribed) {
         unsubscribe(channel, address);  // no longer wanted here (its waiters left, or it moved)
       }
       return;

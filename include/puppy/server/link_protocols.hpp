@@ -34,6 +34,11 @@ struct resp_protocol {
   static constexpr std::string_view unavailable_prefix = "-ERR upstream unavailable (";
   static constexpr std::string_view lost_prefix = "-ERR upstream connection lost (";
   static response unavailable(std::string_view why, std::string* storage, bool sent);
+  // Whether `r` is one of those: the proxy's answer for a connection that failed.
+  static bool connection_failed(std::string_view r) {
+    return r.substr(0, unavailable_prefix.size()) == unavailable_prefix ||
+           r.substr(0, lost_prefix.size()) == lost_prefix;
+  }
 
  private:
   resp::reply_scanner scanner_;
