@@ -41,7 +41,8 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
       upstream_(owner.context()),
       connect_timer_(owner.context()),
       scanner_(owner.config().max_reply_depth),
-      up_in_(session_buffer_size) {
+      up_in_(session_buffer_size),
+      out_(owner.stats().bytes_out) {
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
   if (owner.near_on()) framer_.set_capture_keys(cache::near_cache::max_key_size);
@@ -186,7 +187,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     return true;
   }
   if (mode_ == mode::routed) {
-    backend_->submit(cmd, std::string_view(in_.data() + start, pos - start), reserve_slot(),
+    backend_->submit(cmd, std::string_view(in_.data() + start, pos - start), out_.reserve(),
                      shared_from_this());
     if (!backend_->quit()) return true;
     close_after_replies_ = true;  // QUIT: nothing after it is read
@@ -236,7 +237,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     recounted_ = true;
     return false;
   }
-  if ((!reads_.empty() || slots_open()) && !cmd.spec.shareable &&
+  if ((!reads_.empty() || out_.slots_open()) && !cmd.spec.shareable &&
       cmd.spec.kind != resp::command_kind::pget) {
     // A PGET's answer may still take a second step on this connection: a request that may
     // block (BLPOP, WAIT, ...) must not go before it. It is framed again once every PGET

@@ -21,7 +21,7 @@ bool session::gate_holds_partial() const {
 
 void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
   if (mode_ == mode::routed) {
-    answer(reserve_slot(), reply);
+    answer(out_.reserve(), reply);
     return;
   }
   if (mode_ == mode::shared) {

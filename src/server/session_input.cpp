@@ -28,9 +28,9 @@ bool session::may_read_client() const {
 
 bool session::may_receive() const {
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !draining_ && !reframe_pending_ && (mode_ != mode::routed || order_.slots() < 1024) &&
+         !draining_ && !reframe_pending_ && (mode_ != mode::routed || out_.slots() < 1024) &&
          !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
-         backlog_size() + order_.held_bytes() <= owner_.config().max_pending_output &&
+         out_.backlog_size() + out_.held_bytes() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
 

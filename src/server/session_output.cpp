@@ -10,13 +10,7 @@ namespace puppy::server {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
-using detail::buffer_range;
 using detail::would_block;
-
-namespace {
-constexpr std::size_t max_iov = 64;                // pieces per write call
-constexpr std::size_t backlog_keep = 1024 * 1024;  // a drained backlog keeps this much room
-}  // namespace
 
 // ---- from the shared upstream connection --------------------------------------------------------
 
@@ -34,7 +28,7 @@ void session::deliver(const char* data, std::size_t len, bool reply_ends) {
     after_reply();
     return;
   }
-  queue_view(data, len);
+  out_.view(data, len);
   mid_reply_ = !reply_ends;
   if (reply_ends) reply_arrived();
 }
@@ -56,44 +50,27 @@ void session::on_shared_gone() {
   maybe_finish();
 }
 
-// ---- queueing -----------------------------------------------------------------------------------
+// ---- replies made here and reply slots ----------------------------------------------------------
 
 void session::reply_local(std::string bytes) {
   if (mode_ == mode::routed) {
-    answer(reserve_slot(), bytes);
+    out_.answer(out_.reserve(), bytes);
     return;
   }
   if (received_ >= sent_ && pending_local_.empty()) {
-    queue_local(bytes);
+    out_.copy(bytes);
   } else {
     pending_local_.push_back({sent_, std::move(bytes)});
   }
 }
 
 bool session::may_emit_now() const {
-  return mode_ != mode::routed && received_ >= sent_ && pending_local_.empty() && !order_.open();
-}
-
-void session::emitted_local(std::size_t at) {
-  owner_.stats().bytes_out.add(local_.size() - at);
-  pieces_.push_back({nullptr, at, local_.size() - at});
-}
-
-void session::queue_local(const std::string& bytes) {
-  if (order_.hold(bytes)) return;  // copied behind an open slot
-  emit_local(bytes);
-}
-
-void session::emit_local(std::string_view bytes) {
-  owner_.stats().bytes_out.add(bytes.size());
-  pieces_.push_back({nullptr, local_.size(), bytes.size()});
-  local_ += bytes;
+  return mode_ != mode::routed && received_ >= sent_ && pending_local_.empty() && out_.may_append();
 }
 
 void session::fill_slot(std::uint64_t id, std::string_view bytes) {
-  // It, and whatever is no longer behind an open slot, goes out in order.
-  order_.answer(id, bytes, [this](std::string_view b) { emit_local(b); });
-  if (!order_.open() && round_waits_pget_ && reads_.empty()) {
+  out_.answer(id, bytes);
+  if (!out_.slots_open() && round_waits_pget_ && reads_.empty()) {
     round_waits_pget_ = false;
     reprocess_later();
   } else {
@@ -103,12 +80,12 @@ void session::fill_slot(std::uint64_t id, std::string_view bytes) {
 }
 
 void session::answer(std::uint64_t slot, std::string_view reply) {
-  // A memcached upstream: every request has its slot, nothing is held between them.
-  order_.answer(slot, reply, [this](std::string_view b) { emit_local(b); });
+  // A routed backend: every request has its slot, nothing is held between them.
+  out_.answer(slot, reply);
 }
 
 void session::push(std::string_view bytes) {
-  if (!order_.hold(bytes)) emit_local(bytes);
+  out_.copy(bytes);
 }
 
 void session::answers_ready() {
@@ -125,105 +102,60 @@ void session::answers_ready() {
   });
 }
 
-void session::queue_view(const char* data, std::size_t len) {
-  if (len == 0) return;
-  if (order_.hold(std::string_view(data, len))) return;  // copied behind an open slot
-  owner_.stats().bytes_out.add(len);
-  if (!pieces_.empty() && pieces_.back().data != nullptr &&
-      pieces_.back().data + pieces_.back().len == data) {
-    pieces_.back().len += len;
-    return;
-  }
-  pieces_.push_back({data, 0, len});
-}
-
 // ---- writing ------------------------------------------------------------------------------------
 
 void session::flush_client() {
-  if (closed_ || pieces_.empty()) return;
-  const auto bytes_of = [this](const piece& p) {
-    return p.data != nullptr ? p.data : local_.data() + p.offset;
-  };
-  std::size_t first = 0;      // first piece not wholly written
-  std::size_t first_off = 0;  // bytes of it already written
-  if (!client_blocked_ && backlog_size() == 0) {
-    const auto ec = detail::write_pieces(client_, pieces_, local_.data(), &first, &first_off, iov_);
-    if (ec && !would_block(ec)) {
-      log_client_error("write failed; connection closed", client_.describe(ec));
-      close("client write failed");
-      return;
-    }
+  if (closed_ || !out_.queued()) return;
+  if (const auto ec = out_.write(client_)) {
+    log_client_error("write failed; connection closed", client_.describe(ec));
+    close("client write failed");
+    return;
   }
-  // What the socket did not take is copied, in order, so the buffers it points into are free.
-  for (std::size_t i = first; i < pieces_.size(); ++i) {
-    const std::size_t skip = i == first ? first_off : 0;
-    backlog_.append(bytes_of(pieces_[i]) + skip, pieces_[i].len - skip);
-  }
-  pieces_.clear();
-  local_.clear();
-  if (backlog_size() == 0) return;
+  if (out_.backlog_size() == 0) return;
   const std::size_t limit = owner_.config().client_output_limit;
-  if (limit > 0 && backlog_size() > limit && mode_ != mode::pinned) {
+  if (limit > 0 && out_.backlog_size() > limit && mode_ != mode::pinned) {
     log_client_error("output buffer over --client-output-limit; connection closed",
                      std::to_string(limit) + " bytes");
     owner_.stats().error(metrics::error_kind::output_limit);
     close("output limit");
     return;
   }
-  if (!client_blocked_) arm_client_write_wait();
+  if (!out_.waiting()) arm_client_write_wait();
 }
 
 void session::write_backlog() {
-  while (backlog_size() > 0) {
-    error_code ec;
-    const std::size_t n =
-        client_.write_some(asio::buffer(backlog_.data() + backlog_off_, backlog_size()), ec);
-    if (would_block(ec)) {
-      arm_client_write_wait();
-      return;
-    }
-    if (ec) {
-      log_client_error("write failed; connection closed", client_.describe(ec));
-      close("client write failed");
-      return;
-    }
-    backlog_off_ += n;
-    if (backlog_off_ > backlog_keep && backlog_off_ * 2 > backlog_.size()) {
-      backlog_.erase(0, backlog_off_);  // do not keep what was written
-      backlog_off_ = 0;
-    }
-  }
-  backlog_off_ = 0;
-  if (backlog_.capacity() > backlog_keep) {
-    std::string().swap(backlog_);
-  } else {
-    backlog_.clear();
+  const auto ec = out_.write_backlog(client_);
+  if (would_block(ec)) {
+    arm_client_write_wait();
+  } else if (ec) {
+    log_client_error("write failed; connection closed", client_.describe(ec));
+    close("client write failed");
   }
 }
 
 void session::arm_client_write_wait() {
   if (closed_) return;
-  client_blocked_ = true;
+  out_.set_waiting(true);
   client_.async_wait_writable([self = shared_from_this()](const error_code&) {
-    self->client_blocked_ = false;
+    self->out_.set_waiting(false);
     if (self->closed_) return;
     self->write_backlog();
-    if (!self->client_blocked_) self->resume();
+    if (!self->out_.waiting()) self->resume();
   });
 }
 
 void session::maybe_finish() {
   if (link_ != link::closed && !close_after_replies_ && !client_eof_ && !draining_) return;
-  if (closed_ || client_blocked_ || backlog_size() > 0 || !pieces_.empty()) return;
+  if (closed_ || !out_.idle()) return;
   const bool upstream_done = link_ == link::closed;
-  const bool error_sent =
-      close_after_replies_ && pending_local_.empty() && error_after_eof_.empty() && !order_.open();
+  const bool error_sent = close_after_replies_ && pending_local_.empty() &&
+                          error_after_eof_.empty() && !out_.slots_open();
   const bool client_done = client_eof_ && link_ != link::up && link_ != link::connecting &&
-                           received_ >= sent_ && !order_.open();
+                           received_ >= sent_ && !out_.slots_open();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
-  if (draining_ && received_ >= sent_ && !order_.open() && !wait_ && pending_local_.empty() &&
+  if (draining_ && received_ >= sent_ && !out_.slots_open() && !wait_ && pending_local_.empty() &&
       mode_ != mode::pinning) {
     close_lingering("shutting down");
   }

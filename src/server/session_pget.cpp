@@ -76,12 +76,12 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     // The hot path, without an allocation (a key with an invalid status key is never cached):
     // the reply is encoded straight into the output when it may go out now.
     const bool direct = may_emit_now();
-    std::string* into = direct ? &local_ : &call;
+    std::string* into = direct ? &out_.appending() : &call;
     const std::size_t at = into->size();
     if (near_pget_hit(r.key, xfetch, into)) {
       count(owner_, pget::state::fresh);
       if (direct) {
-        emitted_local(at);
+        out_.appended(at);
       } else {
         reply_local(call);
       }
@@ -107,12 +107,12 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     rd.fill = near;
     if (near) {
       auto& board = owner_.reads();
-      if (!rd.wait && received_ >= sent_ && pending_local_.empty() && !slots_open() &&
+      if (!rd.wait && received_ >= sent_ && pending_local_.empty() && !out_.slots_open() &&
           board.joinable(rd.key)) {
         // The same key is being read for another client on this worker: decide from its
         // answer (on_joined_read), in a reply slot of our own. Only with nothing of ours
         // outstanding, so that the slot is this request's place among our replies.
-        board.join(rd.key, {weak_from_this(), reserve_slot(), r.timeout, r.update_time, xfetch});
+        board.join(rd.key, {weak_from_this(), out_.reserve(), r.timeout, r.update_time, xfetch});
         return true;
       }
       rd.taken = near_stamp(r.key, status_key);
@@ -213,7 +213,7 @@ void session::on_captured(std::string_view bytes) {
           if (c.kind == capture::what::pset) {
             (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
           }
-          queue_local(resp::encode::integer(value));
+          out_.copy(resp::encode::integer(value));
           return;
         case pget::reply_kind::noscript:
           if (on_shared()) {
@@ -221,13 +221,13 @@ void session::on_captured(std::string_view bytes) {
           } else {
             scripts_loaded_ = false;
           }
-          queue_local(error_reply("the PGET script was flushed from the upstream; try again"));
+          out_.copy(error_reply("the PGET script was flushed from the upstream; try again"));
           return;
         case pget::reply_kind::error:
-          queue_local("-" + error + "\r\n");
+          out_.copy("-" + error + "\r\n");
           return;
         case pget::reply_kind::malformed:
-          queue_local(error_reply("unexpected reply from the PGET script"));
+          out_.copy(error_reply("unexpected reply from the PGET script"));
           return;
       }
       return;
@@ -319,7 +319,7 @@ void session::answer_pget(std::uint64_t slot, const std::string& reply) {
   if (slot != 0) {
     fill_slot(slot, reply);
   } else {
-    queue_local(reply);
+    out_.copy(reply);
   }
 }
 

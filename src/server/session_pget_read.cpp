@@ -80,11 +80,11 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
     if (d.next == pget::read_next::answer && (!rd.wait || d.answer != pget::state::miss)) {
       const bool with_value = value && d.answer != pget::state::miss;
       // The common case (a hit in its turn) is encoded straight into the output.
-      const bool direct = !rd.wait && rd.slot == 0 && !order_.open();
-      std::string* into = direct ? &local_ : &reply;
+      const bool direct = !rd.wait && rd.slot == 0 && !out_.slots_open();
+      std::string* into = direct ? &out_.appending() : &reply;
       const std::size_t at = into->size();
       pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, into);
-      if (direct) emitted_local(at);
+      if (direct) out_.appended(at);
       answered = true;
       count(owner_, d.answer);
       if (rd.fill && d.answer == pget::state::fresh) {
@@ -128,7 +128,7 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
     answer_pget(rd.slot, reply);
   } else {
     // The answer takes another round trip; replies to later requests wait behind it.
-    const std::uint64_t slot = rd.slot != 0 ? rd.slot : reserve_slot();
+    const std::uint64_t slot = rd.slot != 0 ? rd.slot : out_.reserve();
     if (d.next == pget::read_next::take_lease && fast_ok_) {
       send_lease_step(rd, slot);
     } else {
@@ -137,7 +137,7 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
       send_script_get(rd, status_key, slot);
     }
   }
-  if (reads_.empty() && !slots_open() && round_waits_pget_) {
+  if (reads_.empty() && !out_.slots_open() && round_waits_pget_) {
     round_waits_pget_ = false;
     reprocess_later();
   }

@@ -121,7 +121,7 @@ void session::finish_wait(const std::string& reply) {
   owner_.wakes().remove(wait_->key, this);
   wait_->timer.cancel();
   wait_.reset();
-  queue_local(reply);
+  out_.copy(reply);
   flush_client();
   // Go on with the requests that came after the PGET.
   reprocess_later();

@@ -128,7 +128,7 @@ void session::send_owned(const std::string& bytes) {
 void session::pump_upstream() {
   for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     if (closed_ || link_ != link::up) return;
-    if (backlog_size() > owner_.config().max_pending_output) return;  // resumed as it drains
+    if (out_.backlog_size() > owner_.config().max_pending_output) return;  // resumed as it drains
     if (!upstream_rx_.readable) {
       arm_upstream_wait();
       return;
@@ -175,7 +175,7 @@ void session::relay_replies(std::size_t n) {
   while (pos < n && !(raw_ && !counting())) {
     if (!capturing_ && scanner_.at_boundary() && counting() && next_reply_captured() &&
         data[pos] != '>') {
-      queue_view(data + seg, pos - seg);  // what came before is relayed; this reply is ours
+      out_.view(data + seg, pos - seg);  // what came before is relayed; this reply is ours
       seg = pos;
       capturing_ = true;
     }
@@ -185,7 +185,7 @@ void session::relay_replies(std::size_t n) {
     if (r.status == resp::scan_status::error) {
       owner_.log().warn("upstream protocol fault: invalid reply ({}); closing the client",
                         scanner_.error_message());
-      if (!capturing_) queue_view(data + seg, pos - seg);
+      if (!capturing_) out_.view(data + seg, pos - seg);
       on_upstream_gone("invalid reply", metrics::error_kind::upstream_protocol);
       return;
     }
@@ -209,7 +209,7 @@ void session::relay_replies(std::size_t n) {
       if (pending_local_.empty() && captures_.empty() && mode_ != mode::pinning) {
         ++received_;
       } else {
-        queue_view(data + seg, pos - seg);
+        out_.view(data + seg, pos - seg);
         seg = pos;
         reply_arrived();
       }
@@ -222,7 +222,7 @@ void session::relay_replies(std::size_t n) {
   if (capturing_) {
     capture_buf_.append(data + seg, n - seg);
   } else {
-    queue_view(data + seg, n - seg);
+    out_.view(data + seg, n - seg);
   }
 }
 
@@ -233,7 +233,7 @@ void session::reply_arrived() {
 
 void session::after_reply() {
   while (!pending_local_.empty() && pending_local_.front().after <= received_) {
-    queue_local(pending_local_.front().bytes);
+    out_.copy(pending_local_.front().bytes);
     pending_local_.pop_front();
   }
   if (mode_ == mode::pinning) finish_pin_if_ready();
@@ -256,7 +256,7 @@ void session::on_upstream_gone(const std::string& why, metrics::error_kind kind)
   error_code ignored;
   upstream_.close(ignored);
   pending_local_.clear();
-  if (!error_after_eof_.empty()) queue_local(error_after_eof_);
+  if (!error_after_eof_.empty()) out_.copy(error_after_eof_);
   flush_client();
   maybe_finish();
 }

@@ -5,40 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "fake_socket.hpp"
 #include "puppy/server/gather_queue.hpp"
 
 using puppy::server::gather_queue;
-
-namespace {
-
-// A non-blocking socket stand-in: takes at most `room` bytes in all, then would block.
-struct fake_socket {
-  std::size_t room = 1 << 20;
-  std::size_t calls = 0;
-  std::string taken;
-
-  template <class Buffers>
-  std::size_t write_some(const Buffers& buffers, boost::system::error_code& ec) {
-    ++calls;
-    if (room == 0) {
-      ec = boost::asio::error::would_block;
-      return 0;
-    }
-    std::size_t n = 0;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers) && room > 0; ++it) {
-      const boost::asio::const_buffer b(*it);
-      const std::size_t take = std::min(room, b.size());
-      taken.append(static_cast<const char*>(b.data()), take);
-      room -= take;
-      n += take;
-    }
-    ec = {};
-    return n;
-  }
-};
-
-}  // namespace
+using puppy::test::fake_socket;
 
 TEST_CASE("gather_queue: copies only are written as one buffer") {
   gather_queue q;

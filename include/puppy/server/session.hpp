@@ -33,9 +33,9 @@
 #include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
+#include "puppy/server/client_output.hpp"
 #include "puppy/server/fifo.hpp"
 #include "puppy/server/read_board.hpp"
-#include "puppy/server/reply_order.hpp"
 #include "puppy/server/routed_backend.hpp"
 
 namespace puppy::server {
@@ -263,25 +263,17 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool own_tracking_ = false;
   bool resp3_ = false;
 
-  // Replies to the client (session_output.cpp).
-  // Ordered reply slots (order_): a request whose answer needs another round trip reserves one,
-  // and every reply queued after it is held (copied) until the slot is filled; then they go out
-  // in order. With a memcached upstream every request has one.
-  std::uint64_t reserve_slot() { return order_.reserve(); }
+  // Replies to the client (session_output.cpp; the output itself is out_, client_output.hpp).
+  // A reply slot's answer: out in order, and the requests that waited for the PGETs before
+  // them are framed again once none is open.
   void fill_slot(std::uint64_t id, std::string_view bytes);
-  bool slots_open() const { return order_.open(); }
-  void emit_local(std::string_view bytes);
   void reply_local(std::string bytes);
-  // Whether a local reply may go out now (nothing queued or held before it): then it can be
-  // appended to local_ directly, followed by emitted_local(where it began).
+  // Whether a reply made here may be appended to the output directly (nothing queued or held
+  // before it): out_.appending(), then out_.appended(where it began).
   bool may_emit_now() const;
-  void emitted_local(std::size_t at);
-  void queue_local(const std::string& bytes);
-  void queue_view(const char* data, std::size_t len);
   void flush_client();
   void write_backlog();
   void arm_client_write_wait();
-  std::size_t backlog_size() const { return backlog_.size() - backlog_off_; }
   void maybe_finish();
 
   worker& owner_;
@@ -363,13 +355,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
   // Output to the client.
-  detail::reply_order order_;                   // replies behind a slot still open
-  std::vector<piece> pieces_;                   // to write at the next flush, in order
-  std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering pieces into one write
-  std::string local_;                           // bytes of the local pieces
-  std::string backlog_;                         // what the client socket did not take yet
-  std::size_t backlog_off_ = 0;
-  bool client_blocked_ = false;
+  client_output out_;
+  std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering up_out_ into one write
   bool closed_ = false;
   bool lingering_ = false;        // closed, but the client socket waits for the client's FIN
   void release(const char* why);  // close() but for the client socket
