@@ -156,6 +156,7 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
     if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
     auto j = start_job(lane::alone, sink, slot);
     j->own = true;
+    blocking_ = j;
     route(args, bytes, found, j);
     return true;
   }
@@ -212,6 +213,16 @@ void cluster_backend::dispose(std::unique_ptr<link> l) {
   // Closed now; destroyed after the handlers its close cancelled have run (they use it).
   l->close();
   asio::post(owner_.context(), [dead = std::shared_ptr<link>(std::move(l))] {});
+}
+
+bool cluster_backend::blocked() const {
+  const auto j = blocking_.lock();
+  return j && !j->answered;
+}
+
+void cluster_backend::abandon() {
+  if (const auto f = waiting_.lock()) pget_done(f, {});
+  retire_all();
 }
 
 void cluster_backend::retire_all() {

@@ -74,7 +74,11 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
   }
   if (r.beta > 0) f->xfetch = owner_.xfetch_factor(r.beta);
   f->wait = waits;
-  if (waits) f->listen.assign(pget::shard_channel_name(f->channel));
+  if (waits) {
+    f->listen.assign(pget::shard_channel_name(f->channel));
+    blocking_ = f->j;
+    waiting_ = f;
+  }
   f->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
   pget_read(f);
   return true;

@@ -418,6 +418,12 @@ void session::reprocess_later() {
 
 void session::on_client_eof() {
   client_eof_ = true;
+  if (wait_ || (mode_ == mode::routed && backend_->blocked())) {
+    // Redis frees a client blocked when it goes; so does the proxy (there is nothing to wait
+    // for: the answer would have no one to go to).
+    close("client closed while blocked");
+    return;
+  }
   if (mode_ == mode::pinned && link_ == link::up && !upstream_blocked_) {
     // Let the upstream see the end too and relay what it still sends until it closes.
     error_code ignored;

@@ -67,6 +67,7 @@ void session::release(const char* why) {
   out_.clear();
   pending_local_.clear();
   if (wait_) wait_->timer.cancel();
+  if (backend_) backend_->abandon();
   // Reads others joined will not be answered here now: they read for themselves (in a handler
   // of its own, as this may run inside a shared connection's dispatch).
   std::vector<std::string> led;

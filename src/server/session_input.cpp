@@ -15,6 +15,9 @@ using boost::system::error_code;
 namespace {
 
 constexpr std::size_t min_read = 4 * 1024;  // never read into less room than this
+// What a client waiting for a PGET ... WAIT's answer may send meanwhile before the proxy stops
+// reading it (its end is no longer seen then until the wait is over).
+constexpr std::size_t max_read_while_waiting = 64 * 1024;
 
 }  // namespace
 
@@ -27,9 +30,12 @@ bool session::may_read_client() const {
 }
 
 bool session::may_receive() const {
-  return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ && !wait_ &&
-         !draining_ && !reframe_pending_ && (mode_ != mode::routed || out_.slots() < 1024) &&
-         !upstream_blocked_ && mode_ != mode::pinning && link_ != link::closed &&
+  // While a PGET ... WAIT waits, what follows it is read (to see the client go) but not
+  // framed, up to max_read_while_waiting bytes.
+  return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ &&
+         (!wait_ || in_.size() < max_read_while_waiting) && !draining_ && !reframe_pending_ &&
+         (mode_ != mode::routed || out_.slots() < 1024) && !upstream_blocked_ &&
+         mode_ != mode::pinning && link_ != link::closed &&
          out_.backlog_size() + out_.held_bytes() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }

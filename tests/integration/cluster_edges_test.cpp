@@ -277,25 +277,52 @@ TEST_CASE("cluster: PGET ... WAIT is woken through its key's shard channel, not 
       10s));
 }
 
-TEST_CASE("cluster: a PGET ... WAIT whose client went away leaves its channel when it ends") {
-  // As over one Redis, a waiting PGET holds its client's connection until it is answered (here:
-  // its wait runs out); then the proxy's subscription ends with its last waiter.
+TEST_CASE("cluster: a PGET ... WAIT whose client went away ends at once, leaving its channel") {
+  // Redis frees a blocked client when it goes; the proxy lets a waiting PGET's client go at once
+  // too (not when the wait would have run out, 60 s here), and its subscription ends with its
+  // last waiter.
   redis_cluster cluster;
   proxy_server proxy(cluster.url());
   raw_client a(proxy.port());
   const std::string key = "edge5";
   const std::string channel = "puppy:wake:puppy:{edge5}";
   raw_client node(cluster.node(cluster.owner_of(key)).port());
-  const auto lease = pget(a, {key, "100", "30"});
+  const auto lease = pget(a, {key, "300", "100"});
   REQUIRE(lease.token);
   {
     raw_client b(proxy.port());
-    b.send(encode({"PGET", key, "100", "30", "WAIT", "1500"}));
+    b.send(encode({"PGET", key, "300", "100", "WAIT", "60000"}));
     REQUIRE(wait_until([&] { return shard_subscribers(node, channel) == one_subscriber(channel); },
                        10s));
+    CHECK(proxy_metric(proxy.port(), "puppy_connections_current") == 3);  // a, b, and this one
   }  // b disconnects while its PGET waits
   CHECK(wait_until(
       [&] { return shard_subscribers(node, channel) == "*2\r\n" + bulk(channel) + ":0\r\n"; },
       10s));
+  CHECK(wait_until([&] { return proxy_metric(proxy.port(), "puppy_connections_current") == 2; },
+                   10s));
   CHECK(a.call({"PING"}) == "+PONG\r\n");
+}
+
+TEST_CASE("cluster: a client that goes while blocked is let go at once, and so is its node's") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  const std::string key = "{edge6}q";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  const auto blocked_on_node = [&] {
+    return node.call({"CLIENT", "LIST"}).find("cmd=blpop") != std::string::npos;
+  };
+  {
+    raw_client c(proxy.port());
+    c.send(encode({"BLPOP", key, "0"}) + encode({"PING"}));
+    REQUIRE(wait_until(blocked_on_node, 10s));
+  }  // gone while BLPOP blocks (forever)
+  CHECK(wait_until([&] { return !blocked_on_node(); }, 10s));
+  CHECK(wait_until([&] { return proxy_metric(proxy.port(), "puppy_connections_current") == 1; },
+                   10s));
+  // A client that only half-closes after a request that does not block still gets its answer.
+  raw_client d(proxy.port());
+  d.send(encode({"LPUSH", key, "x"}) + encode({"LPOP", key}));
+  d.shutdown_write();
+  CHECK(d.read_until_closed() == ":1\r\n$1\r\nx\r\n");
 }

@@ -100,6 +100,27 @@ TEST_CASE("WAIT: when the lease expires without PSET, a waiter takes it over") {
   if (r.state == "miss") CHECK(pget(waiter, {"k", "100", "1", "WAIT", "1000"}).state == "lease");
 }
 
+TEST_CASE("WAIT: a client that goes while its PGET waits is let go at once") {
+  // As Redis frees a blocked client: the wait (60 s) does not hold the connection. (On the
+  // shared connection here, on an own one in the pget_pinned run.)
+  redis_server redis;
+  proxy_server proxy(redis.url());
+  raw_client winner(proxy.port());
+  const auto lease = pget(winner, {"k", "300", "100"});
+  REQUIRE(lease.token);
+  {
+    raw_client waiter(proxy.port());
+    // What follows the PGET is read but not run while it waits (the SET never happens).
+    waiter.send(encode({"PGET", "k", "300", "100", "WAIT", "60000"}) + encode({"SET", "x", "1"}));
+    CHECK_FALSE(waiter.has_data(300ms));
+    CHECK(proxy_metric(proxy.port(), "puppy_connections_current") == 3);
+  }
+  CHECK(wait_until([&] { return proxy_metric(proxy.port(), "puppy_connections_current") == 2; },
+                   10s));
+  CHECK(winner.call({"EXISTS", "x"}) == ":0\r\n");
+  CHECK(winner.call({"PSET", "k", *lease.token, "v", "300", "100"}) == ":1\r\n");
+}
+
 TEST_CASE("WAIT 0 does not wait, a value present never waits") {
   redis_server redis;
   proxy_server proxy(redis.url());

@@ -46,6 +46,10 @@ class cluster_backend final : public routed_backend {
   void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
               const std::shared_ptr<reply_sink>& sink) override;
   bool needs_bytes() const override { return true; }
+  bool blocked() const override;
+  // Closes the own and subscribed connections (a node drops a client blocked on a closed
+  // connection) and ends a PGET ... WAIT.
+  void abandon() override;
 
  private:
   struct job;
@@ -190,6 +194,10 @@ class cluster_backend final : public routed_backend {
   bool waiting_topology_ = false;
   bool draining_ = false;
   std::size_t inflight_ = 0;  // jobs started and not answered
+  // The request in flight that blocks (a blocking command, PGET ... WAIT), and a waiting
+  // PGET's flow (to end it when the client goes).
+  std::weak_ptr<job> blocking_;
+  std::weak_ptr<pget_flow> waiting_;
   lane lane_ = lane::shared;  // of the jobs in flight
   std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
   txn_ptr txn_;                                    // MULTI was started and not yet ended

@@ -22,6 +22,8 @@ class memcached_backend final : public routed_backend {
   void submit(const resp::framed_command& cmd, std::string_view bytes, std::uint64_t slot,
               const std::shared_ptr<reply_sink>& sink) override;
   bool needs_bytes() const override { return false; }
+  bool blocked() const override { return false; }  // memcached has no blocking command
+  void abandon() override {}
 
  private:
   struct job;

@@ -54,6 +54,13 @@ class routed_backend {
   // Whether submit() needs the request's bytes (else only its captured arguments are used, and
   // the client side need not keep a request's bytes until it is whole).
   virtual bool needs_bytes() const = 0;
+  // Whether a request in flight waits for something other than its answer being computed (a
+  // blocking command, PGET ... WAIT): a client that goes away then is let go at once, as Redis
+  // frees a blocked client, instead of after the answer.
+  virtual bool blocked() const = 0;
+  // The client has gone (or is being closed): what waits on its behalf ends now. Answers that
+  // still arrive go to a sink that is gone().
+  virtual void abandon() = 0;
 
  protected:
   // The connection state the client keeps with "its Redis" (HELLO, CLIENT, QUIT), kept here:
