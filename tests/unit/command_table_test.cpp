@@ -6,9 +6,10 @@ using puppy::resp::command_kind;
 using puppy::resp::lookup_command;
 
 TEST_CASE("stateless, non-blocking data commands may share an upstream connection") {
-  for (const char* name : {"get", "set", "mget", "incr", "hgetall", "lpush", "lrange", "sadd",
-                           "zadd", "zrange", "xadd", "xrange", "setbit", "pfadd", "geoadd", "eval",
-                           "evalsha", "fcall", "publish", "ping", "echo", "del", "expire", "ttl"}) {
+  for (const char* name :
+       {"get",     "set",    "mget",    "incr",   "hgetall", "lpush", "lrange", "sadd",
+        "zadd",    "zrange", "xadd",    "xrange", "setbit",  "pfadd", "geoadd", "eval",
+        "evalsha", "fcall",  "publish", "ping",   "echo",    "del",   "expire", "ttl"}) {
     INFO(name);
     CHECK(lookup_command(name).shareable);
     CHECK(lookup_command(name).kind == command_kind::plain);
@@ -17,10 +18,11 @@ TEST_CASE("stateless, non-blocking data commands may share an upstream connectio
 
 TEST_CASE("commands with connection state, blocking or unknown need the client's own connection") {
   for (const char* name :
-       {"select", "auth", "hello", "multi", "exec", "watch", "unwatch", "discard", "client", "blpop",
-        "brpop", "blmove", "bzpopmin", "blmpop", "xread", "xreadgroup", "wait", "subscribe",
-        "psubscribe", "monitor", "readonly", "reset", "quit", "debug", "config", "script",
-        "function", "keys", "scan", "info", "swapdb", "move", "flushall", "nosuchcommand", ""}) {
+       {"select",  "auth",       "hello",  "multi",     "exec",       "watch",         "unwatch",
+        "discard", "client",     "blpop",  "brpop",     "blmove",     "bzpopmin",      "blmpop",
+        "xread",   "xreadgroup", "wait",   "subscribe", "psubscribe", "monitor",       "readonly",
+        "reset",   "quit",       "debug",  "config",    "script",     "function",      "keys",
+        "scan",    "info",       "swapdb", "move",      "flushall",   "nosuchcommand", ""}) {
     INFO(name);
     CHECK_FALSE(lookup_command(name).shareable);
   }

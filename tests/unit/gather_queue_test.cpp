@@ -13,8 +13,8 @@ using puppy::test::fake_socket;
 
 TEST_CASE("gather_queue: copies only are written as one buffer") {
   gather_queue q;
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   q.copy("abc", 3);
   q.copy("de", 2);
   CHECK(q.size() == 5);
@@ -27,8 +27,8 @@ TEST_CASE("gather_queue: copies only are written as one buffer") {
 
 TEST_CASE("gather_queue: lent and copied pieces go out in order, adjacent lent bytes merge") {
   gather_queue q;
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   const std::string client = "GET a\r\nGET b\r\n";
   q.copy("<1>", 3);
   q.lend(client.data(), 7);
@@ -45,8 +45,8 @@ TEST_CASE("gather_queue: lent and copied pieces go out in order, adjacent lent b
 
 TEST_CASE("gather_queue: a partial write resumes where it stopped") {
   gather_queue q;
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   const std::string a = "0123456789";
   q.lend(a.data(), a.size());
   q.copy("xyz", 3);
@@ -64,8 +64,8 @@ TEST_CASE("gather_queue: a partial write resumes where it stopped") {
 
 TEST_CASE("gather_queue: own_rest() copies what is unwritten; the lender's memory may change") {
   gather_queue q;
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   std::string lender = "SET k v\r\n";
   q.copy("*1\r\n", 4);
   q.lend(lender.data(), lender.size());
@@ -83,8 +83,8 @@ TEST_CASE("gather_queue: own_rest() copies what is unwritten; the lender's memor
 
 TEST_CASE("gather_queue: more pieces than one writev takes") {
   gather_queue q;
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   std::vector<std::string> lenders;
   for (int i = 0; i < 150; ++i) lenders.push_back(std::to_string(i) + ",");
   std::string want;
@@ -107,8 +107,8 @@ TEST_CASE("gather_queue: clear() drops everything") {
   q.clear();
   CHECK(q.empty());
   CHECK_FALSE(q.lends());
-  std::vector<boost::asio::const_buffer> iov;
   fake_socket s;
+  puppy::server::detail::iov_scratch iov;
   CHECK_FALSE(q.write_to(s, iov));
   CHECK(s.taken.empty());
 }

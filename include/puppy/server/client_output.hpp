@@ -88,11 +88,11 @@ class client_output {
   void backlog_drained();
 
   metrics::counter& bytes_out_;
-  detail::reply_order order_;                   // replies behind a slot still open
-  std::vector<piece> pieces_;                   // to write at the next write(), in order
-  std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering pieces into one write
-  std::string local_;                           // bytes of the pieces made here
-  std::string backlog_;                         // what the socket did not take yet
+  detail::reply_order order_;  // replies behind a slot still open
+  std::vector<piece> pieces_;  // to write at the next write(), in order
+  detail::iov_scratch iov_;
+  std::string local_;    // bytes of the pieces made here
+  std::string backlog_;  // what the socket did not take yet
   std::size_t backlog_off_ = 0;
   bool waiting_ = false;
 };
@@ -103,7 +103,12 @@ boost::system::error_code client_output::write(Socket& socket) {
   std::size_t off = 0;    // bytes of it already written
   if (!waiting_ && backlog_size() == 0) {
     const auto ec = detail::write_pieces(socket, pieces_, local_.data(), &first, &off, iov_);
-    if (ec && !detail::would_block(ec)) return ec;
+    if (!ec) {  // the usual case: all written
+      pieces_.clear();
+      local_.clear();
+      return {};
+    }
+    if (!detail::would_block(ec)) return ec;
   }
   keep_unsent(first, off);
   return {};

@@ -55,9 +55,9 @@ class gather_queue {
   }
 
   // Writes to a non-blocking socket as far as it takes the bytes. Returns success when the queue
-  // is empty, else the error that stopped it (would_block included). `iov` is scratch space.
+  // is empty, else the error that stopped it (would_block included). `iov`: room for the write.
   template <class Socket>
-  boost::system::error_code write_to(Socket& socket, std::vector<boost::asio::const_buffer>& iov) {
+  boost::system::error_code write_to(Socket& socket, detail::iov_scratch& iov) {
     boost::system::error_code ec;
     if (pieces_.empty()) {  // only copies: one buffer
       while (off_ < owned_.size()) {

@@ -24,26 +24,37 @@ struct buffer_range {
   const boost::asio::const_buffer* end() const { return last; }
 };
 
+// Room for the buffers of one gathered write (writev), allocated once per connection.
+class iov_scratch {
+ public:
+  static constexpr std::size_t max_iov = 64;  // buffers per write call
+  iov_scratch() : buffers_(max_iov) {}
+  boost::asio::const_buffer* data() { return buffers_.data(); }
+
+ private:
+  std::vector<boost::asio::const_buffer> buffers_;
+};
+
 // Writes pieces[*index...] (starting *off bytes into the first) to a non-blocking socket as far
-// as it takes them, up to 64 pieces per call. A piece is {data, offset, len}: `len` bytes at
-// `data`, or, when data is null, at `owned + offset`. Advances *index and *off past what was
-// written. Returns success when everything was written, else the error that stopped it
-// (would_block included). `iov` is scratch space.
+// as it takes them, up to iov_scratch::max_iov pieces per call. A piece is {data, offset, len}:
+// `len` bytes at `data`, or, when data is null, at `owned + offset`. Advances *index and *off
+// past what was written. Returns success when everything was written, else the error that
+// stopped it (would_block included).
 template <class Socket, class Piece>
 boost::system::error_code write_pieces(Socket& socket, const std::vector<Piece>& pieces,
                                        const char* owned, std::size_t* index, std::size_t* off,
-                                       std::vector<boost::asio::const_buffer>& iov) {
-  constexpr std::size_t max_iov = 64;
+                                       iov_scratch& scratch) {
+  boost::asio::const_buffer* const iov = scratch.data();
   while (*index < pieces.size()) {
-    iov.clear();
-    for (std::size_t i = *index; i < pieces.size() && iov.size() < max_iov; ++i) {
+    std::size_t count = 0;
+    for (std::size_t i = *index; i < pieces.size() && count < iov_scratch::max_iov; ++i) {
       const Piece& p = pieces[i];
       const char* bytes = p.data != nullptr ? p.data : owned + p.offset;
       const std::size_t skip = i == *index ? *off : 0;
-      iov.emplace_back(bytes + skip, p.len - skip);
+      iov[count++] = boost::asio::const_buffer(bytes + skip, p.len - skip);
     }
     boost::system::error_code ec;
-    std::size_t n = socket.write_some(buffer_range{iov.data(), iov.data() + iov.size()}, ec);
+    std::size_t n = socket.write_some(buffer_range{iov, iov + count}, ec);
     if (ec) return ec;
     while (n > 0) {
       const std::size_t left = pieces[*index].len - *off;

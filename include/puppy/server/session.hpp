@@ -356,7 +356,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
 
   // Output to the client.
   client_output out_;
-  std::vector<boost::asio::const_buffer> iov_;  // scratch for gathering up_out_ into one write
+  detail::iov_scratch iov_;  // for writing up_out_
   bool closed_ = false;
   bool lingering_ = false;        // closed, but the client socket waits for the client's FIN
   void release(const char* why);  // close() but for the client socket

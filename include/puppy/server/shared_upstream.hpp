@@ -95,7 +95,7 @@ class shared_upstream {
   bool scripts_loaded_ = false;
 
   gather_queue out_;
-  std::vector<boost::asio::const_buffer> iov_;      // scratch for out_'s writes
+  detail::iov_scratch iov_;                         // for out_'s writes
   std::vector<std::shared_ptr<session>> lenders_;   // whose bytes out_ lends, to release
   std::vector<std::shared_ptr<session>> released_;  // scratch of release_lenders()
   bool releasing_ = false;
