@@ -38,10 +38,9 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
                                                                        : mode::pinned),
       framer_(owner.config().limits),
       in_(session_buffer_size),
-      upstream_(owner.context()),
-      connect_timer_(owner.context()),
+      own_(owner),
+      linger_timer_(owner.context()),
       scanner_(owner.config().max_reply_depth),
-      up_in_(session_buffer_size),
       out_(owner.stats().bytes_out) {
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
@@ -84,7 +83,7 @@ void session::start() {
   } else if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
     connect_upstream();
   } else {
-    link_ = link::down;
+    own_.mark_down();
   }
   pump_client();
 }
@@ -104,7 +103,7 @@ void session::resume() {
 
 void session::process_requests() {
   // A PGET ... WAIT holds back what follows it; a round in flight owns in_.
-  if (wait_ || closed_ || round_active_ || upstream_blocked_ || reframe_pending_) return;
+  if (wait_ || closed_ || round_active_ || own_.blocked() || reframe_pending_) return;
   round_active_ = true;
   const char* base = in_.data();
   const std::size_t len = in_.size();
@@ -142,7 +141,7 @@ void session::process_requests() {
       const bool name_decides = framer_.name_known() && !gate_holds_partial() &&
                                 (mode_ != mode::routed || !backend_->needs_bytes());
       held_ = name_decides ? 0 : partial;
-      if (name_decides && partial > 0 && link_ != link::up && mode_ != mode::routed) {
+      if (name_decides && partial > 0 && !own_.up() && mode_ != mode::routed) {
         dropping_ = true;
       }
       forward_range(fwd_begin_, pos - held_);
@@ -160,7 +159,7 @@ void session::process_requests() {
     log_client_error("protocol error; connection closed after the replies before it",
                      framer_.error_message());
     owner_.stats().error(metrics::error_kind::protocol);
-    if (mode_ == mode::pinned && passthrough_at_ && link_ == link::up) {
+    if (mode_ == mode::pinned && passthrough_at_ && own_.up()) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then
       // the error (on_upstream_gone), as Redis would have answered before closing.
       // (The upstream's input is ended once this round's bytes are written: see
@@ -174,8 +173,8 @@ void session::process_requests() {
     tail_ = len;
     break;
   }
-  if (!up_out_.empty()) flush_upstream();
-  if (!upstream_blocked_) finish_request_round();
+  if (own_.queued()) flush_upstream();
+  if (!own_.blocked()) finish_request_round();
   flush_client();
   maybe_finish();
 }
@@ -250,7 +249,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     round_waits_pget_ = true;
     return false;
   }
-  if (link_ != link::up || dropping_) {
+  if (!own_.up() || dropping_) {
     // No upstream, or none when this request's head went by: it is answered here, whole.
     dropping_ = false;
     forward_range(fwd_begin_, start);
@@ -341,14 +340,7 @@ void session::flush_shared_range(std::size_t end) {
 }
 
 void session::forward_range(std::size_t begin, std::size_t end) {
-  if (end > begin && link_ == link::up) {
-    if (!up_out_.empty() && up_out_.back().data != nullptr &&
-        up_out_.back().data + up_out_.back().len == in_.data() + begin) {
-      up_out_.back().len += end - begin;
-    } else {
-      up_out_.push_back({in_.data() + begin, 0, end - begin});
-    }
-  }
+  if (end > begin && own_.up()) own_.queue_view(in_.data() + begin, end - begin);
   fwd_begin_ = end;
 }
 
@@ -362,15 +354,12 @@ void session::finish_request_round() {
   in_.consume(tail_);
   tail_ = 0;
   if (in_.size() == 0) in_.shrink_to(session_buffer_size);
-  if (!error_after_eof_.empty() && link_ == link::up) {
-    error_code ignored;
-    upstream_.shutdown(tcp::socket::shutdown_send, ignored);
-  }
+  if (!error_after_eof_.empty() && own_.up()) own_.shutdown_send();
 }
 
 void session::on_shared_written() {
   lent_ = false;
-  if (!std::exchange(round_waits_write_, false) || upstream_blocked_) return;
+  if (!std::exchange(round_waits_write_, false) || own_.blocked()) return;
   finish_request_round();
   resume();
 }
@@ -388,13 +377,13 @@ void session::begin_pin(std::size_t cmd_start) {
   if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
     connect_upstream();
   } else {
-    link_ = link::down;
+    own_.mark_down();
   }
   finish_pin_if_ready();
 }
 
 void session::finish_pin_if_ready() {
-  if (mode_ != mode::pinning || received_ < sent_ || link_ == link::connecting) return;
+  if (mode_ != mode::pinning || received_ < sent_ || own_.connecting()) return;
   mode_ = mode::pinned;
   if (attached_) {
     shared_->detach(this);
@@ -424,10 +413,9 @@ void session::on_client_eof() {
     close("client closed while blocked");
     return;
   }
-  if (mode_ == mode::pinned && link_ == link::up && !upstream_blocked_) {
+  if (mode_ == mode::pinned && own_.up() && !own_.blocked()) {
     // Let the upstream see the end too and relay what it still sends until it closes.
-    error_code ignored;
-    upstream_.shutdown(tcp::socket::shutdown_send, ignored);
+    own_.shutdown_send();
     return;
   }
   maybe_finish();

@@ -61,7 +61,7 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
   }
   set_authenticated(true);
   if (mode_ == mode::routed) return false;  // HELLO is answered by the translation
-  if (link_ != link::up || dropping_) {
+  if (!own_.up() || dropping_) {
     dropping_ = false;
     answer_here(start, pos, unavailable_reply());
     return true;

@@ -52,8 +52,8 @@ void session::watch_unsent() {
     close();
     return;
   }
-  connect_timer_.expires_after(unsent_poll);
-  connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+  linger_timer_.expires_after(unsent_poll);
+  linger_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (!ec && self->lingering_) self->watch_unsent();
   });
 }
@@ -61,9 +61,8 @@ void session::watch_unsent() {
 void session::release(const char* why) {
   closed_ = true;
   owner_.log().debug("closing client connection: {}", why);
-  error_code ec;
-  upstream_.close(ec);
-  connect_timer_.cancel();
+  own_.close_socket();
+  linger_timer_.cancel();
   out_.clear();
   pending_local_.clear();
   if (wait_) wait_->timer.cancel();

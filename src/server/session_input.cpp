@@ -34,8 +34,8 @@ bool session::may_receive() const {
   // framed, up to max_read_while_waiting bytes.
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ &&
          (!wait_ || in_.size() < max_read_while_waiting) && !draining_ && !reframe_pending_ &&
-         (mode_ != mode::routed || out_.slots() < 1024) && !upstream_blocked_ &&
-         mode_ != mode::pinning && link_ != link::closed &&
+         (mode_ != mode::routed || out_.slots() < 1024) && !own_.blocked() &&
+         mode_ != mode::pinning && !own_.ended() &&
          out_.backlog_size() + out_.held_bytes() <= owner_.config().max_pending_output &&
          (mode_ != mode::shared || !shared_->congested());
 }
@@ -123,7 +123,7 @@ void session::arm_client_wait() {
 }
 
 void session::on_client_bytes() {
-  if (link_ == link::closed) {
+  if (own_.ended()) {
     maybe_finish();  // the upstream went away: its client is closed, not answered
     return;
   }
@@ -132,11 +132,11 @@ void session::on_client_bytes() {
     return;
   }
   if (mode_ != mode::shared) {  // a shared connection is opened by the first request that needs it
-    if (link_ == link::down &&
+    if (own_.current() == own_link::state::down &&
         owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
       connect_upstream();
     }
-    if (link_ == link::connecting) {
+    if (own_.connecting()) {
       round_pending_ = true;  // processed once the connection attempt ends
       return;
     }

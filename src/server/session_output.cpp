@@ -44,7 +44,7 @@ void session::on_shared_gone() {
   if (closed_ || mode_ == mode::pinned) return;
   if (mode_ == mode::pinning && received_ >= sent_) return;  // nothing of ours was on it
   owner_.log().debug("shared upstream connection ended; closing its client");
-  link_ = link::closed;
+  own_.end();
   pending_local_.clear();
   flush_client();
   maybe_finish();
@@ -145,13 +145,13 @@ void session::arm_client_write_wait() {
 }
 
 void session::maybe_finish() {
-  if (link_ != link::closed && !close_after_replies_ && !client_eof_ && !draining_) return;
+  if (!own_.ended() && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || !out_.idle()) return;
-  const bool upstream_done = link_ == link::closed;
+  const bool upstream_done = own_.ended();
   const bool error_sent = close_after_replies_ && pending_local_.empty() &&
                           error_after_eof_.empty() && !out_.slots_open();
-  const bool client_done = client_eof_ && link_ != link::up && link_ != link::connecting &&
-                           received_ >= sent_ && !out_.slots_open();
+  const bool client_done =
+      client_eof_ && !own_.up() && !own_.connecting() && received_ >= sent_ && !out_.slots_open();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");

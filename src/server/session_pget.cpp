@@ -63,7 +63,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     return true;
   }
   const bool up =
-      mode_ == mode::shared ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+      mode_ == mode::shared ? shared_->current() == shared_upstream::state::up : own_.up();
   if (!up) {
     reply_local(unavailable_reply());
     return true;

@@ -45,8 +45,7 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
     return;
   }
   // The leader went away: read for ourselves, answering into the same slot.
-  const bool up =
-      on_shared() ? shared_->current() == shared_upstream::state::up : link_ == link::up;
+  const bool up = on_shared() ? shared_->current() == shared_upstream::state::up : own_.up();
   if (!up) {
     fill_slot(f.slot, unavailable_reply());
     flush_client();

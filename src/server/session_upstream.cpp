@@ -1,11 +1,9 @@
 // The client's own upstream connection: connecting, writing requests, relaying replies.
 #include <spdlog/spdlog.h>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 
 #include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
-#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -13,62 +11,23 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
-using detail::buffer_range;
 using detail::would_block;
-
-namespace {}  // namespace
 
 // ---- connecting ---------------------------------------------------------------------------------
 
 void session::connect_upstream() {
-  link_ = link::connecting;
-  connect_error_.clear();
-  const auto& target = owner_.config().upstream;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);  // host names were resolved at start-up
-  connect_timer_.expires_after(owner_.config().connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this()](const error_code& e) {
-    if (!e && self->link_ == link::connecting) {
-      self->connect_error_ = "timed out";
-      error_code ignored;
-      self->upstream_.close(ignored);
-    }
-  });
-  upstream_.socket().async_connect(
-      tcp::endpoint(ip, target.port),
-      [self = shared_from_this()](const error_code& e) { self->on_upstream_connected(e); });
-}
-
-void session::on_upstream_connected(const error_code& ec) {
-  if (ec || closed_ || link_ == link::closed) {
-    on_upstream_ready(ec);
-    return;
-  }
-  // TLS handshake and login, still under the connect timeout, which closes the socket (failing
-  // them) if it fires.
-  async_start_upstream(owner_.config(), upstream_,
-                       [self = shared_from_this()](const error_code& e, const std::string& why) {
-                         if (e && self->connect_error_.empty()) self->connect_error_ = why;
-                         self->on_upstream_ready(e);
-                       });
+  own_.connect(shared_from_this(),
+               [self = shared_from_this()](const error_code& ec) { self->on_upstream_ready(ec); });
 }
 
 void session::on_upstream_ready(const error_code& ec) {
   if (closed_) return;
-  connect_timer_.cancel();
-  if (link_ == link::closed) {  // the shared connection went away meanwhile: we are closing
-    error_code ignored;
-    upstream_.close(ignored);
+  if (own_.ended()) {  // the shared connection went away meanwhile: we are closing
+    own_.close_socket();
     maybe_finish();
     return;
   }
-  if (!owner_.upstream_connected(ec, connect_error_, upstream_)) {
-    link_ = link::down;
-  } else {
-    upstream_rx_ = readiness{};
-    link_ = link::up;
-    scripts_loaded_ = false;
-  }
+  if (own_.settle(ec)) scripts_loaded_ = false;
   if (mode_ == mode::pinning) {
     finish_pin_if_ready();
   } else if (round_pending_) {
@@ -91,16 +50,13 @@ std::string session::unavailable_reply() const {
 // ---- requests out -------------------------------------------------------------------------------
 
 void session::flush_upstream() {
-  if (upstream_blocked_ || link_ != link::up) return;
-  const auto ec = detail::write_pieces(upstream_, up_out_, up_owned_.data(), &up_out_index_,
-                                       &up_out_off_, iov_);
+  if (own_.blocked() || !own_.up()) return;
+  const auto ec = own_.write();
   if (would_block(ec)) {
-    upstream_blocked_ = true;
-    upstream_.async_wait_writable([self = shared_from_this()](const error_code&) {
-      self->upstream_blocked_ = false;
+    own_.wait_writable([self = shared_from_this()](const error_code&) {
       if (self->closed_) return;
       self->flush_upstream();
-      if (self->upstream_blocked_ || self->closed_) return;
+      if (self->own_.blocked() || self->closed_) return;
       self->finish_request_round();
       if (self->client_eof_) self->on_client_eof();
       self->resume();
@@ -108,18 +64,14 @@ void session::flush_upstream() {
     return;
   }
   if (ec) {
-    on_upstream_gone(upstream_.describe(ec));
+    on_upstream_gone(own_.stream().describe(ec));
     return;
   }
-  up_out_.clear();
-  up_owned_.clear();
-  up_out_index_ = up_out_off_ = 0;
   if (sent_ > received_ && counting()) rtt_.on_sent(sent_);
 }
 
 void session::send_owned(const std::string& bytes) {
-  up_out_.push_back({nullptr, up_owned_.size(), bytes.size()});
-  up_owned_ += bytes;
+  own_.queue_copy(bytes);
   if (!round_active_) flush_upstream();  // a round flushes once it has queued everything
 }
 
@@ -127,30 +79,29 @@ void session::send_owned(const std::string& bytes) {
 
 void session::pump_upstream() {
   for (int turn = 0; turn < detail::max_read_turns; ++turn) {
-    if (closed_ || link_ != link::up) return;
+    if (closed_ || !own_.up()) return;
     if (out_.backlog_size() > owner_.config().max_pending_output) return;  // resumed as it drains
-    if (!upstream_rx_.readable) {
+    if (!own_.readable()) {
       arm_upstream_wait();
       return;
     }
     error_code ec;
-    const std::size_t want = up_in_.capacity();
-    const std::size_t n = upstream_.read_some(asio::buffer(up_in_.data(), want), ec);
+    const std::size_t n = own_.read(ec);
     if (would_block(ec)) {
-      upstream_rx_.readable = false;
       arm_upstream_wait();
       return;
     }
     if (ec) {
-      on_upstream_gone(ec == asio::error::eof ? "closed by the upstream" : upstream_.describe(ec));
+      on_upstream_gone(ec == asio::error::eof ? "closed by the upstream"
+                                              : own_.stream().describe(ec));
       return;
     }
-    relay_replies(n);
+    relay_replies(own_.data(), n);
     rtt_.on_replied(received_, owner_.stats().upstream_latency);
     if (!write_marks_.empty()) settle_writes();  // before the replies go out
-    flush_client();  // writes, or copies into the backlog, everything that points into up_in_
-    if (n < want) {
-      upstream_rx_.readable = false;
+    flush_client();  // writes, or copies into the backlog, everything that points into the link
+    if (n < own_.room()) {
+      own_.drained();
       arm_upstream_wait();
     }
   }
@@ -158,18 +109,15 @@ void session::pump_upstream() {
 }
 
 void session::arm_upstream_wait() {
-  if (upstream_rx_.wait_pending || closed_ || link_ != link::up) return;
-  upstream_rx_.wait_pending = true;
-  upstream_.async_wait_readable([self = shared_from_this()](const error_code&) {
-    self->upstream_rx_.wait_pending = false;
-    if (self->closed_ || self->link_ != link::up) return;
-    self->upstream_rx_.readable = true;
+  if (closed_ || !own_.up()) return;
+  own_.wait_readable([self = shared_from_this()](const error_code&) {
+    if (self->closed_ || !self->own_.up()) return;
+    self->own_.mark_readable();
     self->resume();
   });
 }
 
-void session::relay_replies(std::size_t n) {
-  const char* data = up_in_.data();
+void session::relay_replies(const char* data, std::size_t n) {
   std::size_t pos = 0;
   std::size_t seg = 0;
   while (pos < n && !(raw_ && !counting())) {
@@ -246,15 +194,14 @@ void session::enter_passthrough(bool raw) {
 }
 
 void session::on_upstream_gone(const std::string& why, metrics::error_kind kind) {
-  if (link_ == link::closed) return;
+  if (own_.ended()) return;
   owner_.log().debug("upstream connection ended ({}); closing its client", why);
   // Redis closing after the client ended or sent QUIT is the ordinary end, not a lost upstream.
   if (kind != metrics::error_kind::upstream_lost || !(client_eof_ || quit_forwarded_)) {
     owner_.stats().error(kind);
   }
-  link_ = link::closed;
-  error_code ignored;
-  upstream_.close(ignored);
+  own_.end();
+  own_.close_socket();
   pending_local_.clear();
   if (!error_after_eof_.empty()) out_.copy(error_after_eof_);
   flush_client();

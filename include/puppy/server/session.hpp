@@ -35,6 +35,7 @@
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/client_output.hpp"
 #include "puppy/server/fifo.hpp"
+#include "puppy/server/own_link.hpp"
 #include "puppy/server/read_board.hpp"
 #include "puppy/server/routed_backend.hpp"
 
@@ -96,7 +97,6 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
  private:
   // routed: every request is answered by backend_ into its reply slot (memcached, cluster).
   enum class mode : std::uint8_t { shared, pinning, pinned, routed };
-  enum class link : std::uint8_t { none, connecting, up, down, closed };
   struct readiness {
     bool readable = true;       // the kernel may have bytes for us
     bool wait_pending = false;  // a receive (or, with TLS, an async_wait) is armed
@@ -104,11 +104,6 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
     // Where the armed receive of a plain TCP client puts what it takes (session.cpp,
     // arm_client_wait): not in_, which may move while it waits.
     std::array<char, 2048> side;
-  };
-  struct piece {
-    const char* data;  // null: `len` bytes at `offset` of the owned string it is queued with
-    std::size_t offset;
-    std::size_t len;
   };
   // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
   struct capture {
@@ -182,13 +177,12 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
 
   // The client's own upstream connection (session_upstream.cpp).
   void connect_upstream();
-  void on_upstream_connected(const boost::system::error_code& ec);
   void on_upstream_ready(const boost::system::error_code& ec);  // connected and logged in
   std::string unavailable_reply() const;
   void flush_upstream();
   void pump_upstream();
   void arm_upstream_wait();
-  void relay_replies(std::size_t n);
+  void relay_replies(const char* data, std::size_t n);  // n bytes the own connection read
   void on_upstream_gone(const std::string& why,
                         metrics::error_kind kind = metrics::error_kind::upstream_lost);
   bool counting() const { return !passthrough_at_ || received_ < *passthrough_at_; }
@@ -307,23 +301,14 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool close_after_replies_ = false;
 
   // The client's own upstream connection.
-  net::stream upstream_;
-  boost::asio::steady_timer connect_timer_;
-  link link_ = link::none;
-  std::string connect_error_;
-  std::vector<piece> up_out_;  // to write upstream: ranges of in_, or of up_owned_
-  std::string up_owned_;
-  std::size_t up_out_index_ = 0;
-  std::size_t up_out_off_ = 0;
-  bool round_active_ = false;      // in_ is being processed: its ranges are queued upstream
-  bool upstream_blocked_ = false;  // waiting for the upstream socket to take more bytes
-  bool scripts_loaded_ = false;    // the PGET script is known to the own upstream connection
+  own_link own_;
+  boost::asio::steady_timer linger_timer_;  // close_lingering()'s polls
+  bool round_active_ = false;    // in_ is being processed: its ranges are queued upstream
+  bool scripts_loaded_ = false;  // the PGET script is known to the own upstream connection
   bool in_multi_ = false;
   bool quit_forwarded_ = false;  // QUIT went to the own connection: Redis will close it
   bool authenticated_ = true;    // false until AUTH when the proxy has a password
-  readiness upstream_rx_;
   resp::reply_scanner scanner_;
-  buffer up_in_;
 
   // Reply accounting.
   std::uint64_t sent_ = 0;                       // counted requests sent upstream (shared or own)
@@ -356,7 +341,6 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
 
   // Output to the client.
   client_output out_;
-  detail::iov_scratch iov_;  // for writing up_out_
   bool closed_ = false;
   bool lingering_ = false;        // closed, but the client socket waits for the client's FIN
   void release(const char* why);  // close() but for the client socket
