@@ -40,15 +40,15 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
       in_(session_buffer_size),
       own_(owner),
       linger_timer_(owner.context()),
-      scanner_(owner.config().max_reply_depth),
-      out_(owner.stats().bytes_out) {
+      out_(owner.stats().bytes_out),
+      ledger_(out_, *this, owner.config().max_reply_depth) {
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
   if (owner.near_on()) framer_.set_capture_keys(cache::near_cache::max_key_size);
 }
 
 session::~session() {
-  received_ = sent_;  // writes whose replies never came may have run: settle them all
+  ledger_.settle_all();  // writes whose replies never came may have run: settle them all
   settle_writes();
   if (attached_) shared_->detach(this);
   if (wait_) owner_.wakes().remove(wait_->key, this);
@@ -159,7 +159,7 @@ void session::process_requests() {
     log_client_error("protocol error; connection closed after the replies before it",
                      framer_.error_message());
     owner_.stats().error(metrics::error_kind::protocol);
-    if (mode_ == mode::pinned && passthrough_at_ && own_.up()) {
+    if (mode_ == mode::pinned && ledger_.passthrough() && own_.up()) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then
       // the error (on_upstream_gone), as Redis would have answered before closing.
       // (The upstream's input is ended once this round's bytes are written: see
@@ -213,7 +213,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     }
     if (to_shared) {
       ++shared_count_;
-      ++sent_;
+      ledger_.sent_one();
       if (owner_.near_on()) {
         note_write(cmd);
         mark_written();
@@ -277,7 +277,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
       break;
     case resp::command_kind::pubsub:
     case resp::command_kind::monitor:
-      enter_passthrough(false);
+      ledger_.enter_passthrough(false);
       return true;
     case resp::command_kind::client: {
       const auto is = [](std::string_view a, std::string_view b) {
@@ -288,28 +288,23 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
       };
       if (cmd.args.size() >= 3 && is(cmd.args[1], "reply") &&
           (is(cmd.args[2], "off") || is(cmd.args[2], "skip"))) {
-        enter_passthrough(false);
+        ledger_.enter_passthrough(false);
         return true;
       }
       break;
     }
     case resp::command_kind::reset:
       in_multi_ = false;
-      if (passthrough_at_) {
-        reset_waiting_ = true;
-        sent_since_reset_ = 0;
+      if (ledger_.passthrough()) {
+        ledger_.await_reset();
         return true;
       }
       break;
     case resp::command_kind::replication:
-      enter_passthrough(true);
+      ledger_.enter_passthrough(true);
       return true;
   }
-  if (!passthrough_at_) {
-    ++sent_;
-  } else if (reset_waiting_) {
-    ++sent_since_reset_;
-  }
+  ledger_.sent_one();
   if (owner_.near_on()) mark_written();
   return true;
 }
@@ -374,6 +369,7 @@ void session::begin_pin(std::size_t cmd_start) {
   held_ = 0;
   framer_.reset();
   mode_ = mode::pinning;
+  ledger_.watch_each_reply(true);  // the last shared reply ends the pinning
   if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
     connect_upstream();
   } else {
@@ -383,8 +379,9 @@ void session::begin_pin(std::size_t cmd_start) {
 }
 
 void session::finish_pin_if_ready() {
-  if (mode_ != mode::pinning || received_ < sent_ || own_.connecting()) return;
+  if (mode_ != mode::pinning || !ledger_.answered() || own_.connecting()) return;
   mode_ = mode::pinned;
+  ledger_.watch_each_reply(false);
   if (attached_) {
     shared_->detach(this);
     attached_ = false;

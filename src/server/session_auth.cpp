@@ -69,11 +69,7 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
   forward_range(fwd_begin_, start);
   fwd_begin_ = pos;
   send_owned(d.request);
-  if (!passthrough_at_) {
-    ++sent_;
-  } else if (reset_waiting_) {
-    ++sent_since_reset_;
-  }
+  ledger_.sent_one();
   return true;
 }
 

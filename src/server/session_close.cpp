@@ -64,7 +64,7 @@ void session::release(const char* why) {
   own_.close_socket();
   linger_timer_.cancel();
   out_.clear();
-  pending_local_.clear();
+  ledger_.drop_locals();
   if (wait_) wait_->timer.cancel();
   if (backend_) backend_->abandon();
   // Reads others joined will not be answered here now: they read for themselves (in a handler
@@ -111,8 +111,8 @@ void session::drain() {
 
 std::chrono::steady_clock::duration session::idle_for(
     std::chrono::steady_clock::time_point now) const {
-  const bool busy = received_ < sent_ || wait_ || out_.slots_open() ||
-                    passthrough_at_.has_value() || mode_ == mode::pinning;
+  const bool busy = !ledger_.answered() || wait_ || out_.slots_open() || ledger_.passthrough() ||
+                    mode_ == mode::pinning;
   return busy ? std::chrono::steady_clock::duration::zero() : now - last_read_;
 }
 

@@ -34,8 +34,8 @@ bool under_prefix(std::string_view key, const std::vector<std::string>& prefixes
 }  // namespace
 
 bool session::near_usable() const {
-  return owner_.near_on() && mode_ != mode::routed && !passthrough_at_ && !in_multi_ && db_zero_ &&
-         !own_tracking_;
+  return owner_.near_on() && mode_ != mode::routed && !ledger_.passthrough() && !in_multi_ &&
+         db_zero_ && !own_tracking_;
 }
 
 cache::stamp session::near_stamp(std::string_view key, std::string_view status_key) const {
@@ -157,8 +157,8 @@ void session::mark_written() {
     multi_slots_.clear();
     multi_all_ = false;
   }
-  if (!counting() || (slots.empty() && !all)) return;
-  write_marks_.push_back({sent_, all, std::move(slots)});
+  if (!ledger_.counting() || (slots.empty() && !all)) return;
+  write_marks_.push_back({ledger_.sent(), all, std::move(slots)});
 }
 
 void session::note_keys_written(std::string_view key, std::string_view status_key) {
@@ -167,12 +167,12 @@ void session::note_keys_written(std::string_view key, std::string_view status_ke
   const std::size_t s = cache::write_gens::slot_of(status_key);
   gens.bump(k);
   gens.bump(s);
-  write_marks_.push_back({sent_, false, {k, s}});
+  write_marks_.push_back({ledger_.sent(), false, {k, s}});
 }
 
 void session::settle_writes() {
   auto& gens = owner_.gens();
-  while (!write_marks_.empty() && write_marks_.front().seq <= received_) {
+  while (!write_marks_.empty() && write_marks_.front().seq <= ledger_.received()) {
     const write_mark& m = write_marks_.front();
     if (m.all) gens.bump_epoch();
     for (const std::size_t slot : m.slots) gens.bump(slot);

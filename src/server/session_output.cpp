@@ -16,21 +16,7 @@ using detail::would_block;
 
 void session::deliver(const char* data, std::size_t len, bool reply_ends) {
   if (closed_) return;
-  if (capturing_ || (!mid_reply_ && next_reply_captured())) {
-    capturing_ = !reply_ends;
-    mid_reply_ = !reply_ends;
-    if (!reply_ends) {
-      capture_buf_.append(data, len);
-      return;
-    }
-    ++received_;
-    take_capture(data, len);
-    after_reply();
-    return;
-  }
-  out_.view(data, len);
-  mid_reply_ = !reply_ends;
-  if (reply_ends) reply_arrived();
+  ledger_.deliver(data, len, reply_ends);
 }
 
 void session::flush_delivered() {
@@ -42,10 +28,10 @@ void session::flush_delivered() {
 
 void session::on_shared_gone() {
   if (closed_ || mode_ == mode::pinned) return;
-  if (mode_ == mode::pinning && received_ >= sent_) return;  // nothing of ours was on it
+  if (mode_ == mode::pinning && ledger_.answered()) return;  // nothing of ours was on it
   owner_.log().debug("shared upstream connection ended; closing its client");
   own_.end();
-  pending_local_.clear();
+  ledger_.drop_locals();
   flush_client();
   maybe_finish();
 }
@@ -57,15 +43,11 @@ void session::reply_local(std::string bytes) {
     out_.answer(out_.reserve(), bytes);
     return;
   }
-  if (received_ >= sent_ && pending_local_.empty()) {
-    out_.copy(bytes);
-  } else {
-    pending_local_.push_back({sent_, std::move(bytes)});
-  }
+  ledger_.reply_local(std::move(bytes));
 }
 
 bool session::may_emit_now() const {
-  return mode_ != mode::routed && received_ >= sent_ && pending_local_.empty() && out_.may_append();
+  return mode_ != mode::routed && ledger_.idle() && out_.may_append();
 }
 
 void session::fill_slot(std::uint64_t id, std::string_view bytes) {
@@ -148,15 +130,15 @@ void session::maybe_finish() {
   if (!own_.ended() && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || !out_.idle()) return;
   const bool upstream_done = own_.ended();
-  const bool error_sent = close_after_replies_ && pending_local_.empty() &&
+  const bool error_sent = close_after_replies_ && !ledger_.locals_pending() &&
                           error_after_eof_.empty() && !out_.slots_open();
   const bool client_done =
-      client_eof_ && !own_.up() && !own_.connecting() && received_ >= sent_ && !out_.slots_open();
+      client_eof_ && !own_.up() && !own_.connecting() && ledger_.answered() && !out_.slots_open();
   if (upstream_done) close("upstream connection ended");
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
-  if (draining_ && received_ >= sent_ && !out_.slots_open() && !wait_ && pending_local_.empty() &&
-      mode_ != mode::pinning) {
+  if (draining_ && ledger_.answered() && !out_.slots_open() && !wait_ &&
+      !ledger_.locals_pending() && mode_ != mode::pinning) {
     close_lingering("shutting down");
   }
 }

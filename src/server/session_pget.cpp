@@ -48,7 +48,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
   };
   flush_before();
   const auto name = [&] { return upper(cmd.args.empty() ? "PGET" : cmd.args[0]); };
-  if (passthrough_at_) {
+  if (ledger_.passthrough()) {
     reply_local(error_reply(name() + " is not allowed while subscribed, in MONITOR or with "
                                      "CLIENT REPLY OFF|SKIP"));
     return true;
@@ -107,8 +107,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     rd.fill = near;
     if (near) {
       auto& board = owner_.reads();
-      if (!rd.wait && received_ >= sent_ && pending_local_.empty() && !out_.slots_open() &&
-          board.joinable(rd.key)) {
+      if (!rd.wait && ledger_.idle() && !out_.slots_open() && board.joinable(rd.key)) {
         // The same key is being read for another client on this worker: decide from its
         // answer (on_joined_read), in a reply slot of our own. Only with nothing of ours
         // outstanding, so that the slot is this request's place among our replies.
@@ -154,8 +153,7 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
   if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
     pget::encode_load(&load);
-    captures_.push_back({capture::what::discard, sent_ + 1});
-    ++sent_;
+    ledger_.sent_captured(static_cast<std::uint8_t>(capture::what::discard));
     ++count;
     if (on_shared()) {
       shared_->set_scripts_loaded();
@@ -164,8 +162,7 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
     }
   }
   for (const auto kind : kinds) {
-    captures_.push_back({kind, sent_ + 1, slot});
-    ++sent_;
+    ledger_.sent_captured(static_cast<std::uint8_t>(kind), slot);
     ++count;
   }
   if (!load.empty()) {
@@ -184,22 +181,10 @@ void session::send_raw(const std::string& bytes, unsigned count) {
   }
 }
 
-void session::take_capture(const char* data, std::size_t len) {
-  if (capture_buf_.empty()) {  // the reply came whole: handled where it lies
-    on_captured(std::string_view(data, len));
-    return;
-  }
-  capture_buf_.append(data, len);
-  capture_done_.swap(capture_buf_);
-  capture_buf_.clear();
-  on_captured(capture_done_);
-}
-
-void session::on_captured(std::string_view bytes) {
-  const capture c = captures_.front();
-  captures_.pop_front();
+void session::on_captured(const captured_reply& c, std::string_view bytes) {
+  const auto kind = static_cast<capture::what>(c.kind);
   std::string error;
-  switch (c.kind) {
+  switch (kind) {
     case capture::what::discard:
       if (!bytes.empty() && bytes[0] == '-') {
         owner_.log().warn("loading the PGET script failed: {}", bytes.substr(1, bytes.size() - 3));
@@ -210,7 +195,7 @@ void session::on_captured(std::string_view bytes) {
       std::int64_t value = 0;
       switch (pget::parse_int_reply(bytes, &value, &error)) {
         case pget::reply_kind::ok:
-          if (c.kind == capture::what::pset) {
+          if (kind == capture::what::pset) {
             (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
           }
           out_.copy(resp::encode::integer(value));

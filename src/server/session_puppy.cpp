@@ -20,7 +20,7 @@ using resp::encode::bulk;
 }  // namespace
 
 std::string session::proxy_command(const std::vector<std::string_view>& args) const {
-  if (passthrough_at_) {
+  if (ledger_.passthrough()) {
     return "-ERR PUPPY is not allowed while subscribed, in MONITOR or with CLIENT REPLY "
            "OFF|SKIP\r\n";
   }

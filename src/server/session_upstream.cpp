@@ -67,7 +67,7 @@ void session::flush_upstream() {
     on_upstream_gone(own_.stream().describe(ec));
     return;
   }
-  if (sent_ > received_ && counting()) rtt_.on_sent(sent_);
+  if (!ledger_.answered() && ledger_.counting()) rtt_.on_sent(ledger_.sent());
 }
 
 void session::send_owned(const std::string& bytes) {
@@ -96,8 +96,13 @@ void session::pump_upstream() {
                                               : own_.stream().describe(ec));
       return;
     }
-    relay_replies(own_.data(), n);
-    rtt_.on_replied(received_, owner_.stats().upstream_latency);
+    if (!ledger_.relay(own_.data(), n)) {
+      owner_.log().warn("upstream protocol fault: invalid reply ({}); closing the client",
+                        ledger_.error_message());
+      on_upstream_gone("invalid reply", metrics::error_kind::upstream_protocol);
+      return;
+    }
+    rtt_.on_replied(ledger_.received(), owner_.stats().upstream_latency);
     if (!write_marks_.empty()) settle_writes();  // before the replies go out
     flush_client();  // writes, or copies into the backlog, everything that points into the link
     if (n < own_.room()) {
@@ -117,80 +122,12 @@ void session::arm_upstream_wait() {
   });
 }
 
-void session::relay_replies(const char* data, std::size_t n) {
-  std::size_t pos = 0;
-  std::size_t seg = 0;
-  while (pos < n && !(raw_ && !counting())) {
-    if (!capturing_ && scanner_.at_boundary() && counting() && next_reply_captured() &&
-        data[pos] != '>') {
-      out_.view(data + seg, pos - seg);  // what came before is relayed; this reply is ours
-      seg = pos;
-      capturing_ = true;
-    }
-    const auto r = scanner_.scan(data + pos, n - pos);
-    pos += r.consumed;
-    if (r.status == resp::scan_status::need_more) break;
-    if (r.status == resp::scan_status::error) {
-      owner_.log().warn("upstream protocol fault: invalid reply ({}); closing the client",
-                        scanner_.error_message());
-      if (!capturing_) out_.view(data + seg, pos - seg);
-      on_upstream_gone("invalid reply", metrics::error_kind::upstream_protocol);
-      return;
-    }
-    if (scanner_.is_push()) continue;
-    if (capturing_) {
-      const std::size_t from = seg;
-      seg = pos;
-      capturing_ = false;
-      ++received_;
-      take_capture(data + from, pos - from);
-      after_reply();
-      continue;
-    }
-    if (counting()) {
-      if (received_ + 1 > sent_) {
-        owner_.log().warn("reply accounting lost; relaying without counting from here on");
-        enter_passthrough(false);
-        passthrough_at_ = received_ = sent_;
-        continue;
-      }
-      if (pending_local_.empty() && captures_.empty() && mode_ != mode::pinning) {
-        ++received_;
-      } else {
-        out_.view(data + seg, pos - seg);
-        seg = pos;
-        reply_arrived();
-      }
-    } else if (reset_waiting_ && scanner_.type() == '+' && scanner_.head() == "RESET") {
-      passthrough_at_.reset();
-      raw_ = reset_waiting_ = false;
-      sent_ = received_ + sent_since_reset_;
-    }
-  }
-  if (capturing_) {
-    capture_buf_.append(data + seg, n - seg);
-  } else {
-    out_.view(data + seg, n - seg);
-  }
-}
-
-void session::reply_arrived() {
-  ++received_;
-  after_reply();
-}
-
-void session::after_reply() {
-  while (!pending_local_.empty() && pending_local_.front().after <= received_) {
-    out_.copy(pending_local_.front().bytes);
-    pending_local_.pop_front();
-  }
+void session::on_counted() {
   if (mode_ == mode::pinning) finish_pin_if_ready();
 }
 
-void session::enter_passthrough(bool raw) {
-  if (!passthrough_at_) passthrough_at_ = sent_;
-  reset_waiting_ = false;
-  raw_ = raw_ || raw;
+void session::on_accounting_lost() {
+  owner_.log().warn("reply accounting lost; relaying without counting from here on");
 }
 
 void session::on_upstream_gone(const std::string& why, metrics::error_kind kind) {
@@ -202,7 +139,7 @@ void session::on_upstream_gone(const std::string& why, metrics::error_kind kind)
   }
   own_.end();
   own_.close_socket();
-  pending_local_.clear();
+  ledger_.drop_locals();
   if (!error_after_eof_.empty()) out_.copy(error_after_eof_);
   flush_client();
   maybe_finish();

@@ -60,6 +60,12 @@ void await_near_invalidation(std::uint16_t proxy_port, double before) {
   REQUIRE(wait_until([&] { return near_invalidations(proxy_port) > before; }, 10s));
 }
 
+void await_near_fills(std::uint16_t proxy_port, double fills) {
+  const auto stored = [&] { return proxy_metric(proxy_port, "puppy_near_cache_fills_total"); };
+  if (stored() < 0) return;
+  REQUIRE(wait_until([&] { return stored() >= fills; }, 10s));
+}
+
 std::map<std::string, long> command_calls(raw_client& direct) {
   std::map<std::string, long> out;
   std::istringstream in(direct.call({"INFO", "commandstats"}));

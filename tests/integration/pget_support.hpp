@@ -28,6 +28,10 @@ double near_invalidations(std::uint16_t proxy_port);
 // After a write made straight to Redis to a key the proxy's near cache holds: waits until the
 // invalidation has reached the proxy (the documented window; nothing without a near cache).
 void await_near_invalidation(std::uint16_t proxy_port, double before);
+// With the near cache on, waits until at least `fills` copies were stored (a fill asked for
+// after a fresh PGET was read: a change made next is one Redis tells the proxy of); without
+// it, returns at once.
+void await_near_fills(std::uint16_t proxy_port, double fills);
 
 // Redis's calls per command (INFO commandstats on `direct`, a client of Redis itself) since the
 // last reset_stats, without INFO and CONFIG themselves.

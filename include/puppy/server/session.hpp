@@ -30,13 +30,13 @@
 #include "puppy/metrics/stats.hpp"
 #include "puppy/net/stream.hpp"
 #include "puppy/pget/request.hpp"
-#include "puppy/resp/reply_scanner.hpp"
 #include "puppy/resp/request_framer.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/client_output.hpp"
 #include "puppy/server/fifo.hpp"
 #include "puppy/server/own_link.hpp"
 #include "puppy/server/read_board.hpp"
+#include "puppy/server/reply_ledger.hpp"
 #include "puppy/server/routed_backend.hpp"
 
 namespace puppy::server {
@@ -44,7 +44,9 @@ namespace puppy::server {
 class worker;
 class shared_upstream;
 
-class session : public std::enable_shared_from_this<session>, public reply_sink {
+class session : public std::enable_shared_from_this<session>,
+                public reply_sink,
+                private ledger_listener {
  public:
   // `shared` is the upstream connection to start on, or null to pin from the start. `tls`:
   // the client came to the TLS listener and speaks TLS with this context (null: plain).
@@ -105,7 +107,8 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
     // arm_client_wait): not in_, which may move while it waits.
     std::array<char, 2048> side;
   };
-  // A reply the proxy reads itself instead of relaying (a PGET-family script's answer).
+  // A reply the proxy reads itself instead of relaying (a PGET-family script's answer): what it
+  // is for (captured_reply::kind, reply_ledger.hpp).
   struct capture {
     enum class what : std::uint8_t {
       discard,
@@ -115,9 +118,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
       pset,
       fast_status,
       fast_value
-    } kind;
-    std::uint64_t seq;      // the counted reply it is (received_ once it arrived)
-    std::uint64_t slot{0};  // the reply slot its answer fills (0: queued in order as it comes)
+    };
   };
   // A PGET whose read (MGET key status) is on its way: most are answered from it.
   struct pget_read {
@@ -182,16 +183,12 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   void flush_upstream();
   void pump_upstream();
   void arm_upstream_wait();
-  void relay_replies(const char* data, std::size_t n);  // n bytes the own connection read
   void on_upstream_gone(const std::string& why,
                         metrics::error_kind kind = metrics::error_kind::upstream_lost);
-  bool counting() const { return !passthrough_at_ || received_ < *passthrough_at_; }
-  void enter_passthrough(bool raw);
-  void reply_arrived();
-  void after_reply();
-  bool next_reply_captured() const {
-    return !captures_.empty() && captures_.front().seq == received_ + 1;
-  }
+  // ledger_listener: a counted reply was taken (a pinning client may now move to its own
+  // connection), more replies came than were counted (logged).
+  void on_counted() override;
+  void on_accounting_lost() override;
   void send_owned(const std::string& bytes);
 
   // For a memcached or Redis Cluster upstream (backend_, routed_backend.hpp): every request has a
@@ -217,8 +214,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   // Whether this session's requests still go to the shared connection (also while pinning:
   // the own connection is used once every shared reply is in).
   bool on_shared() const { return mode_ == mode::shared || mode_ == mode::pinning; }
-  void take_capture(const char* data, std::size_t len);
-  void on_captured(std::string_view bytes);
+  void on_captured(const captured_reply& c, std::string_view bytes) override;
   void on_get_reply(std::string_view bytes, std::uint64_t slot);
   void on_fast_reply(std::string_view value_bytes);
   void send_wait_attempt();
@@ -236,7 +232,7 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool near_get_hit(const resp::framed_command& cmd, std::size_t start, std::size_t pos);
   cache::stamp near_stamp(std::string_view key, std::string_view status_key) const;
   // Read-your-writes: before a command that may write keys is forwarded, their generations are
-  // bumped; mark_written() (once sent_ counts it) bumps them again when its reply arrives.
+  // bumped; mark_written() (once the ledger counts it) bumps them again when its reply arrives.
   void note_write(const resp::framed_command& cmd);
   void note_keys_written(std::string_view key, std::string_view status_key);
   void mark_written();
@@ -308,28 +304,11 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   bool in_multi_ = false;
   bool quit_forwarded_ = false;  // QUIT went to the own connection: Redis will close it
   bool authenticated_ = true;    // false until AUTH when the proxy has a password
-  resp::reply_scanner scanner_;
 
-  // Reply accounting.
-  std::uint64_t sent_ = 0;                       // counted requests sent upstream (shared or own)
-  std::uint64_t received_ = 0;                   // counted replies relayed
-  metrics::rtt_sampler rtt_;                     // own connection's round trips
-  std::optional<std::uint64_t> passthrough_at_;  // from this reply on, relay without counting
-  bool raw_ = false;                             // replication stream: do not even scan
-  bool reset_waiting_ = false;                   // RESET forwarded in pass-through
-  std::uint64_t sent_since_reset_ = 0;
-  struct pending_local {
-    std::uint64_t after;  // emit once this many counted replies were relayed
-    std::string bytes;
-  };
-  std::deque<pending_local> pending_local_;
-  detail::fifo<capture> captures_;
-  std::string capture_buf_;     // the captured reply being read
-  std::string capture_done_;    // the captured reply being handled (buffers swap, keep capacity)
+  // PGET state on a Redis connection (its replies: ledger_).
+  metrics::rtt_sampler rtt_;    // own connection's round trips
   std::string send_buf_;        // scratch for building script calls
   std::string status_key_buf_;  // scratch for on_pget's status key
-  bool capturing_ = false;
-  bool mid_reply_ = false;  // a shared delivery ended inside a reply
   std::unique_ptr<pget_wait> wait_;
   std::deque<fast_pget> fast_;
   detail::fifo<pget_read> reads_;  // PGETs whose read is on its way, in order
@@ -339,8 +318,9 @@ class session : public std::enable_shared_from_this<session>, public reply_sink 
   std::unique_ptr<routed_backend> backend_;  // with a memcached or Redis Cluster upstream
   bool fast_ok_ = true;  // the upstream takes SET NX GET (Redis 7.0); else every PGET is a script
 
-  // Output to the client.
+  // Output to the client, and which reply of a Redis connection is whose (shared or own).
   client_output out_;
+  reply_ledger ledger_;
   bool closed_ = false;
   bool lingering_ = false;        // closed, but the client socket waits for the client's FIN
   void release(const char* why);  // close() but for the client socket
