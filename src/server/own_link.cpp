@@ -61,6 +61,7 @@ bool own_link::settle(const error_code& ec) {
   }
   state_ = state::up;
   readable_ = true;
+  scripts_loaded_ = false;
   return true;
 }
 

@@ -62,8 +62,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     reply_local(error_reply(err));
     return true;
   }
-  const bool up =
-      mode_ == mode::shared ? shared_->current() == shared_upstream::state::up : own_.up();
+  const bool up = redis_up();
   if (!up) {
     reply_local(unavailable_reply());
     return true;
@@ -149,17 +148,13 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
                          bool needs_script, std::uint64_t slot) {
   std::string load;
   unsigned count = 0;
-  const bool loaded = on_shared() ? shared_->scripts_loaded() : scripts_loaded_;
+  const bool loaded = scripts_loaded();
   if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
     pget::encode_load(&load);
     ledger_.sent_captured(static_cast<std::uint8_t>(capture::what::discard));
     ++count;
-    if (on_shared()) {
-      shared_->set_scripts_loaded();
-    } else {
-      scripts_loaded_ = true;
-    }
+    set_scripts_loaded(true);
   }
   for (const auto kind : kinds) {
     ledger_.sent_captured(static_cast<std::uint8_t>(kind), slot);
@@ -170,6 +165,22 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
     send_raw(load, count);
   } else {
     send_raw(call, count);
+  }
+}
+
+bool session::redis_up() const {
+  return on_shared() ? shared_->current() == shared_upstream::state::up : own_.up();
+}
+
+bool session::scripts_loaded() const {
+  return on_shared() ? shared_->scripts_loaded() : own_.scripts_loaded();
+}
+
+void session::set_scripts_loaded(bool on) {
+  if (on_shared()) {
+    shared_->set_scripts_loaded(on);
+  } else {
+    own_.set_scripts_loaded(on);
   }
 }
 
@@ -201,11 +212,7 @@ void session::on_captured(const captured_reply& c, std::string_view bytes) {
           out_.copy(resp::encode::integer(value));
           return;
         case pget::reply_kind::noscript:
-          if (on_shared()) {
-            shared_->set_scripts_loaded(false);
-          } else {
-            scripts_loaded_ = false;
-          }
+          set_scripts_loaded(false);
           out_.copy(error_reply("the PGET script was flushed from the upstream; try again"));
           return;
         case pget::reply_kind::error:

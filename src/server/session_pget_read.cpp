@@ -45,7 +45,7 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
     return;
   }
   // The leader went away: read for ourselves, answering into the same slot.
-  const bool up = on_shared() ? shared_->current() == shared_upstream::state::up : own_.up();
+  const bool up = redis_up();
   if (!up) {
     fill_slot(f.slot, unavailable_reply());
     flush_client();
@@ -198,11 +198,7 @@ void session::on_get_reply(std::string_view bytes, std::uint64_t slot) {
                             r.answer == pget::state::lease ? &r.token : nullptr, &reply);
     count(owner_, r.answer);
   } else if (kind == pget::reply_kind::noscript) {
-    if (on_shared()) {
-      shared_->set_scripts_loaded(false);
-    } else {
-      scripts_loaded_ = false;
-    }
+    set_scripts_loaded(false);
     reply = error_reply("the PGET script was flushed from the upstream; try again");
   } else if (kind == pget::reply_kind::error) {
     reply = "-" + error + "\r\n";

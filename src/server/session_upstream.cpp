@@ -27,7 +27,7 @@ void session::on_upstream_ready(const error_code& ec) {
     maybe_finish();
     return;
   }
-  if (own_.settle(ec)) scripts_loaded_ = false;
+  own_.settle(ec);
   if (mode_ == mode::pinning) {
     finish_pin_if_ready();
   } else if (round_pending_) {

@@ -38,6 +38,9 @@ class own_link {
   bool up() const { return state_ == state::up; }
   bool connecting() const { return state_ == state::connecting; }
   bool ended() const { return state_ == state::closed; }
+  // Whether the PGET script is known to this connection (sent with SCRIPT LOAD since it came up).
+  bool scripts_loaded() const { return scripts_loaded_; }
+  void set_scripts_loaded(bool on) { scripts_loaded_ = on; }
   // Starts connecting; done(ec) runs once the socket is connected, secured and logged in, or
   // failed. Nothing is done with the result until settle(). `keep` (the link's owner) is held
   // by the handlers until they ran.
@@ -117,6 +120,7 @@ class own_link {
   std::size_t out_off_ = 0;
   detail::iov_scratch iov_;
   bool blocked_ = false;
+  bool scripts_loaded_ = false;
   bool readable_ = true;
   bool read_wait_ = false;
   buffer in_;

@@ -214,6 +214,11 @@ class session : public std::enable_shared_from_this<session>,
   // Whether this session's requests still go to the shared connection (also while pinning:
   // the own connection is used once every shared reply is in).
   bool on_shared() const { return mode_ == mode::shared || mode_ == mode::pinning; }
+  // The Redis connection this session's requests go to (shared or own): up, and whether it
+  // knows the PGET script.
+  bool redis_up() const;
+  bool scripts_loaded() const;
+  void set_scripts_loaded(bool on);
   void on_captured(const captured_reply& c, std::string_view bytes) override;
   void on_get_reply(std::string_view bytes, std::uint64_t slot);
   void on_fast_reply(std::string_view value_bytes);
@@ -299,8 +304,7 @@ class session : public std::enable_shared_from_this<session>,
   // The client's own upstream connection.
   own_link own_;
   boost::asio::steady_timer linger_timer_;  // close_lingering()'s polls
-  bool round_active_ = false;    // in_ is being processed: its ranges are queued upstream
-  bool scripts_loaded_ = false;  // the PGET script is known to the own upstream connection
+  bool round_active_ = false;  // in_ is being processed: its ranges are queued upstream
   bool in_multi_ = false;
   bool quit_forwarded_ = false;  // QUIT went to the own connection: Redis will close it
   bool authenticated_ = true;    // false until AUTH when the proxy has a password
