@@ -111,6 +111,23 @@ bool slot_map::complete() const {
   return true;
 }
 
+bool slot_map::same_owners(const slot_map& other) const {
+  // Master indexes differ between maps: each of ours is matched with other's once, then the
+  // slots are compared as indexes.
+  constexpr std::uint16_t absent = none - 1;  // a master of ours that other does not have
+  std::vector<std::uint16_t> theirs(masters_.size(), absent);
+  for (std::size_t i = 0; i < masters_.size(); ++i) {
+    for (std::size_t j = 0; j < other.masters_.size(); ++j) {
+      if (masters_[i] == other.masters_[j]) theirs[i] = static_cast<std::uint16_t>(j);
+    }
+  }
+  for (std::size_t s = 0; s < slot_count; ++s) {
+    const std::uint16_t mine = owner_[s];
+    if ((mine == none ? none : theirs[mine]) != other.owner_[s]) return false;
+  }
+  return true;
+}
+
 void slot_map::moved(std::uint16_t slot, const node& n) {
   if (slot >= slot_count) return;
   owner_[slot] = static_cast<std::uint16_t>(index_of(n));

@@ -71,6 +71,43 @@ TEST_CASE("cluster: gaps, MOVED updates, and replies that are not CLUSTER SLOTS"
   }
 }
 
+TEST_CASE("cluster: two maps with the same owner for every slot, whatever the masters' order") {
+  std::string error;
+  const std::string a = node_bytes("127.0.0.1", 7001, "a");
+  const std::string b = node_bytes("127.0.0.1", 7002, "b");
+  const auto map = slot_map::from_cluster_slots(
+      "*2\r\n*3\r\n:0\r\n:99\r\n" + a + "*3\r\n:100\r\n:16383\r\n" + b, "x", &error);
+  // The same ranges listed the other way round: the masters come in the other order.
+  const auto reordered = slot_map::from_cluster_slots(
+      "*2\r\n*3\r\n:100\r\n:16383\r\n" + b + "*3\r\n:0\r\n:99\r\n" + a, "x", &error);
+  REQUIRE(map);
+  REQUIRE(reordered);
+  CHECK(map->same_owners(*reordered));
+  CHECK(reordered->same_owners(*map));
+  auto moved = *map;
+  moved.moved(99, node{"127.0.0.1", 7002, ""});  // the last slot of a, to b
+  CHECK_FALSE(map->same_owners(moved));
+  CHECK_FALSE(moved.same_owners(*map));
+  moved.moved(99, node{"127.0.0.1", 7001, ""});  // and back
+  CHECK(map->same_owners(moved));
+  auto third = *map;
+  third.moved(16383, node{"127.0.0.1", 7003, ""});  // to a master the other map does not have
+  CHECK_FALSE(map->same_owners(third));
+  CHECK_FALSE(third.same_owners(*map));
+  // A slot served in one map and not in the other.
+  const auto gap = slot_map::from_cluster_slots(
+      "*2\r\n*3\r\n:0\r\n:98\r\n" + a + "*3\r\n:100\r\n:16383\r\n" + b, "x", &error);
+  REQUIRE(gap);
+  CHECK_FALSE(map->same_owners(*gap));
+  CHECK_FALSE(gap->same_owners(*map));
+  CHECK(gap->same_owners(*gap));
+  // Served by a master the other map does not know, where the other serves it by none.
+  auto elsewhere = *gap;
+  elsewhere.moved(99, node{"127.0.0.1", 7003, ""});
+  auto unserved = *gap;
+  CHECK_FALSE(elsewhere.same_owners(unserved));
+}
+
 TEST_CASE("cluster: -MOVED and -ASK read, anything else refused") {
   const auto m = parse_redirect("-MOVED 3999 127.0.0.1:6381\r\n");
   REQUIRE(m);

@@ -33,6 +33,8 @@ class slot_map {
   const std::vector<node>& replicas_of(std::uint16_t slot) const;
   const std::vector<node>& masters() const { return masters_; }
   bool complete() const;  // every slot is served
+  // Whether every slot has the same master in `other` (by address), or none in both.
+  bool same_owners(const slot_map& other) const;
   // A -MOVED: `slot` is served by `n` from now on (a new master is added if need be).
   void moved(std::uint16_t slot, const node& n);
 
