@@ -34,8 +34,10 @@ std::int64_t wall_now_ms() {
 
 }  // namespace
 
-tracking_link::tracking_link(worker& owner)
+tracking_link::tracking_link(worker& owner, upstream::host_port target, bool keep_missing)
     : owner_(owner),
+      target_(std::move(target)),
+      keep_missing_(keep_missing),
       socket_(owner.context()),
       timer_(owner.context()),
       reader_(tracking_buffer_size, owner.config().max_reply_depth),
@@ -98,10 +100,9 @@ void tracking_link::send_fill(const fill& f, std::string_view status_key) {
 void tracking_link::connect() {
   state_ = state::connecting;
   const auto gen = ++generation_;
-  const auto& target = owner_.config().upstream;
   error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);
-  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+  const auto ip = asio::ip::make_address(target_.host, ec);
+  socket_.socket().async_connect(tcp::endpoint(ip, target_.port), [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
   });
   timer_.expires_after(owner_.config().connect_timeout);
@@ -217,7 +218,7 @@ void tracking_link::on_message(std::string_view bytes, bool push) {
     if (--handshake_left_ > 0) return;
     state_ = state::up;
     timer_.cancel();
-    owner_.log().debug("near cache: tracking connection up");
+    owner_.log().debug("near cache: tracking connection to {}:{} up", target_.host, target_.port);
     auto waiting = std::move(waiting_);
     waiting_.clear();
     for (auto& [f, status_key] : waiting) send_fill(f, status_key);
@@ -299,6 +300,7 @@ void tracking_link::on_fill_reply(const awaited& a, std::string_view bytes) {
       auto until = cache::near_cache::clock::time_point::max();
       if (pttl >= 0) until = cache::near_cache::clock::now() + std::chrono::milliseconds(pttl);
       if (pttl == -2 && got_value_) return;  // gone between the two reads
+      if (!got_value_ && !keep_missing_) return;
       cache.store(cache::space::get, f.key, got_value_.value_or(std::string()), !got_value_, 0,
                   until, f.taken);
       return;
@@ -324,8 +326,8 @@ void tracking_link::on_fill_reply(const awaited& a, std::string_view bytes) {
 
 void tracking_link::lost(const std::string& why) {
   const bool was_up = state_ == state::up;
-  owner_.log().debug("near cache: tracking connection {} ({}); every copy dropped",
-                     was_up ? "lost" : "failed", why);
+  owner_.log().debug("near cache: tracking connection to {}:{} {} ({}); every copy dropped",
+                     target_.host, target_.port, was_up ? "lost" : "failed", why);
   ++generation_;
   error_code ignored;
   socket_.close(ignored);
@@ -346,6 +348,10 @@ void tracking_link::lost(const std::string& why) {
   for (const auto& w : waiting_) cache.end_fill(w.first.space, w.first.key);
   in_flight_.clear();
   waiting_.clear();
+}
+
+void tracking_link::drop(const std::string& why) {
+  if (state_ != state::idle) lost(why);
 }
 
 void tracking_link::close() {

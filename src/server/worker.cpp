@@ -31,7 +31,7 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
       wakes_(std::make_unique<wake_hub>(*this)),
       gens_(config.write_gens ? config.write_gens : std::make_shared<cache::write_gens>()),
       near_(config.near_cache_budget, *gens_, stats_.near),
-      tracking_(std::make_unique<tracking_link>(*this)),
+      tracking_(std::make_unique<tracking_link>(*this, config.upstream)),
       board_(*gens_),
       rng_(std::random_device{}()) {
   if (config.idle_timeout.count() > 0) sweep_idle();

@@ -1,13 +1,15 @@
 #pragma once
-// The near cache's connection to Redis, one per worker: RESP3 (HELLO 3) with CLIENT TRACKING ON,
-// so that Redis tells it when any key it read changes, expires, is evicted or leaves Redis's
-// tracking table. The near cache's fills are read on this connection itself: a reply and the
-// invalidation pushes share one ordered stream, so an invalidation can never overtake the read
-// it concerns (the race of two-connection tracking). Writes through this proxy are handled
-// apart, by the write generations (cache/write_gens.hpp), without waiting for Redis.
+// The near cache's connection to one Redis: RESP3 (HELLO 3) with CLIENT TRACKING ON, so that
+// Redis tells it when any key it read changes, expires, is evicted or leaves Redis's tracking
+// table. One per worker (to the upstream) or, in front of a Redis Cluster, one per worker and
+// master it fills from (cluster_nodes::tracking_for). The near cache's fills are read on this
+// connection itself: a reply and the invalidation pushes share one ordered stream, so an
+// invalidation can never overtake the read it concerns (the race of two-connection tracking).
+// Writes through this proxy are handled apart, by the write generations (cache/write_gens.hpp),
+// without waiting for Redis.
 //
-// Opened by the first fill, never by itself; when it is lost every copy is dropped (what
-// changed meanwhile is unknown) and the next fill opens it again. A connection that stalls
+// Opened by the first fill, never by itself; when it is lost every copy of the worker is dropped
+// (what changed meanwhile is unknown) and the next fill opens it again. A connection that stalls
 // without closing (a partition) would silence the invalidations: while up it sends PING every
 // heartbeat_interval, and one unanswered for heartbeat_timeout counts as lost.
 #include <boost/asio/steady_timer.hpp>
@@ -22,6 +24,7 @@
 #include "puppy/cache/near_cache.hpp"
 #include "puppy/net/stream.hpp"
 #include "puppy/server/reply_reader.hpp"
+#include "puppy/upstream/address.hpp"
 
 namespace puppy::server {
 
@@ -29,7 +32,11 @@ class worker;
 
 class tracking_link {
  public:
-  explicit tracking_link(worker& owner);
+  // To `target`, with TLS and login as every upstream connection (upstream_start.hpp).
+  // `keep_missing`: whether a GET fill of a key that does not exist is kept (a nil copy). Not in
+  // front of a cluster: a missing key leaves nothing on its node that a slot migration deletes,
+  // so no invalidation would tell of a write made on the slot's new node.
+  tracking_link(worker& owner, upstream::host_port target, bool keep_missing = true);
   tracking_link(const tracking_link&) = delete;
   tracking_link& operator=(const tracking_link&) = delete;
 
@@ -41,6 +48,8 @@ class tracking_link {
   void fill_get(std::string_view key, const cache::stamp& taken);
   // Whether fills are read and invalidations heard now.
   bool up() const { return state_ == state::up; }
+  // Ends the connection as if it was lost (every copy dropped), unless it is not open.
+  void drop(const std::string& why);
   void close();
 
  private:
@@ -76,6 +85,8 @@ class tracking_link {
   void lost(const std::string& why);
 
   worker& owner_;
+  upstream::host_port target_;
+  bool keep_missing_;
   net::stream socket_;
   boost::asio::steady_timer timer_;
   state state_ = state::idle;
