@@ -232,11 +232,6 @@ int main(int argc, char** argv) {
         opt.pget_channel);
     return 2;
   }
-  if (opt.near_cache_size > 0 && address->cluster) {
-    log->critical(
-        "--near-cache-size: the near cache does not work with a Redis Cluster upstream yet");
-    return 2;
-  }
   if (!opt.near_cache_prefixes.empty() && opt.near_cache_size == 0) {
     log->critical("--near-cache-prefix needs --near-cache-size");
     return 2;

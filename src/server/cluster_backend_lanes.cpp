@@ -5,6 +5,7 @@
 // answered, so that each runs after the ones the client sent before it, as on one Redis.
 #include <boost/asio/post.hpp>
 #include <unordered_map>
+#include <utility>
 
 #include "cluster_backend_parts.hpp"
 #include "puppy/cluster/slot.hpp"
@@ -22,13 +23,14 @@ using resp::lower_into;
 
 void cluster_backend::submit(const resp::framed_command& cmd, std::string_view bytes,
                              std::uint64_t slot, const std::shared_ptr<reply_sink>& sink) {
-  if (held_.empty() && nodes_.ready() && dispatch(cmd.args, bytes, slot, sink)) return;
-  hold(cmd.args, bytes, slot, sink);
+  if (held_.empty() && nodes_.ready() && dispatch(cmd.args, cmd.spec, bytes, slot, sink)) return;
+  hold(cmd.args, cmd.spec, bytes, slot, sink);
 }
 
-void cluster_backend::hold(const args_view& args, std::string_view bytes, std::uint64_t slot,
-                           const sink_ptr& sink) {
-  held_.push_back({std::vector<std::string>(args.begin(), args.end()), std::string(bytes), slot});
+void cluster_backend::hold(const args_view& args, const resp::command_spec& spec,
+                           std::string_view bytes, std::uint64_t slot, const sink_ptr& sink) {
+  held_.push_back(
+      {std::vector<std::string>(args.begin(), args.end()), spec, std::string(bytes), slot});
   if (nodes_.ready() || waiting_topology_) return;
   // No topology yet: the requests wait for the read in progress.
   waiting_topology_ = true;
@@ -57,7 +59,7 @@ void cluster_backend::drain(const sink_ptr& sink) {
     held h = std::move(held_.front());
     held_.pop_front();
     const args_view args(h.args.begin(), h.args.end());
-    if (!dispatch(args, h.bytes, h.slot, sink)) {
+    if (!dispatch(args, h.spec, h.bytes, h.slot, sink)) {
       held_.push_front(std::move(h));
       break;
     }
@@ -98,9 +100,10 @@ cluster_backend::special cluster_backend::classify(const std::string& name) {
   return it == names.end() ? special::none : it->second;
 }
 
-bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
-                               const sink_ptr& sink) {
+bool cluster_backend::dispatch(const args_view& args, const resp::command_spec& spec,
+                               std::string_view bytes, std::uint64_t slot, const sink_ptr& sink) {
   lower_into(args[0], &name_);
+  if (owner_.near_on()) next_writes_ = cache::writes_of(spec, args);
   const special kind = classify(name_);
   if (kind == special::pget) {
     if (sub_pending_ > 0) return false;  // subscribed or not: known once confirmed
@@ -151,6 +154,10 @@ bool cluster_backend::dispatch(const args_view& args, std::string_view bytes, st
     default:
       break;
   }
+  if (spec.near_read && near_get_eligible(args)) {
+    if (!may_start(lane::shared)) return false;  // answered in its turn
+    if (near_get_hit(args, slot, sink)) return true;
+  }
   const lookup found = keys_of(args);
   if (found.blocking) {
     if (!may_start(lane::alone)) return false;  // on its own connection, after all before it
@@ -175,12 +182,17 @@ std::shared_ptr<cluster_backend::job> cluster_backend::start_job(lane l, const s
   j->counted = true;
   lane_ = l;
   ++inflight_;
+  if (!next_writes_.empty()) expect_writes(*j, std::exchange(next_writes_, {}));
   return j;
 }
 
 void cluster_backend::complete(job& j, std::string_view reply) {
   if (j.answered) return;
   j.answered = true;
+  if (j.gens != nullptr) {  // its writes are done: before anyone is told so
+    j.writes.bump(*j.gens);
+    j.gens = nullptr;
+  }
   j.sink->answer(j.slot, reply);
   if (!j.counted) return;
   j.counted = false;

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "puppy/cache/near_answer.hpp"
+#include "puppy/cache/write_gens.hpp"
 #include "puppy/cluster/keyless.hpp"
 #include "puppy/cluster/slot_map.hpp"
 #include "puppy/cluster/split.hpp"
@@ -60,6 +62,17 @@ struct cluster_backend::job {
   std::size_t scan_want = 0;      // SCAN: COUNT
   std::size_t scan_got = 0;       // SCAN: elements gathered from the masters so far
   std::string scan_elements;
+  // With the near cache: what it may write (expect_writes), bumped again when it is answered,
+  // or when it ends unanswered (its client went: it may have run all the same).
+  cache::write_note writes;
+  cache::write_gens* gens = nullptr;
+
+  job() = default;
+  job(const job&) = delete;
+  job& operator=(const job&) = delete;
+  ~job() {
+    if (gens != nullptr) writes.bump(*gens);
+  }
 };
 
 // A job or a leg, made and dropped once per request: its block is recycled on the thread.
@@ -131,6 +144,8 @@ struct cluster_backend::pget_flow {
   bool in_flight = false;          // a look (read, script) is on its way
   bool woken = false;              // the channel was published meanwhile: look again after it
   std::uint16_t slot = 0;
+  bool fill = false;   // the near cache: a fresh answer from the node fills a copy
+  cache::stamp taken;  // the generations from before the read (fill)
   pget::request request() const {
     pget::request r;
     r.kind = kind;
@@ -147,6 +162,7 @@ struct cluster_backend::pget_flow {
 // A request that waits for the ones in flight (or for the topology).
 struct cluster_backend::held {
   std::vector<std::string> args;
+  resp::command_spec spec;
   std::string bytes;
   std::uint64_t slot;
 };
@@ -168,6 +184,7 @@ struct cluster_backend::transaction {
   bool watched = false;                    // WATCH came first: it cannot move
   bool failed = false;                     // a command was refused: the node aborts it at EXEC
   std::optional<cluster::redirect> moved;  // its slot moved while queuing: it runs there
+  cache::write_note writes;                // of the commands queued: they run at EXEC
   bool broken = false;                     // its connection failed: nothing more is sent
   std::string broken_reply;
   int redirects = 0;

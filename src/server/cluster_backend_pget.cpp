@@ -56,6 +56,9 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
   const bool waits = r.kind == pget::op::get && r.wait_ms > 0;
   const lane l = waits ? lane::alone : lane::shared;
   if (!may_start(l)) return false;
+  const bool near = r.kind == pget::op::get && near_usable();
+  const double xfetch = r.kind == pget::op::get && r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
+  if (near && near_pget_hit(r.key, xfetch, slot, sink)) return true;
   auto f = std::make_shared<pget_flow>();
   f->j = start_job(l, sink, slot);
   f->kind = r.kind;
@@ -69,10 +72,12 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
   f->slot = cluster::key_slot(r.key);
   f->channel = pget::shard_wake_channel(owner_.config().pget_keys, f->status_key);
   if (r.kind != pget::op::get) {
+    if (owner_.near_on()) expect_writes(*f->j, cache::pget_writes(f->key, f->status_key));
     pget_write(f);
     return true;
   }
-  if (r.beta > 0) f->xfetch = owner_.xfetch_factor(r.beta);
+  f->xfetch = xfetch;
+  f->fill = near;
   f->wait = waits;
   if (waits) {
     f->listen.assign(pget::shard_channel_name(f->channel));
@@ -108,6 +113,7 @@ void cluster_backend::pget_script(const pget_ptr& f,
 
 void cluster_backend::pget_read(const pget_ptr& f) {
   f->in_flight = true;
+  if (f->fill) near_stamp(*f);
   std::string read;
   pget::encode_read(f->key, f->status_key, &read);
   pget_send(f, std::move(read), [this, f](std::string_view reply) { on_pget_read(f, reply); });
@@ -130,6 +136,7 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
     std::string out;
     pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &out);
     count(owner_, d.answer);
+    if (f->fill && d.answer == pget::state::fresh) near_fill(*f);
     pget_done(f, out);
     return;
   }

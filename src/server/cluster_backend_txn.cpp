@@ -69,6 +69,7 @@ bool cluster_backend::start_transaction(std::string_view bytes, std::uint64_t sl
 bool cluster_backend::in_transaction(const args_view& args, std::string_view bytes,
                                      std::uint64_t slot, const sink_ptr& sink) {
   const txn_ptr t = txn_;
+  t->writes.add(next_writes_);  // (bumped when queued, by its own job, and again at EXEC)
   if (name_ == "exec" || name_ == "discard") {
     exec(t, name_ == "discard", bytes, slot, sink);
     return true;
@@ -177,6 +178,7 @@ void cluster_backend::exec(const txn_ptr& t, bool discard, std::string_view byte
   txn_.reset();
   watch_node_.reset();  // EXEC and DISCARD end every WATCH
   auto j = start_job(lane::alone, sink, slot);
+  if (!discard) expect_writes(*j, std::move(t->writes));  // the queued writes run now
   if (!t->decided) {
     if (const cluster::node* n = nodes_.any()) {
       decide(t, *n);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "puppy/server/tracking_link.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -73,6 +74,27 @@ cluster_nodes::link* cluster_nodes::for_slot(std::uint16_t slot, bool resp3) {
   return cache[index];
 }
 
+tracking_link* cluster_nodes::tracking_for(std::uint16_t slot) {
+  const cluster::node* n = map_ ? map_->master_of(slot) : nullptr;
+  if (n == nullptr) return nullptr;
+  auto& t = tracking_[n->address()];
+  if (!t) t = std::make_unique<tracking_link>(owner_, upstream::host_port{n->host, n->port}, false);
+  return t.get();
+}
+
+void cluster_nodes::near_after(const cluster::slot_map& before) {
+  if (!owner_.near_on()) return;
+  if (!before.same_owners(*map_)) {
+    owner_.log().debug("near cache: a slot changed owner; every copy dropped");
+    owner_.near().clear();
+  }
+  for (auto& [address, t] : tracking_) {
+    bool master = false;
+    for (const auto& m : map_->masters()) master = master || m.address() == address;
+    if (!master) t->drop("no longer a master");
+  }
+}
+
 void cluster_nodes::index_commands() {
   routes_.clear();
   for (const auto& [name, specs] : specs_) {
@@ -101,6 +123,7 @@ const cluster::node* cluster_nodes::any() {
 }
 
 void cluster_nodes::set_map(cluster::slot_map map) {
+  std::optional<cluster::slot_map> old_map;
   if (map_) {
     std::vector<std::string> before, after;
     for (const auto& m : map_->masters()) before.push_back(m.address());
@@ -111,8 +134,10 @@ void cluster_nodes::set_map(cluster::slot_map map) {
       owner_.log().info("cluster masters now: {}", fmt::join(after, ", "));
       want_specs_ = true;  // other servers: their commands may differ (a rolling upgrade)
     }
+    if (owner_.near_on()) old_map = std::move(map_);
   }
   map_ = std::move(map);
+  if (old_map) near_after(*old_map);
   master_links_.assign(map_->masters().size(), nullptr);
   master_links3_.assign(map_->masters().size(), nullptr);
   update_scan_order();
@@ -134,6 +159,12 @@ void cluster_nodes::update_scan_order() {
 
 void cluster_nodes::moved(const cluster::redirect& r) {
   if (map_) {
+    const cluster::node* was = map_->master_of(r.slot);
+    if (owner_.near_on() && (was == nullptr || !(*was == r.to))) {
+      owner_.log().debug("near cache: slot {} moved to {}; every copy dropped", r.slot,
+                         r.to.address());
+      owner_.near().clear();
+    }
     map_->moved(r.slot, r.to);
     if (master_links_.size() < map_->masters().size()) {
       master_links_.resize(map_->masters().size(), nullptr);
@@ -282,6 +313,7 @@ void cluster_nodes::close() {
   for (auto& kind : links_) {
     for (auto& [name, l] : kind) l->close();
   }
+  for (auto& [name, t] : tracking_) t->close();
   waiting_.clear();
 }
 

@@ -10,7 +10,11 @@
 // was written to a node whose connection then failed is not sent again (it may have run).
 // MGET, MSET, DEL, UNLINK, EXISTS and TOUCH across slots are split per slot (cluster/split.hpp);
 // keyless commands follow cluster/keyless.hpp. Connection state is kept here, not on a node:
-// SELECT 0, HELLO 2, CLIENT SETNAME and the like are answered by the proxy.
+// SELECT 0, HELLO 2, CLIENT SETNAME and the like are answered by the proxy. With the near cache
+// (docs/near-cache.md, "In front of a Redis Cluster"), fresh PGET values and GET/MGET replies
+// under --near-cache-prefix are answered from the worker's copies, filled on the tracking
+// connection of the key's master, and every request that may write keys moves their write
+// generations when it is sent and when its reply arrives.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -21,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "puppy/cache/near_answer.hpp"
 #include "puppy/cluster/keyless.hpp"
 #include "puppy/cluster/slot_map.hpp"
 #include "puppy/cluster/split.hpp"
@@ -78,16 +83,17 @@ class cluster_backend final : public routed_backend {
   // (job, leg, held and transaction are defined in src/server/cluster_backend_parts.hpp.)
   // Starts one request, or returns false if it must wait for the client's requests in flight
   // (they went to another connection: see "lanes" in docs/cluster.md).
-  bool dispatch(const args_view& args, std::string_view bytes, std::uint64_t slot,
-                const sink_ptr& sink);
-  void hold(const args_view& args, std::string_view bytes, std::uint64_t slot,
-            const sink_ptr& sink);
+  bool dispatch(const args_view& args, const resp::command_spec& spec, std::string_view bytes,
+                std::uint64_t slot, const sink_ptr& sink);
+  void hold(const args_view& args, const resp::command_spec& spec, std::string_view bytes,
+            std::uint64_t slot, const sink_ptr& sink);
   void drain(const sink_ptr& sink);
   // Where a job runs: several shared ones at once; one alone (an own connection); several
   // (un)subscriptions at once on the subscribed connections.
   enum class lane : std::uint8_t { shared, alone, sub };
   // Whether a job of `l` may start now, beside the ones in flight.
   bool may_start(lane l) const { return inflight_ == 0 || (l != lane::alone && lane_ == l); }
+  // (The job takes the writes of the request being dispatched: next_writes_.)
   std::shared_ptr<job> start_job(lane l, const sink_ptr& sink, std::uint64_t slot);
   // Answers the job's reply slot; the last job in flight lets held requests go.
   void complete(job& j, std::string_view reply);
@@ -172,6 +178,27 @@ class cluster_backend final : public routed_backend {
   // The flow's answer; a waiting flow leaves the shard_wakes.
   void pget_done(const pget_ptr& f, std::string_view reply);
 
+  // ---- the near cache (cluster_backend_near.cpp) ----
+  // Whether this client may be answered from copies and its reads fill them: not in MULTI, not
+  // subscribed. (SELECT of another database, CLIENT TRACKING, MONITOR and CLIENT REPLY are
+  // refused in front of a cluster.)
+  bool near_usable() const;
+  // A GET/MGET whose keys are all under --near-cache-prefix, from a RESP2 client.
+  bool near_get_eligible(const args_view& args) const;
+  // Answers a GET/MGET from copies if every key has one (true); else asks for fills of the keys
+  // without one, each on its master's tracking connection.
+  bool near_get_hit(const args_view& args, std::uint64_t slot, const sink_ptr& sink);
+  // Answers a PGET `fresh` from the copy of `key` (true), BETA decided from the copy.
+  bool near_pget_hit(std::string_view key, double xfetch, std::uint64_t slot, const sink_ptr& sink);
+  // Before a PGET's read: the generations its fill will be checked against.
+  void near_stamp(pget_flow& f);
+  // After a PGET answered fresh by its node: the key read again on its master's tracking
+  // connection.
+  void near_fill(const pget_flow& f);
+  // `w` may be written by `j`, sent now: the generations are bumped now, and again when `j` is
+  // answered (complete) or dropped.
+  void expect_writes(job& j, cache::write_note w);
+
   // ---- pub/sub (cluster_backend_pubsub.cpp) ----
   struct subscriber;
   struct sub_request;
@@ -189,6 +216,10 @@ class cluster_backend final : public routed_backend {
   std::string name_;               // scratch: the command's lower-case name
   std::string scratch_;            // scratch: a subcommand's name
   std::vector<std::size_t> keys_;  // scratch: the key positions keys_of() found
+  // What the request being dispatched may write (with the near cache): start_job() takes it.
+  cache::write_note next_writes_;
+  std::string near_reply_;                 // scratch: an answer from copies
+  std::vector<std::string_view> missing_;  // scratch: keys without a copy
   std::size_t spread_ = 0;
   std::deque<held> held_;  // requests waiting for the ones in flight (or for the topology)
   bool waiting_topology_ = false;

@@ -6,7 +6,9 @@
 // cannot be reached, and every cluster_refresh_interval; at most one read is in flight, and
 // reads prompted by events are at least min_refresh_gap apart. COMMAND is read with the first
 // topology and again whenever the set of masters changes (a rolling upgrade may bring new
-// commands).
+// commands). With the near cache, the worker's tracking connection to each master it fills from
+// (tracking_for) lives here too: copies are dropped when a slot changes owner, and a connection
+// to a node that is no longer a master is closed.
 #include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -28,6 +30,7 @@
 namespace puppy::server {
 
 class worker;
+class tracking_link;
 
 class cluster_nodes {
  public:
@@ -67,6 +70,9 @@ class cluster_nodes {
   // A connection to a replica of `slot`'s master (each in turn; `skip_down`: not one known to be
   // down), or null if it has none (or none up).
   link* replica_for(std::uint16_t slot, bool resp3, bool skip_down);
+  // The near cache's tracking connection to the master serving `slot` (made on first use), or
+  // null if no node serves it. Fills of a key go to its slot's master.
+  tracking_link* tracking_for(std::uint16_t slot);
   // Masters in the order of the first slot each serves: SCAN visits them in this order.
   const std::vector<cluster::node>& scan_order() const { return scan_order_; }
   // A master for a keyless command (each in turn), or null if no master is known.
@@ -85,6 +91,10 @@ class cluster_nodes {
   void finish_read(const std::string& error);
   void arm_timer(std::chrono::milliseconds after);
   void set_map(cluster::slot_map map);
+  // The near cache after a change of the map: every copy dropped if a slot changed owner (the
+  // new owner does not track the keys the old one read for it), and the tracking connections
+  // to nodes that are no longer masters closed.
+  void near_after(const cluster::slot_map& before);
   void update_scan_order();
   void index_commands();
 
@@ -101,8 +111,11 @@ class cluster_nodes {
   std::array<std::unordered_map<std::string, std::unique_ptr<link>>, 4> links_;
   std::size_t next_replica_ = 0;
   std::vector<cluster::node> scan_order_;
-  std::vector<link*> master_links_;        // by index in map_->masters(), made on first use
-  std::vector<link*> master_links3_;       // RESP3
+  std::vector<link*> master_links_;   // by index in map_->masters(), made on first use
+  std::vector<link*> master_links3_;  // RESP3
+  // The near cache's, by "host:port"; never destroyed before the worker (a link's handlers
+  // refer to it), only closed.
+  std::unordered_map<std::string, std::unique_ptr<tracking_link>> tracking_;
   std::vector<cluster::node> candidates_;  // of the read in flight
   std::string read_errors_;                // of the read in flight
   bool reading_ = false;
