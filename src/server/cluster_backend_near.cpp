@@ -15,15 +15,6 @@ namespace puppy::server {
 
 using cache::near_cache;
 
-namespace {
-
-cache::stamp stamp_of(worker& w, std::string_view key, std::string_view status_key) {
-  return cache::stamp::take(w.gens(), cache::write_gens::slot_of(key),
-                            cache::write_gens::slot_of(status_key));
-}
-
-}  // namespace
-
 bool cluster_backend::near_usable() const {
   return owner_.near_on() && !txn_ && !subscribed_context(false);
 }
@@ -50,7 +41,7 @@ bool cluster_backend::near_get_hit(const args_view& args, std::uint64_t slot,
   }
   for (const auto key : missing_) {
     if (tracking_link* t = nodes_.tracking_for(cluster::key_slot(key))) {
-      t->fill_get(key, stamp_of(owner_, key, key));
+      t->fill_get(key, cache::stamp::of_keys(owner_.gens(), key, key));
     }
   }
   return false;
@@ -68,7 +59,7 @@ bool cluster_backend::near_pget_hit(std::string_view key, double xfetch, std::ui
 }
 
 void cluster_backend::near_stamp(pget_flow& f) {
-  f.taken = stamp_of(owner_, f.key, f.status_key);
+  f.taken = cache::stamp::of_keys(owner_.gens(), f.key, f.status_key);
 }
 
 void cluster_backend::near_fill(const pget_flow& f) {

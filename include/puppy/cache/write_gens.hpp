@@ -49,6 +49,10 @@ struct stamp {
   static stamp take(const write_gens& g, std::size_t key_slot, std::size_t status_slot) {
     return {key_slot, status_slot, g.gen(key_slot), g.gen(status_slot), g.epoch()};
   }
+  // The stamp of a copy of `key` (a PGET's: with its `status_key`; a GET's: the key twice).
+  static stamp of_keys(const write_gens& g, std::string_view key, std::string_view status_key) {
+    return take(g, write_gens::slot_of(key), write_gens::slot_of(status_key));
+  }
   bool current(const write_gens& g) const {
     return g.gen(key_slot) == key_gen && g.gen(status_slot) == status_gen && g.epoch() == epoch;
   }

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "puppy/cache/near_answer.hpp"
 #include "puppy/cache/write_gens.hpp"
 #include "puppy/memcached/translate.hpp"
 #include "puppy/metrics/stats.hpp"
@@ -245,15 +246,12 @@ class session : public std::enable_shared_from_this<session>,
   void note_state(const resp::framed_command& cmd);  // SELECT, HELLO, CLIENT TRACKING, RESET
   struct write_mark {
     std::uint64_t seq;  // the reply after which the writes are done
-    bool all;           // FLUSHALL and the like
-    std::vector<std::size_t> slots;
+    cache::write_note note;
   };
   std::deque<write_mark> write_marks_;
-  std::vector<std::size_t> written_slots_;  // of the command being forwarded
-  bool written_all_ = false;
+  cache::write_note written_;  // of the command being forwarded
   bool written_pending_ = false;
-  std::vector<std::size_t> multi_slots_;  // of the commands queued in MULTI
-  bool multi_all_ = false;
+  cache::write_note multi_writes_;  // of the commands queued in MULTI
   bool db_zero_ = true;
   bool own_tracking_ = false;
   bool resp3_ = false;
