@@ -6,25 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "near_test_support.hpp"
 #include "puppy/cache/near_answer.hpp"
 
 using namespace puppy::cache;
+using puppy::test::t0;
 using clock_type = near_cache::clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-const clock_type::time_point t0{std::chrono::seconds(1000)};
-
-struct fixture {
-  write_gens gens;
-  puppy::metrics::near_stats stats;
-  near_cache cache{1 << 20, gens, stats};
-
-  stamp taken(std::string_view key) const {
-    const std::size_t k = write_gens::slot_of(key);
-    return stamp::take(gens, k, k);
-  }
+struct fixture : puppy::test::near_fixture {
   void pget_copy_of(std::string_view key, std::string_view value, std::int64_t compute_ms,
                     clock_type::time_point until) {
     REQUIRE(cache.store(space::pget, key, value, false, compute_ms, until, taken(key)));

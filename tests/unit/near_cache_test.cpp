@@ -4,26 +4,18 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "near_test_support.hpp"
 #include "puppy/cache/near_cache.hpp"
 
 using namespace puppy::cache;
+using puppy::test::t0;
 using clock_type = near_cache::clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-const clock_type::time_point t0{std::chrono::seconds(1000)};
-
-struct fixture {
-  write_gens gens;
-  puppy::metrics::near_stats stats;
-  near_cache cache;
-  explicit fixture(std::size_t budget = 1 << 20) : cache(budget, gens, stats) {}
-
-  stamp taken(std::string_view key, std::string_view status = {}) const {
-    const std::size_t k = write_gens::slot_of(key);
-    return stamp::take(gens, k, status.empty() ? k : write_gens::slot_of(status));
-  }
+struct fixture : puppy::test::near_fixture {
+  using near_fixture::near_fixture;
   bool put(std::string_view key, std::string_view value, clock_type::time_point until = t0 + 60s) {
     return cache.store(space::pget, key, value, false, 5, until,
                        taken(key, "puppy:" + std::string(key)));
