@@ -120,6 +120,10 @@ void cluster_backend::pget_read(const pget_ptr& f) {
 }
 
 void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
+  if (f->j->sink->gone()) {  // no second step (a lease) for a client that went
+    pget_done(f, {});
+    return;
+  }
   std::optional<std::string_view> value;
   std::optional<std::string_view> status;
   std::string error;

@@ -29,8 +29,9 @@ void own_link::connect(std::shared_ptr<void> keep, std::function<void(const erro
   error_code ec;
   const auto ip = asio::ip::make_address(target.host, ec);  // host names were resolved at start-up
   connect_timer_.expires_after(owner_.config().connect_timeout);
-  connect_timer_.async_wait([this, keep](const error_code& e) {
-    if (!e && state_ == state::connecting) {
+  connect_timer_.async_wait([this, keep, attempt = ++attempt_](const error_code& e) {
+    // (A completion queued before settle() cancelled it must not end a later attempt.)
+    if (!e && state_ == state::connecting && attempt == attempt_) {
       connect_error_ = "timed out";
       error_code ignored;
       socket_.close(ignored);  // fails the step in progress

@@ -402,14 +402,19 @@ void session::reprocess_later() {
   });
 }
 
+bool session::close_if_gone_while_blocked() {
+  if (!client_eof_ || closed_ || !(wait_ || (mode_ == mode::routed && backend_->blocked()))) {
+    return false;
+  }
+  // Redis frees a client blocked when it goes; so does the proxy (there is nothing to wait
+  // for: the answer would have no one to go to).
+  close("client closed while blocked");
+  return true;
+}
+
 void session::on_client_eof() {
   client_eof_ = true;
-  if (wait_ || (mode_ == mode::routed && backend_->blocked())) {
-    // Redis frees a client blocked when it goes; so does the proxy (there is nothing to wait
-    // for: the answer would have no one to go to).
-    close("client closed while blocked");
-    return;
-  }
+  if (close_if_gone_while_blocked()) return;
   if (mode_ == mode::pinned && own_.up() && !own_.blocked()) {
     // Let the upstream see the end too and relay what it still sends until it closes.
     own_.shutdown_send();

@@ -7,6 +7,7 @@
 
 #include "puppy/server/io_util.hpp"
 #include "puppy/server/session.hpp"
+#include "puppy/server/wake_hub.hpp"
 #include "puppy/server/worker.hpp"
 
 namespace puppy::server {
@@ -65,7 +66,13 @@ void session::release(const char* why) {
   linger_timer_.cancel();
   out_.clear();
   ledger_.drop_locals();
-  if (wait_) wait_->timer.cancel();
+  if (wait_) {
+    wait_->timer.cancel();
+    // Leave the key's waiters now, not when destroyed: the hub must not pick this session as
+    // the one that looks (in a handler of its own: this may run inside the hub's dispatch).
+    asio::post(owner_.context(), [&hub = owner_.wakes(), key = wait_->key,
+                                  self = shared_from_this()] { hub.remove(key, self.get()); });
+  }
   if (backend_) backend_->abandon();
   // Reads others joined will not be answered here now: they read for themselves (in a handler
   // of its own, as this may run inside a shared connection's dispatch).

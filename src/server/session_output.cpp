@@ -127,6 +127,9 @@ void session::arm_client_write_wait() {
 }
 
 void session::maybe_finish() {
+  // A request that blocks may have started after the client's end was read (it waited behind
+  // the requests before it).
+  if (close_if_gone_while_blocked()) return;
   if (!own_.ended() && !close_after_replies_ && !client_eof_ && !draining_) return;
   if (closed_ || !out_.idle()) return;
   const bool upstream_done = own_.ended();

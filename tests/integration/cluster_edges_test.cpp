@@ -326,3 +326,23 @@ TEST_CASE("cluster: a client that goes while blocked is let go at once, and so i
   d.shutdown_write();
   CHECK(d.read_until_closed() == ":1\r\n$1\r\nx\r\n");
 }
+
+TEST_CASE("cluster: a blocking command that would start after its client went is let go too") {
+  // BLPOP waits in the proxy behind the client's earlier request (a script busy for 300 ms on
+  // the node) when the client goes; once the script is answered, BLPOP would start for nobody.
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url());
+  const std::string key = "{edge7}q";
+  const std::string busy =
+      "local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] "
+      "repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - t0 > 300000 return 1";
+  {
+    raw_client c(proxy.port());
+    c.send(encode({"EVAL", busy, "1", key}) + encode({"BLPOP", key, "0"}));
+  }  // gone while the script runs
+  CHECK(wait_until([&] { return proxy_metric(proxy.port(), "puppy_connections_current") == 1; },
+                   10s));
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  CHECK(wait_until(
+      [&] { return node.call({"CLIENT", "LIST"}).find("cmd=blpop") == std::string::npos; }, 10s));
+}

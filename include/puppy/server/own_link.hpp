@@ -113,6 +113,7 @@ class own_link {
   net::stream socket_;
   boost::asio::steady_timer connect_timer_;
   state state_ = state::none;
+  std::uint64_t attempt_ = 0;  // connect() calls: a timer's completion knows its own
   std::string connect_error_;
   std::vector<piece> out_;
   std::string owned_;

@@ -176,6 +176,9 @@ class session : public std::enable_shared_from_this<session>,
   void finish_pin_if_ready();
   void finish_request_round();
   void on_client_eof();
+  // The client has gone while a request of its blocks (a blocking command, PGET ... WAIT):
+  // closes the session at once and returns true.
+  bool close_if_gone_while_blocked();
 
   // The client's own upstream connection (session_upstream.cpp).
   void connect_upstream();
