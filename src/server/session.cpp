@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "puppy/resp/ascii.hpp"
 #include "puppy/server/cluster_backend.hpp"
 #include "puppy/server/io_util.hpp"
 #include "puppy/server/memcached_backend.hpp"
@@ -280,14 +281,9 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
       ledger_.enter_passthrough(false);
       return true;
     case resp::command_kind::client: {
-      const auto is = [](std::string_view a, std::string_view b) {
-        return a.size() == b.size() &&
-               std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-                 return std::tolower(static_cast<unsigned char>(x)) == y;
-               });
-      };
-      if (cmd.args.size() >= 3 && is(cmd.args[1], "reply") &&
-          (is(cmd.args[2], "off") || is(cmd.args[2], "skip"))) {
+      using resp::iequals;
+      if (cmd.args.size() >= 3 && iequals(cmd.args[1], "reply") &&
+          (iequals(cmd.args[2], "off") || iequals(cmd.args[2], "skip"))) {
         ledger_.enter_passthrough(false);
         return true;
       }
