@@ -146,6 +146,43 @@ TEST_CASE("pget decision: malformed or foreign status values are unknown") {
         999'999'999'999'999'999);
 }
 
+TEST_CASE("pget decision: a current status's numbers read eight digits at a time") {
+  // Every length from 1 to 18 digits, every digit at every place of an eight-digit chunk.
+  std::int64_t n = 0;
+  for (int digits = 1; digits <= 18; ++digits) {
+    n = n * 10 + (digits % 10);
+    for (const std::int64_t v : {n, n - (digits > 1 ? 1 : 0)}) {
+      const std::string text = format_current(v, v);
+      INFO(text);
+      const auto st = parse_status(std::string_view(text));
+      CHECK(st.what == kind::current);
+      CHECK(st.compute_ms == v);
+      CHECK(st.fresh_until_ms == v);
+    }
+  }
+  CHECK(parse_status(std::string_view("current:1:9876543210987654")).fresh_until_ms ==
+        9'876'543'210'987'654);
+  // 19 digits never wrap into a wrong value: unknown, as before.
+  CHECK(parse_status(std::string_view("current:1:1234567890123456789")).what == kind::unknown);
+  CHECK(parse_status(std::string_view("current:12345678901234567890:1")).what == kind::unknown);
+  // A byte that is not a digit anywhere in a chunk of eight ends the number there.
+  for (const char bad : {'/', ':', 'a', ' ', '\xb0', '\x3f', '\0'}) {
+    for (std::size_t at = 0; at < 13; ++at) {
+      std::string text = "current:5:1700000300000";
+      text[10 + at] = bad;
+      INFO(at << " " << static_cast<int>(static_cast<unsigned char>(bad)));
+      const auto st = parse_status(std::string_view(text));
+      if (bad == ':' && at > 0 && at < 12) {
+        CHECK(st.what == kind::unknown);  // current:5:A:B: four parts
+      } else if (bad == ':') {
+        CHECK(st.what == kind::current);  // an empty part, skipped
+      } else {
+        CHECK(st.what == kind::unknown);
+      }
+    }
+  }
+}
+
 TEST_CASE("pget decision: no status: the first reader takes a lease") {
   const status none = parse_status(std::nullopt);
   check_lease(get(none, -2, true), "lease:T-new:1700000000000:0:0");

@@ -335,6 +335,12 @@ TEST_CASE("pget reply: integer replies") {
   CHECK(v == -7);
   CHECK(parse_int_reply(":9223372036854775807\r\n", &v, &error) == reply_kind::ok);
   CHECK(v == INT64_MAX);
+  CHECK(parse_int_reply(":-9223372036854775808\r\n", &v, &error) == reply_kind::ok);
+  CHECK(v == INT64_MIN);
+  CHECK(parse_int_reply(":999999999999999999\r\n", &v, &error) == reply_kind::ok);  // 18 digits
+  CHECK(v == 999'999'999'999'999'999);
+  CHECK(parse_int_reply(":-123456789012345678\r\n", &v, &error) == reply_kind::ok);
+  CHECK(v == -123'456'789'012'345'678);
   CHECK(error == "untouched");
 
   v = 42;
@@ -342,6 +348,12 @@ TEST_CASE("pget reply: integer replies") {
        {""s, ":1"s, ":1\r"s, ":1\r\nx"s, ":1\r\n:1\r\n"s, ":\r\n"s, ":01\r\n"s, ":+1\r\n"s,
         ":1.0\r\n"s, ":9223372036854775808\r\n"s, "$1\r\n1\r\n"s, "+1\r\n"s, "(1\r\n"s, ",1\r\n"s,
         "#t\r\n"s, "_\r\n"s, "*1\r\n:1\r\n"s}) {
+    INFO(resp_test::escape(bad));
+    CHECK(parse_int_reply(bad, &v, &error) == reply_kind::malformed);
+  }
+  // Numbers Redis would not write.
+  for (const std::string& bad : {":-0\r\n"s, ":-01\r\n"s, ":-\r\n"s, ":12x\r\n"s, ":1\n"s, ":1\rx"s,
+                                 ":-9223372036854775809\r\n"s, ": 1\r\n"s}) {
     INFO(resp_test::escape(bad));
     CHECK(parse_int_reply(bad, &v, &error) == reply_kind::malformed);
   }
