@@ -13,6 +13,7 @@
 
 #include "cluster_backend_parts.hpp"
 #include "puppy/cluster/slot.hpp"
+#include "puppy/pget/answer.hpp"
 #include "puppy/pget/decision.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/reply.hpp"
@@ -35,8 +36,6 @@ constexpr std::chrono::milliseconds wait_poll{25};
 // ... and at least this often while it is: a subscribed connection that went silent without
 // closing, or a client that went away, is noticed within it.
 constexpr std::chrono::milliseconds max_quiet_wait{1000};
-
-const std::string script_flushed = "the PGET script was flushed from the upstream; try again";
 
 }  // namespace
 
@@ -124,27 +123,10 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
     pget_done(f, {});
     return;
   }
-  std::optional<std::string_view> value;
-  std::optional<std::string_view> status;
-  std::string error;
-  const auto kind = pget::parse_pair_reply(reply, &value, &status, &error);
-  if (kind != pget::reply_kind::ok) {
-    pget_done(f, kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
-                                                     : "-" + error + "\r\n");
-    return;
-  }
-  const auto d =
-      pget::decide_read(pget::parse_status(status), value.has_value(), wall_clock_ms(), f->xfetch);
-  if (d.next == pget::read_next::answer && (!f->wait || d.answer != pget::state::miss)) {
-    const bool with_value = value && d.answer != pget::state::miss;
-    std::string out;
-    pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &out);
-    count(owner_, d.answer);
-    if (f->fill && d.answer == pget::state::fresh) near_fill(*f);
-    pget_done(f, out);
-    return;
-  }
-  if (d.next == pget::read_next::heal && !f->wait) {
+  std::string out;
+  const auto a = pget::answer_read(reply, wall_clock_ms(), f->xfetch, f->wait, &out);
+  if (a.given) count(owner_, *a.given);
+  if (a.next == pget::after_read::heal) {
     // A current status without its value (evicted): a miss, and the status is dropped so that
     // the next reader gets the lease.
     pget_script(
@@ -161,9 +143,9 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
           return heal;
         },
         [](std::string_view) {});
-    std::string out;
-    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
-    count(owner_, pget::state::miss);
+  }
+  if (a.next == pget::after_read::answered || a.next == pget::after_read::heal) {
+    if (f->fill && a.given == pget::state::fresh) near_fill(*f);
     pget_done(f, out);
     return;
   }
@@ -184,59 +166,54 @@ void cluster_backend::pget_script_get(const pget_ptr& f) {
 }
 
 void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view reply) {
-  pget::get_reply r;
-  std::string error;
-  const auto kind = pget::parse_get_reply(reply, &r, &error);
-  if (kind != pget::reply_kind::ok) {
-    pget_done(f, kind == pget::reply_kind::error      ? "-" + error + "\r\n"
-                 : kind == pget::reply_kind::noscript ? error_reply(script_flushed)
-                                                      : error_reply("unexpected reply from "
-                                                                    "the PGET script"));
+  std::string out;
+  const auto a = pget::answer_get(reply, f->wait, &out);
+  const auto now = clock::now();
+  if (a.wait && now >= f->deadline) {
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
+    count(owner_, pget::state::miss);
+    pget_done(f, out);
     return;
   }
-  const auto now = clock::now();
-  if (f->wait && r.answer == pget::state::miss && now < f->deadline) {
-    // Someone else regenerates: look again when the key is published, when the lease may end,
-    // and, while the wake-up subscription is not confirmed, soon.
-    f->in_flight = false;
-    shard_wakes& hub = *owner_.shard_wake_hub();
-    if (!f->wake) {
-      f->wake = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
-        if (const auto f = weak.lock()) on_pget_wake(f);
-      });
-    } else {
-      hub.renew(f->listen);
-    }
-    if (std::exchange(f->woken, false)) {
-      pget_read(f);  // published while this look was on its way
+  if (!a.wait) {
+    if (a.given) count(owner_, *a.given);
+    pget_done(f, out);
+    return;
+  }
+  // Someone else regenerates: look again when the key is published, when the lease may end,
+  // and, while the wake-up subscription is not confirmed, soon.
+  f->in_flight = false;
+  shard_wakes& hub = *owner_.shard_wake_hub();
+  if (!f->wake) {
+    f->wake = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
+      if (const auto f = weak.lock()) on_pget_wake(f);
+    });
+  } else {
+    hub.renew(f->listen);
+  }
+  if (std::exchange(f->woken, false)) {
+    pget_read(f);  // published while this look was on its way
+    return;
+  }
+  auto next = std::min(f->deadline, now + max_quiet_wait);
+  if (a.retry_after >= 0) {
+    next = std::min(next, now + std::chrono::milliseconds(a.retry_after + 1));
+  }
+  if (!hub.listening(f->listen)) next = std::min(next, now + wait_poll);
+  if (!f->timer) {
+    owner_.stats().pget_waits.add();
+    f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
+  }
+  f->timer->expires_at(next);
+  f->timer->async_wait([this, f](const boost::system::error_code& ec) {
+    // Cancelled, or overtaken: woken (on_pget_wake) after the timer had fired.
+    if (ec || f->in_flight || f->j->answered) return;
+    if (f->j->sink->gone()) {
+      pget_done(f, {});
       return;
     }
-    auto next = std::min(f->deadline, now + max_quiet_wait);
-    if (r.retry_after_ms >= 0) {
-      next = std::min(next, now + std::chrono::milliseconds(r.retry_after_ms + 1));
-    }
-    if (!hub.listening(f->listen)) next = std::min(next, now + wait_poll);
-    if (!f->timer) {
-      owner_.stats().pget_waits.add();
-      f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
-    }
-    f->timer->expires_at(next);
-    f->timer->async_wait([this, f](const boost::system::error_code& ec) {
-      // Cancelled, or overtaken: woken (on_pget_wake) after the timer had fired.
-      if (ec || f->in_flight || f->j->answered) return;
-      if (f->j->sink->gone()) {
-        pget_done(f, {});
-        return;
-      }
-      pget_read(f);
-    });
-    return;
-  }
-  std::string out;
-  pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
-                          r.answer == pget::state::lease ? &r.token : nullptr, &out);
-  count(owner_, r.answer);
-  pget_done(f, out);
+    pget_read(f);
+  });
 }
 
 void cluster_backend::on_pget_wake(const pget_ptr& f) {
@@ -270,25 +247,12 @@ void cluster_backend::pget_write(const pget_ptr& f) {
         return call;
       },
       [this, f](std::string_view reply) {
-        std::int64_t value = 0;
-        std::string error;
-        switch (pget::parse_int_reply(reply, &value, &error)) {
-          case pget::reply_kind::ok:
-            if (f->kind == pget::op::set) {
-              (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
-            }
-            complete(*f->j, resp::encode::integer(value));
-            return;
-          case pget::reply_kind::noscript:
-            complete(*f->j, error_reply(script_flushed));
-            return;
-          case pget::reply_kind::error:
-            complete(*f->j, "-" + error + "\r\n");
-            return;
-          case pget::reply_kind::malformed:
-            complete(*f->j, error_reply("unexpected reply from the PGET script"));
-            return;
+        std::string out;
+        const auto a = pget::answer_write(reply, &out);
+        if (a.value && f->kind == pget::op::set) {
+          (*a.value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
         }
+        complete(*f->j, out);
       });
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "puppy/pget/answer.hpp"
 #include "puppy/pget/decision.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/reply.hpp"
@@ -203,25 +204,13 @@ void session::on_captured(const captured_reply& c, std::string_view bytes) {
       return;
     case capture::what::integer:
     case capture::what::pset: {
-      std::int64_t value = 0;
-      switch (pget::parse_int_reply(bytes, &value, &error)) {
-        case pget::reply_kind::ok:
-          if (kind == capture::what::pset) {
-            (value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
-          }
-          out_.copy(resp::encode::integer(value));
-          return;
-        case pget::reply_kind::noscript:
-          set_scripts_loaded(false);
-          out_.copy(error_reply("the PGET script was flushed from the upstream; try again"));
-          return;
-        case pget::reply_kind::error:
-          out_.copy("-" + error + "\r\n");
-          return;
-        case pget::reply_kind::malformed:
-          out_.copy(error_reply("unexpected reply from the PGET script"));
-          return;
+      std::string reply;
+      const auto a = pget::answer_write(bytes, &reply);
+      if (a.noscript) set_scripts_loaded(false);
+      if (a.value && kind == capture::what::pset) {
+        (*a.value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
       }
+      out_.copy(reply);
       return;
     }
     case capture::what::read:
@@ -230,23 +219,9 @@ void session::on_captured(const captured_reply& c, std::string_view bytes) {
     case capture::what::get:
       on_get_reply(bytes, c.slot);
       return;
-    case capture::what::fast_status: {
-      fast_pget& f = fast_.front();
-      std::optional<std::string_view> status;
-      switch (pget::parse_bulk_reply(bytes, &status, &error)) {
-        case pget::reply_kind::ok:
-          if (status) f.status = std::string(*status);
-          return;
-        case pget::reply_kind::error:
-        case pget::reply_kind::noscript:
-          f.error = error;
-          return;
-        case pget::reply_kind::malformed:
-          f.error = "ERR unexpected reply to SET NX GET";
-          return;
-      }
+    case capture::what::fast_status:
+      fast_.front().status_reply.assign(bytes);
       return;
-    }
     case capture::what::fast_value:
       on_fast_reply(bytes);
       return;
@@ -256,55 +231,25 @@ void session::on_captured(const captured_reply& c, std::string_view bytes) {
 void session::on_fast_reply(std::string_view value_bytes) {
   const fast_pget f = std::move(fast_.front());
   fast_.pop_front();
-  if (!f.error.empty()) {
-    if (f.error.rfind("ERR syntax error", 0) == 0) {
-      fast_ok_ = false;  // Redis before 7.0: no SET NX GET; scripts from now on
-      owner_.log().warn("the upstream refused SET NX GET (Redis < 7.0?); PGET uses a script now");
-      answer_pget(f.slot, error_reply("PGET needs Redis 7.0 or later for its fast path; retry"));
-      return;
-    }
-    answer_pget(f.slot, "-" + f.error + "\r\n");
-    return;
-  }
-  std::optional<std::string_view> value;
-  std::string error;
-  switch (pget::parse_bulk_reply(value_bytes, &value, &error)) {
-    case pget::reply_kind::ok:
-      break;
-    case pget::reply_kind::error:
-    case pget::reply_kind::noscript:
-      answer_pget(f.slot, "-" + error + "\r\n");
-      return;
-    case pget::reply_kind::malformed:
-      answer_pget(f.slot, error_reply("unexpected reply to GET"));
-      return;
-  }
   std::string reply;
-  if (!f.status) {  // SET NX set our lease: we regenerate
-    const std::string_view token(f.token, sizeof f.token);
-    pget::encode_pget_reply(pget::state::lease, value ? &*value : nullptr, &token, &reply);
-    count(owner_, pget::state::lease);
-    answer_pget(f.slot, reply);
-    return;
+  const std::string_view token(f.token, sizeof f.token);
+  const auto a = pget::answer_lease(f.status_reply, value_bytes, token, f.now_ms, &reply);
+  if (a.no_set_get) {
+    fast_ok_ = false;  // Redis before 7.0: no SET NX GET; scripts from now on
+    owner_.log().warn("the upstream refused SET NX GET (Redis < 7.0?); PGET uses a script now");
   }
-  const auto d = pget::decide_get(pget::parse_status(*f.status), -1, value.has_value(), f.now_ms,
-                                  std::string_view(f.token, sizeof f.token), 0);
-  if (d.take_lease) {
-    // A current status without its value (evicted): this reader gets a miss, and the status is
-    // dropped so that the next reader gets the lease (no busy loop until the status expires).
-    std::string heal, status_key, ignored;
-    pget::status_key(f.key, owner_.config().pget_keys, &status_key, &ignored);
-    pget::encode_heal(f.key, status_key, &heal);
-    send_calls(heal, {capture::what::discard}, true);
-    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
-    count(owner_, pget::state::miss);
-    answer_pget(f.slot, reply);
-    return;
-  }
-  const bool with_value = value && d.answer != pget::state::miss;
-  pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, &reply);
-  count(owner_, d.answer);
+  if (a.heal) send_heal(f.key);
+  if (a.given) count(owner_, *a.given);
   answer_pget(f.slot, reply);
+}
+
+void session::send_heal(std::string_view key) {
+  // A current status without its value (evicted): the status is dropped so that the next reader
+  // gets the lease (no busy loop until the status expires).
+  std::string heal, status_key, ignored;
+  pget::status_key(key, owner_.config().pget_keys, &status_key, &ignored);
+  pget::encode_heal(key, status_key, &heal);
+  send_calls(heal, {capture::what::discard}, true);
 }
 
 void session::answer_pget(std::uint64_t slot, const std::string& reply) {

@@ -3,6 +3,7 @@
 // lease, or the script). The first step is in session_pget.cpp.
 #include <spdlog/spdlog.h>
 
+#include "puppy/pget/answer.hpp"
 #include "puppy/pget/decision.hpp"
 #include "puppy/pget/keys.hpp"
 #include "puppy/pget/reply.hpp"
@@ -61,44 +62,26 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
 }
 
 void session::resolve_read(const pget_read& rd, std::string_view bytes) {
-  std::optional<std::string_view> value;
-  std::optional<std::string_view> status;
-  std::string error;
+  // The common case (a hit in its turn) is encoded straight into the output.
+  const bool direct = !rd.wait && rd.slot == 0 && !out_.slots_open();
   std::string reply;
-  bool answered = false;
-  const auto kind = pget::parse_pair_reply(bytes, &value, &status, &error);
-  if (kind != pget::reply_kind::ok) {
-    reply = kind == pget::reply_kind::malformed ? error_reply("unexpected reply to MGET")
-                                                : "-" + error + "\r\n";
-    answered = true;
-  }
-  pget::read_decision d;
-  if (!answered) {
-    d = pget::decide_read(pget::parse_status(status), value.has_value(), wall_clock_ms(),
-                          rd.xfetch);
-    if (d.next == pget::read_next::answer && (!rd.wait || d.answer != pget::state::miss)) {
-      const bool with_value = value && d.answer != pget::state::miss;
-      // The common case (a hit in its turn) is encoded straight into the output.
-      const bool direct = !rd.wait && rd.slot == 0 && !out_.slots_open();
-      std::string* into = direct ? &out_.appending() : &reply;
-      const std::size_t at = into->size();
-      pget::encode_pget_reply(d.answer, with_value ? &*value : nullptr, nullptr, into);
-      if (direct) out_.appended(at);
-      answered = true;
-      count(owner_, d.answer);
-      if (rd.fill && d.answer == pget::state::fresh) {
-        // Read again on the tracking connection, so that Redis tells when it changes.
-        std::string status_key, ignored;
-        pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
-        owner_.tracking().fill_pget(rd.key, status_key, rd.taken);
-      }
-    }
+  std::string* into = direct ? &out_.appending() : &reply;
+  const std::size_t at = into->size();
+  const auto a = pget::answer_read(bytes, wall_clock_ms(), rd.xfetch, rd.wait, into);
+  const bool answered = a.next == pget::after_read::answered || a.next == pget::after_read::heal;
+  if (direct && answered) out_.appended(at);
+  if (a.given) count(owner_, *a.given);
+  if (a.given == pget::state::fresh && rd.fill) {
+    // Read again on the tracking connection, so that Redis tells when it changes.
+    std::string status_key, ignored;
+    pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
+    owner_.tracking().fill_pget(rd.key, status_key, rd.taken);
   }
   if (rd.wait) {
     if (answered) {
       // Every other waiter of the key on this worker gets the same answer.
       if (wait_->listening) {
-        const bool value = d.answer == pget::state::fresh || d.answer == pget::state::stale;
+        const bool value = a.given == pget::state::fresh || a.given == pget::state::stale;
         owner_.wakes().outcome(wait_->key, this, value ? &reply : nullptr, -1);
       }
       finish_wait(reply);
@@ -113,22 +96,13 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
     send_wait_attempt();
     return;
   }
+  if (a.next == pget::after_read::heal) send_heal(rd.key);
   if (answered) {
-    if (!reply.empty()) answer_pget(rd.slot, reply);  // else already in the output
-  } else if (d.next == pget::read_next::heal) {
-    // A current status without its value (evicted): this reader gets a miss, and the status is
-    // dropped so that the next reader gets the lease (no busy loop until the status expires).
-    std::string heal, status_key, ignored;
-    pget::status_key(rd.key, owner_.config().pget_keys, &status_key, &ignored);
-    pget::encode_heal(rd.key, status_key, &heal);
-    send_calls(heal, {capture::what::discard}, true);
-    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &reply);
-    count(owner_, pget::state::miss);
-    answer_pget(rd.slot, reply);
+    if (!direct) answer_pget(rd.slot, reply);
   } else {
     // The answer takes another round trip; replies to later requests wait behind it.
     const std::uint64_t slot = rd.slot != 0 ? rd.slot : out_.reserve();
-    if (d.next == pget::read_next::take_lease && fast_ok_) {
+    if (a.next == pget::after_read::take_lease && fast_ok_) {
       send_lease_step(rd, slot);
     } else {
       std::string status_key, ignored;
@@ -176,44 +150,31 @@ void session::send_script_get(const pget_read& rd, const std::string& status_key
 }
 
 void session::on_get_reply(std::string_view bytes, std::uint64_t slot) {
-  pget::get_reply r;
-  std::string error;
-  const auto kind = pget::parse_get_reply(bytes, &r, &error);
-  std::string reply;
   const bool for_wait = slot == 0 && wait_;  // an attempt of the waiting PGET
-  if (kind == pget::reply_kind::ok) {
-    if (for_wait && r.answer == pget::state::miss) {
-      if (!wait_->waited) owner_.stats().pget_waits.add();
-      wait_->waited = true;
-      wait_->in_flight = false;
-      if (wait_->woken) {  // published while this look was on its way: look again
-        attempt_now(true);
-        return;
-      }
-      owner_.wakes().outcome(wait_->key, this, nullptr, r.retry_after_ms);
-      after_wait_miss(r.retry_after_ms);
+  std::string reply;
+  const auto a = pget::answer_get(bytes, for_wait, &reply);
+  if (a.noscript) set_scripts_loaded(false);
+  if (a.given) count(owner_, *a.given);
+  if (!for_wait) {
+    answer_pget(slot, reply);
+    return;
+  }
+  if (a.wait) {
+    if (!wait_->waited) owner_.stats().pget_waits.add();
+    wait_->waited = true;
+    wait_->in_flight = false;
+    if (wait_->woken) {  // published while this look was on its way: look again
+      attempt_now(true);
       return;
     }
-    pget::encode_pget_reply(r.answer, r.has_value ? &r.value : nullptr,
-                            r.answer == pget::state::lease ? &r.token : nullptr, &reply);
-    count(owner_, r.answer);
-  } else if (kind == pget::reply_kind::noscript) {
-    set_scripts_loaded(false);
-    reply = error_reply("the PGET script was flushed from the upstream; try again");
-  } else if (kind == pget::reply_kind::error) {
-    reply = "-" + error + "\r\n";
-  } else {
-    reply = error_reply("unexpected reply from the PGET script");
+    owner_.wakes().outcome(wait_->key, this, nullptr, a.retry_after);
+    after_wait_miss(a.retry_after);
+    return;
   }
-  if (for_wait) {
-    const bool value = kind == pget::reply_kind::ok &&
-                       (r.answer == pget::state::fresh || r.answer == pget::state::stale);
-    // A lease is this waiter's alone: the others go on waiting for its PSET.
-    owner_.wakes().outcome(wait_->key, this, value ? &reply : nullptr, -1);
-    finish_wait(reply);
-  } else {
-    answer_pget(slot, reply);
-  }
+  // A lease is this waiter's alone: the others go on waiting for its PSET.
+  const bool value = a.given == pget::state::fresh || a.given == pget::state::stale;
+  owner_.wakes().outcome(wait_->key, this, value ? &reply : nullptr, -1);
+  finish_wait(reply);
 }
 
 }  // namespace puppy::server

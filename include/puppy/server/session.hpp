@@ -138,9 +138,8 @@ class session : public std::enable_shared_from_this<session>,
     std::string key;
     char token[32];
     std::int64_t now_ms = 0;
-    std::uint64_t slot = 0;             // the reply slot its answer fills (0: in order)
-    std::optional<std::string> status;  // what SET ... GET found (nullopt: it took the lease)
-    std::string error;                  // an error reply to SET ... GET
+    std::uint64_t slot = 0;    // the reply slot its answer fills (0: in order)
+    std::string status_reply;  // the reply to SET ... GET (pget::answer_lease)
   };
   struct pget_wait;
 
@@ -213,6 +212,7 @@ class session : public std::enable_shared_from_this<session>,
   // A PGET's read could not answer it: take the lease, or ask the script, in a second step.
   void send_lease_step(const pget_read& rd, std::uint64_t slot);
   void send_script_get(const pget_read& rd, const std::string& status_key, std::uint64_t slot);
+  void send_heal(std::string_view key);  // drops the status of an evicted value
   void answer_pget(std::uint64_t slot, const std::string& reply);
   void send_raw(const std::string& bytes, unsigned count);
   // Whether this session's requests still go to the shared connection (also while pinning:
