@@ -25,6 +25,15 @@ bool under_prefix(std::string_view key, const std::vector<std::string>& prefixes
   return false;
 }
 
+bool get_eligible(const std::vector<std::string_view>& args, bool mget, bool resp3,
+                  const std::vector<std::string>& prefixes) {
+  if (prefixes.empty() || resp3 || args.size() < 2 || (!mget && args.size() != 2)) return false;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (!under_prefix(args[i], prefixes)) return false;
+  }
+  return true;
+}
+
 bool get_reply(near_cache& cache, const std::vector<std::string_view>& args, bool mget,
                near_cache::clock::time_point now, std::string* reply,
                std::vector<std::string_view>* missing) {

@@ -20,15 +20,8 @@ bool cluster_backend::near_usable() const {
 }
 
 bool cluster_backend::near_get_eligible(const args_view& args) const {
-  const auto& prefixes = owner_.config().near_cache_prefixes;
-  if (prefixes.empty() || state_.resp3 || args.size() < 2 || (name_ == "get" && args.size() != 2) ||
-      !near_usable()) {
-    return false;
-  }
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    if (!cache::under_prefix(args[i], prefixes)) return false;
-  }
-  return true;
+  return near_usable() && cache::get_eligible(args, name_ == "mget", state_.resp3,
+                                              owner_.config().near_cache_prefixes);
 }
 
 bool cluster_backend::near_get_hit(const args_view& args, std::uint64_t slot,

@@ -33,18 +33,15 @@ bool session::near_pget_hit(std::string_view key, double xfetch, std::string* re
 }
 
 bool session::near_get_hit(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
-  const auto& prefixes = owner_.config().near_cache_prefixes;
-  if (prefixes.empty() || resp3_ || !near_usable() || cmd.is_inline ||
-      cmd.args.size() != cmd.argc || cmd.argc < 2 || (cmd.name == "get" && cmd.argc != 2)) {
+  if (!near_usable() || cmd.is_inline || cmd.args.size() != cmd.argc) return false;
+  const bool mget = cmd.name == "mget";
+  if (!cache::get_eligible(cmd.args, mget, resp3_, owner_.config().near_cache_prefixes)) {
     return false;
-  }
-  for (std::size_t i = 1; i < cmd.args.size(); ++i) {
-    if (!cache::under_prefix(cmd.args[i], prefixes)) return false;
   }
   std::string reply;
   std::vector<std::string_view> missing;
-  if (!cache::get_reply(owner_.near(), cmd.args, cmd.name == "mget", near_cache::clock::now(),
-                        &reply, &missing)) {
+  if (!cache::get_reply(owner_.near(), cmd.args, mget, near_cache::clock::now(), &reply,
+                        &missing)) {
     for (const auto key : missing) owner_.tracking().fill_get(key, near_stamp(key, key));
     return false;
   }

@@ -69,6 +69,24 @@ TEST_CASE("near answer: keys under the prefixes") {
   CHECK_FALSE(under_prefix("a", {}));
 }
 
+TEST_CASE("near answer: which GET and MGET copies may answer") {
+  using args = std::vector<std::string_view>;
+  const std::vector<std::string> prefixes = {"config:", "s:"};
+  CHECK(get_eligible(args{"GET", "config:a"}, false, false, prefixes));
+  CHECK(get_eligible(args{"mget", "config:a", "s:b", "s:b"}, true, false, prefixes));
+  CHECK(get_eligible(args{"MGET", "s:"}, true, false, prefixes));
+  // One key not under a prefix sends the whole command to Redis.
+  CHECK_FALSE(get_eligible(args{"MGET", "config:a", "other"}, true, false, prefixes));
+  CHECK_FALSE(get_eligible(args{"GET", "other"}, false, false, prefixes));
+  // Wrong arity is Redis's to answer (its error).
+  CHECK_FALSE(get_eligible(args{"GET"}, false, false, prefixes));
+  CHECK_FALSE(get_eligible(args{"GET", "config:a", "config:b"}, false, false, prefixes));
+  CHECK_FALSE(get_eligible(args{"MGET"}, true, false, prefixes));
+  // RESP3 clients, and no prefixes at all.
+  CHECK_FALSE(get_eligible(args{"GET", "config:a"}, false, true, prefixes));
+  CHECK_FALSE(get_eligible(args{"GET", "config:a"}, false, false, {}));
+}
+
 TEST_CASE("near answer: GET and MGET from copies, only when every key has one") {
   fixture f;
   f.get_copy_of("a", "1");

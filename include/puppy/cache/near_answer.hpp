@@ -26,6 +26,13 @@ std::optional<near_cache::copy> pget_copy(near_cache& cache, std::string_view ke
 // Whether `key` starts with one of `prefixes` (--near-cache-prefix).
 bool under_prefix(std::string_view key, const std::vector<std::string>& prefixes);
 
+// GET key / MGET key...: `args` as the client sent them, the name first (`mget`: MGET). Whether
+// copies may answer it: --near-cache-prefix is set, GET has its one key and MGET at least one,
+// every key is under a prefix, and the client does not speak RESP3 (`resp3`: the copies hold
+// RESP2 replies). Whether the client may use the near cache at all is the caller's to say.
+bool get_eligible(const std::vector<std::string_view>& args, bool mget, bool resp3,
+                  const std::vector<std::string>& prefixes);
+
 // GET key / MGET key...: `args` as the client sent them, the name first. If every key has a
 // valid copy in `cache`'s GET space, appends the reply Redis would give (RESP2: the bulk, or an
 // array of them for `mget`) to `reply` and returns true. Else returns false and lists in
