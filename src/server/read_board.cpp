@@ -1,10 +1,8 @@
 #include "puppy/server/read_board.hpp"
 
-#include "puppy/server/session.hpp"
-
 namespace puppy::server {
 
-void read_board::lead(const std::string& key, const session* leader, const cache::stamp& taken) {
+void read_board::lead(const std::string& key, const void* leader, const cache::stamp& taken) {
   reads_[key] = entry{leader, taken, {}};
 }
 
@@ -17,15 +15,15 @@ void read_board::join(const std::string& key, follower f) {
   reads_.at(key).followers.push_back(std::move(f));
 }
 
-void read_board::done(const std::string& key, const session* leader, std::string_view reply) {
+void read_board::done(const std::string& key, const void* leader, std::string_view reply) {
   release(key, leader, &reply);
 }
 
-void read_board::abandon(const std::string& key, const session* leader) {
+void read_board::abandon(const std::string& key, const void* leader) {
   release(key, leader, nullptr);
 }
 
-void read_board::release(const std::string& key, const session* leader,
+void read_board::release(const std::string& key, const void* leader,
                          const std::string_view* reply) {
   const auto it = reads_.find(key);
   if (it == reads_.end() || it->second.leader != leader) return;

@@ -47,6 +47,7 @@ class shared_upstream;
 
 class session : public std::enable_shared_from_this<session>,
                 public reply_sink,
+                public read_listener,
                 private ledger_listener {
  public:
   // `shared` is the upstream connection to start on, or null to pin from the start. `tls`:
@@ -83,7 +84,7 @@ class session : public std::enable_shared_from_this<session>,
   // For the read board: the read this session joined was answered (`reply`, MGET's bytes), or
   // its leader went away (null: read for yourself).
   void on_joined_read(const std::string& key, const read_board::follower& f,
-                      const std::string_view* reply);
+                      const std::string_view* reply) override;
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
   void on_wake();
   // For the wake hub: look again now (this session is the key's reader). `published`: the key
