@@ -55,6 +55,7 @@ cluster_backend::cluster_backend(worker& owner) : owner_(owner), nodes_(*owner.c
 }
 
 cluster_backend::~cluster_backend() {
+  leave_board();
   retire_all();
 }
 

@@ -234,6 +234,7 @@ bool cluster_backend::blocked() const {
 
 void cluster_backend::abandon() {
   if (const auto f = waiting_.lock()) pget_done(f, {});
+  leave_board();
   retire_all();
 }
 

@@ -130,7 +130,9 @@ struct cluster_backend::leg {
 };
 
 // A PGET-family request: its steps on the master of its key's slot (cluster_backend_pget.cpp).
-struct cluster_backend::pget_flow {
+// It may follow another PGET's read of its key on the worker's read board (read_listener).
+struct cluster_backend::pget_flow : read_listener {
+  cluster_backend* backend = nullptr;
   std::shared_ptr<job> j;  // the client's request
   pget::op kind = pget::op::get;
   std::string key, status_key, token, value, channel;
@@ -146,6 +148,10 @@ struct cluster_backend::pget_flow {
   std::uint16_t slot = 0;
   bool fill = false;   // the near cache: a fresh answer from the node fills a copy
   cache::stamp taken;  // the generations from before the read (fill)
+  bool leads = false;  // its read is on the worker's read board; others may follow it
+
+  void on_joined_read(const std::string& key, const read_board::follower& f,
+                      const std::string_view* reply) override;
   pget::request request() const {
     pget::request r;
     r.kind = kind;

@@ -4,11 +4,15 @@
 // status key always shares the key's slot (pget::key_rules::cluster). Every PGET starts with one
 // MGET of the key and its status, answered at once when fresh or stale; the lease and the early
 // refresh go through the script (EVALSHA, or EVAL with its body on a node that does not have it
-// yet: that loads it there). PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH on a shard
+// yet: that loads it there). With the near cache, a PGET that misses its copy while another
+// PGET of the worker reads the key follows that read (the worker's read_board) instead of
+// sending its own. PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH on a shard
 // channel of its slot. PGET ... WAIT holds the client's later requests back and looks again when
 // the key is published (shard_wakes: the worker's subscriptions to those channels), when the
 // lease may end, and every wait_poll while its channel's subscription is not confirmed, until
 // its deadline.
+#include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "cluster_backend_parts.hpp"
@@ -59,6 +63,7 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
   const double xfetch = r.kind == pget::op::get && r.beta > 0 ? owner_.xfetch_factor(r.beta) : 0;
   if (near && near_pget_hit(r.key, xfetch, slot, sink)) return true;
   auto f = std::make_shared<pget_flow>();
+  f->backend = this;
   f->j = start_job(l, sink, slot);
   f->kind = r.kind;
   f->key.assign(r.key);
@@ -84,6 +89,10 @@ bool cluster_backend::pget_request(const args_view& args, std::uint64_t slot,
     waiting_ = f;
   }
   f->deadline = clock::now() + std::chrono::milliseconds(r.wait_ms);
+  if (near && !waits && owner_.reads().joinable(f->key)) {
+    pget_follow(f);  // another PGET of this worker reads the key now: decide from its answer
+    return true;
+  }
   pget_read(f);
   return true;
 }
@@ -113,12 +122,22 @@ void cluster_backend::pget_script(const pget_ptr& f,
 void cluster_backend::pget_read(const pget_ptr& f) {
   f->in_flight = true;
   if (f->fill) near_stamp(*f);
+  if (f->fill && !f->wait && !owner_.reads().reading(f->key)) {
+    owner_.reads().lead(f->key, f.get(), f->taken);
+    f->leads = true;
+    leading_.push_back(f);
+  }
   std::string read;
   pget::encode_read(f->key, f->status_key, &read);
   pget_send(f, std::move(read), [this, f](std::string_view reply) { on_pget_read(f, reply); });
 }
 
 void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
+  if (f->leads) {  // its followers decide from the same reply
+    f->leads = false;
+    leading_.erase(std::find(leading_.begin(), leading_.end(), f));
+    owner_.reads().done(f->key, f.get(), reply);
+  }
   if (f->j->sink->gone()) {  // no second step (a lease) for a client that went
     pget_done(f, {});
     return;
@@ -150,6 +169,45 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
     return;
   }
   pget_script_get(f);
+}
+
+void cluster_backend::pget_follow(const pget_ptr& f) {
+  joined_.push_back(f);
+  owner_.reads().join(f->key, {f, 0, f->timeout, f->update_time, f->xfetch});
+}
+
+void cluster_backend::pget_flow::on_joined_read(const std::string&, const read_board::follower&,
+                                                const std::string_view* reply) {
+  for (auto& joined : backend->joined_) {
+    if (joined.get() != this) continue;
+    const pget_ptr f = std::move(joined);
+    backend->joined_.erase(std::find(backend->joined_.begin(), backend->joined_.end(), nullptr));
+    backend->on_followed_read(f, reply);
+    return;
+  }
+}
+
+void cluster_backend::on_followed_read(const pget_ptr& f, const std::string_view* reply) {
+  if (reply == nullptr) {  // the leader went without an answer: read for ourselves
+    if (f->j->sink->gone()) return;
+    pget_read(f);
+    return;
+  }
+  f->fill = false;  // the leader fills the copy
+  on_pget_read(f, *reply);
+  f->j->sink->answers_ready();  // (the leader's node connection flushes only its own client)
+}
+
+void cluster_backend::leave_board() {
+  joined_.clear();  // their client went: nothing to answer
+  for (const auto& f : leading_) {
+    f->leads = false;
+    // Its followers read for themselves (in a handler of its own: this may run inside a node
+    // connection's dispatch). `f` is kept until then so that no other flow takes its address.
+    boost::asio::post(owner_.context(),
+                      [&board = owner_.reads(), f] { board.abandon(f->key, f.get()); });
+  }
+  leading_.clear();
 }
 
 void cluster_backend::pget_script_get(const pget_ptr& f) {

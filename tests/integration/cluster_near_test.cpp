@@ -378,3 +378,49 @@ TEST_CASE("cluster near: GET and MGET under the prefix over two masters", "[near
   CHECK(r3.call({"GET", keys[1]}) == bulk("y"));
   CHECK(calls(node_b, "get") == 1);
 }
+
+TEST_CASE("cluster near: concurrent misses of one key cost its node one read", "[near]") {
+  // Forced deterministically: the key's master is reached through a relay (it announces the
+  // relay's port to the cluster), which holds the first reader's MGET back until every other
+  // client's PGET has been taken in.
+  redis_cluster cluster;
+  const std::string key = "hot";
+  const std::size_t owner = cluster.owner_of(key);
+  fault_relay relay(cluster.node(owner).port());
+  raw_client node(cluster.node(owner).port());
+  REQUIRE(node.call({"CONFIG", "SET", "cluster-announce-port", std::to_string(relay.port())}) ==
+          "+OK\r\n");
+  const std::string relayed = ":" + std::to_string(relay.port()) + "\r\n";
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    raw_client n(cluster.node(i).port());
+    await(
+        [&] {
+          return n.call({"CLUSTER", "SLOTS"}).find(relayed) != std::string::npos;
+        },
+        "every node announcing the relay for the key's master");
+  }
+  proxy_server proxy(cluster.url(), one_worker);
+  raw_client setup(proxy.port());
+  near_stats stats(proxy.port());
+  const auto lease = pget(setup, {key, "100", "10"});
+  REQUIRE(lease.token);
+  REQUIRE(setup.call({"PSET", key, *lease.token, "v1", "100", "10"}) == ":1\r\n");
+  std::vector<std::unique_ptr<raw_client>> clients;
+  for (int i = 0; i < 50; ++i) clients.push_back(std::make_unique<raw_client>(proxy.port()));
+  reset_stats(node);
+  const auto before = stats.read();
+
+  relay.blackhole(true);  // the first reader's MGET waits in the relay
+  for (auto& c : clients) c->send(encode({"PGET", key, "100", "10"}));
+  // Every PGET has missed the (empty) near cache and joined the first one's read.
+  await([&] { return stats.read().misses >= before.misses + 50; }, "50 misses");
+  relay.blackhole(false);
+  for (auto& c : clients) CHECK(c->read_reply() == fresh("v1"));
+  // One read for all fifty, and one more on the tracking connection to fill the copy.
+  await([&] { return stats.read().entries == 1; }, "the copy filled");
+  CHECK(calls(node, "mget") == 2);
+  CHECK(calls(node, "evalsha") + calls(node, "eval") == 0);
+  // Now they are hits: no command at all.
+  for (auto& c : clients) CHECK(c->call({"PGET", key, "100", "10"}) == fresh("v1"));
+  CHECK(calls(node, "mget") == 2);
+}

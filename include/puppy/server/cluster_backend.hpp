@@ -32,6 +32,7 @@
 #include "puppy/resp/client_state.hpp"
 #include "puppy/server/link_protocols.hpp"
 #include "puppy/server/pipelined_link.hpp"
+#include "puppy/server/read_board.hpp"
 #include "puppy/server/routed_backend.hpp"
 
 namespace puppy::server {
@@ -177,6 +178,11 @@ class cluster_backend final : public routed_backend {
   void on_pget_wake(const pget_ptr& f);
   // The flow's answer; a waiting flow leaves the shard_wakes.
   void pget_done(const pget_ptr& f, std::string_view reply);
+  // The worker's read board: a PGET that follows another's read of its key (held in joined_
+  // until it is answered), and the reads this backend leads (abandoned when its client goes).
+  void pget_follow(const pget_ptr& f);
+  void on_followed_read(const pget_ptr& f, const std::string_view* reply);
+  void leave_board();
 
   // ---- the near cache (cluster_backend_near.cpp) ----
   // Whether this client may be answered from copies and its reads fill them: not in MULTI, not
@@ -229,6 +235,10 @@ class cluster_backend final : public routed_backend {
   // PGET's flow (to end it when the client goes).
   std::weak_ptr<job> blocking_;
   std::weak_ptr<pget_flow> waiting_;
+  // PGETs following another's read on the worker's read board (kept alive here: the board holds
+  // them weakly), and the PGETs whose reads lead on it.
+  std::vector<pget_ptr> joined_;
+  std::vector<pget_ptr> leading_;
   lane lane_ = lane::shared;  // of the jobs in flight
   std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
   txn_ptr txn_;                                    // MULTI was started and not yet ended
