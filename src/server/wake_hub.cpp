@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 
 #include "puppy/server/io_util.hpp"
-#include "puppy/server/session.hpp"
 #include "puppy/server/upstream_start.hpp"
 #include "puppy/server/worker.hpp"
 
@@ -54,70 +53,9 @@ wake_hub::wake_hub(worker& owner)
       timer_(owner.context()),
       reader_(hub_buffer_size, resp::default_max_reply_depth) {}
 
-void wake_hub::add(const std::string& key, const std::shared_ptr<session>& s) {
-  waiters_[key].list.push_back(s);
+void wake_hub::add(const std::string& key, const std::shared_ptr<wake_listener>& w) {
+  waiters_.add(key, w);
   if (state_ == state::idle) connect();
-}
-
-void wake_hub::remove(const std::string& key, const session* s) {
-  const auto it = waiters_.find(key);
-  if (it == waiters_.end()) return;
-  auto& list = it->second.list;
-  list.erase(std::remove_if(list.begin(), list.end(),
-                            [s](const std::weak_ptr<session>& w) {
-                              const auto p = w.lock();
-                              return !p || p.get() == s;
-                            }),
-             list.end());
-  if (list.empty()) {
-    waiters_.erase(it);
-    return;
-  }
-  if (it->second.reader == s) {
-    // The reader left before its outcome: another one looks.
-    it->second.reader = nullptr;
-    lead(it->second, true);
-  }
-}
-
-void wake_hub::lead(key_waiters& w, bool published) {
-  for (const auto& weak : w.list) {
-    if (auto p = weak.lock()) {
-      w.reader = p.get();
-      p->attempt_now(published);
-      return;
-    }
-  }
-}
-
-void wake_hub::ask(const std::string& key, const std::shared_ptr<session>& s) {
-  const auto it = waiters_.find(key);
-  if (it == waiters_.end()) {
-    s->attempt_now(false);  // not registered (yet): on its own
-    return;
-  }
-  if (it->second.reader != nullptr) return;  // the reader's outcome will come
-  it->second.reader = s.get();
-  s->attempt_now(false);
-}
-
-void wake_hub::outcome(const std::string& key, const session* s, const std::string* answer,
-                       std::int64_t retry_after_ms) {
-  const auto it = waiters_.find(key);
-  if (it == waiters_.end()) return;
-  if (it->second.reader == s) it->second.reader = nullptr;
-  std::vector<std::shared_ptr<session>> others;
-  for (const auto& weak : it->second.list) {
-    if (auto p = weak.lock(); p && p.get() != s) others.push_back(std::move(p));
-  }
-  // Each may finish (and remove itself) or look again (and become the reader).
-  for (auto& o : others) {
-    if (answer != nullptr) {
-      o->on_peer_answer(*answer);
-    } else {
-      o->on_peer_miss(retry_after_ms);
-    }
-  }
 }
 
 void wake_hub::connect() {
@@ -233,33 +171,10 @@ void wake_hub::on_message(std::string_view bytes) {
     failures_ = 0;
     owner_.log().debug("listening for PGET wake-ups on '{}'",
                        owner_.config().pget_keys.wake_channel);
-    notify_all();  // anything published before now may have been missed
+    waiters_.published_all();  // anything published before now may have been missed
   } else if (parts[0] == "message" && parts.size() == 3) {
-    notify(std::string(parts[2]));
+    waiters_.published(std::string(parts[2]));
   }
-}
-
-void wake_hub::notify(const std::string& key) {
-  const auto it = waiters_.find(key);
-  if (it == waiters_.end()) return;
-  key_waiters& w = it->second;
-  if (w.reader != nullptr) {
-    // It looks again once its current look is answered (the publish may have come after).
-    for (const auto& weak : w.list) {
-      if (auto p = weak.lock(); p && p.get() == w.reader) {
-        p->on_wake();
-        return;
-      }
-    }
-    w.reader = nullptr;
-  }
-  lead(w, true);
-}
-
-void wake_hub::notify_all() {
-  std::vector<std::string> keys;
-  for (const auto& entry : waiters_) keys.push_back(entry.first);
-  for (const auto& key : keys) notify(key);  // anything published meanwhile may have been missed
 }
 
 void wake_hub::lost(const std::string& why) {

@@ -39,6 +39,7 @@
 #include "puppy/server/read_board.hpp"
 #include "puppy/server/reply_ledger.hpp"
 #include "puppy/server/routed_backend.hpp"
+#include "puppy/server/wake_waiters.hpp"
 
 namespace puppy::server {
 
@@ -48,6 +49,7 @@ class shared_upstream;
 class session : public std::enable_shared_from_this<session>,
                 public reply_sink,
                 public read_listener,
+                public wake_listener,
                 private ledger_listener {
  public:
   // `shared` is the upstream connection to start on, or null to pin from the start. `tls`:
@@ -86,14 +88,14 @@ class session : public std::enable_shared_from_this<session>,
   void on_joined_read(const std::string& key, const read_board::follower& f,
                       const std::string_view* reply) override;
   // For the wake hub: the key a PGET ... WAIT waits for was published (or may have been).
-  void on_wake();
+  void on_wake() override;
   // For the wake hub: look again now (this session is the key's reader). `published`: the key
   // was published, so a plain read probably finds the value; else the script looks.
-  void attempt_now(bool published);
+  void attempt_now(bool published) override;
   // For the wake hub: another waiter of the same key got this answer (a PGET reply with a
   // value), or got none (go on waiting; look again after `retry_after_ms`, -1: unknown).
-  void on_peer_answer(const std::string& reply);
-  void on_peer_miss(std::int64_t retry_after_ms);
+  void on_peer_answer(const std::string& reply) override;
+  void on_peer_miss(std::int64_t retry_after_ms) override;
   // The worker's settings changed (a reload): take the new request limits.
   void on_reconfigured();
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
