@@ -81,9 +81,11 @@ void session::release(const char* why) {
     if (rd.leads) led.push_back(rd.key);
   }
   if (!led.empty()) {
-    asio::post(owner_.context(), [&board = owner_.reads(), led = std::move(led), leader = this] {
-      for (const auto& key : led) board.abandon(key, leader);  // `leader` is only compared
-    });
+    // (`self` keeps this address from another session until then: the leader is compared.)
+    asio::post(owner_.context(),
+               [&board = owner_.reads(), led = std::move(led), self = shared_from_this()] {
+                 for (const auto& key : led) board.abandon(key, self.get());
+               });
   }
 }
 

@@ -41,6 +41,7 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
   rd.fill = near_usable();
   rd.slot = f.slot;
   if (reply != nullptr) {
+    rd.joined = true;
     resolve_read(rd, *reply);
     flush_client();
     return;
@@ -96,7 +97,7 @@ void session::resolve_read(const pget_read& rd, std::string_view bytes) {
     send_wait_attempt();
     return;
   }
-  if (a.next == pget::after_read::heal) send_heal(rd.key);
+  if (a.next == pget::after_read::heal && !rd.joined) send_heal(rd.key);
   if (answered) {
     if (!direct) answer_pget(rd.slot, reply);
   } else {

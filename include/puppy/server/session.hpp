@@ -134,6 +134,7 @@ class session : public std::enable_shared_from_this<session>,
     double xfetch = 0;       // BETA's beta * -ln(u), drawn when the request came (0: no BETA)
     bool wait = false;       // PGET ... WAIT: wait_ takes over unless the read answers it
     bool leads = false;      // others may join this read on the worker's read board
+    bool joined = false;     // decided from another session's read (its leader heals)
     std::uint64_t slot = 0;  // the reply slot its answer fills (0: queued in order)
   };
   // A PGET taking the lease (SET status NX GET + GET key) waiting for its two replies.
