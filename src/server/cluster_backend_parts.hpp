@@ -130,8 +130,11 @@ struct cluster_backend::leg {
 };
 
 // A PGET-family request: its steps on the master of its key's slot (cluster_backend_pget.cpp).
-// It may follow another PGET's read of its key on the worker's read board (read_listener).
-struct cluster_backend::pget_flow : read_listener {
+// It may follow another PGET's read of its key on the worker's read board (read_listener), and
+// a PGET ... WAIT shares its looks with the other waiters of its key (wake_listener).
+struct cluster_backend::pget_flow : read_listener,
+                                    wake_listener,
+                                    std::enable_shared_from_this<pget_flow> {
   cluster_backend* backend = nullptr;
   std::shared_ptr<job> j;  // the client's request
   pget::op kind = pget::op::get;
@@ -146,12 +149,18 @@ struct cluster_backend::pget_flow : read_listener {
   bool in_flight = false;          // a look (read, script) is on its way
   bool woken = false;              // the channel was published meanwhile: look again after it
   std::uint16_t slot = 0;
-  bool fill = false;   // the near cache: a fresh answer from the node fills a copy
-  cache::stamp taken;  // the generations from before the read (fill)
-  bool leads = false;  // its read is on the worker's read board; others may follow it
+  bool fill = false;      // the near cache: a fresh answer from the node fills a copy
+  cache::stamp taken;     // the generations from before the read (fill)
+  bool leads = false;     // its read is on the worker's read board; others may follow it
+  bool followed = false;  // decided from another PGET's read (whose PGET heals, if need be)
 
   void on_joined_read(const std::string& key, const read_board::follower& f,
                       const std::string_view* reply) override;
+  // PGET ... WAIT among the waiters of its key on the worker (shard_wakes::waiters()).
+  void on_wake() override;
+  void attempt_now(bool published) override;
+  void on_peer_answer(const std::string& reply) override;
+  void on_peer_miss(std::int64_t retry_after_ms) override;
   pget::request request() const {
     pget::request r;
     r.kind = kind;

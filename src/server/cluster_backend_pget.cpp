@@ -145,7 +145,7 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
   std::string out;
   const auto a = pget::answer_read(reply, wall_clock_ms(), f->xfetch, f->wait, &out);
   if (a.given) count(owner_, *a.given);
-  if (a.next == pget::after_read::heal) {
+  if (a.next == pget::after_read::heal && !f->followed) {
     // A current status without its value (evicted): a miss, and the status is dropped so that
     // the next reader gets the lease.
     pget_script(
@@ -165,6 +165,7 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
   }
   if (a.next == pget::after_read::answered || a.next == pget::after_read::heal) {
     if (f->fill && a.given == pget::state::fresh) near_fill(*f);
+    pget_share(f, a.given, out);
     pget_done(f, out);
     return;
   }
@@ -188,12 +189,17 @@ void cluster_backend::pget_flow::on_joined_read(const std::string&, const read_b
 }
 
 void cluster_backend::on_followed_read(const pget_ptr& f, const std::string_view* reply) {
-  if (reply == nullptr) {  // the leader went without an answer: read for ourselves
+  if (reply == nullptr) {  // the leader went without an answer: read (the first one leads)
     if (f->j->sink->gone()) return;
-    pget_read(f);
+    if (owner_.reads().joinable(f->key)) {
+      pget_follow(f);
+    } else {
+      pget_read(f);
+    }
     return;
   }
   f->fill = false;  // the leader fills the copy
+  f->followed = true;
   on_pget_read(f, *reply);
   f->j->sink->answers_ready();  // (the leader's node connection flushes only its own client)
 }
@@ -226,15 +232,9 @@ void cluster_backend::pget_script_get(const pget_ptr& f) {
 void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view reply) {
   std::string out;
   const auto a = pget::answer_get(reply, f->wait, &out);
-  const auto now = clock::now();
-  if (a.wait && now >= f->deadline) {
-    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
-    count(owner_, pget::state::miss);
-    pget_done(f, out);
-    return;
-  }
   if (!a.wait) {
     if (a.given) count(owner_, *a.given);
+    pget_share(f, a.given, out);
     pget_done(f, out);
     return;
   }
@@ -243,9 +243,9 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
   f->in_flight = false;
   shard_wakes& hub = *owner_.shard_wake_hub();
   if (!f->wake) {
-    f->wake = hub.add(f->listen, [this, weak = std::weak_ptr<pget_flow>(f)] {
-      if (const auto f = weak.lock()) on_pget_wake(f);
-    });
+    f->wake = hub.add(f->listen, {});  // woken through hub.waiters()
+    hub.waiters().add(f->listen, f);
+    owner_.stats().pget_waits.add();
   } else {
     hub.renew(f->listen);
   }
@@ -253,15 +253,26 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
     pget_read(f);  // published while this look was on its way
     return;
   }
+  hub.waiters().outcome(f->listen, f.get(), nullptr, a.retry_after);  // the others wait too
+  pget_wait_more(f, a.retry_after);
+}
+
+void cluster_backend::pget_wait_more(const pget_ptr& f, std::int64_t retry_after_ms) {
+  const auto now = clock::now();
+  if (now >= f->deadline) {
+    std::string out;
+    pget::encode_pget_reply(pget::state::miss, nullptr, nullptr, &out);
+    count(owner_, pget::state::miss);
+    pget_done(f, out);
+    return;
+  }
+  shard_wakes& hub = *owner_.shard_wake_hub();
   auto next = std::min(f->deadline, now + max_quiet_wait);
-  if (a.retry_after >= 0) {
-    next = std::min(next, now + std::chrono::milliseconds(a.retry_after + 1));
+  if (retry_after_ms >= 0) {
+    next = std::min(next, now + std::chrono::milliseconds(retry_after_ms + 1));
   }
   if (!hub.listening(f->listen)) next = std::min(next, now + wait_poll);
-  if (!f->timer) {
-    owner_.stats().pget_waits.add();
-    f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
-  }
+  if (!f->timer) f->timer = std::make_unique<boost::asio::steady_timer>(owner_.context());
   f->timer->expires_at(next);
   f->timer->async_wait([this, f](const boost::system::error_code& ec) {
     // Cancelled, or overtaken: woken (on_pget_wake) after the timer had fired.
@@ -270,8 +281,18 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
       pget_done(f, {});
       return;
     }
-    pget_read(f);
+    // Through the key's waiters: if one of them is looking, its outcome is this one's too.
+    owner_.shard_wake_hub()->waiters().ask(f->listen, f);
+    f->j->sink->answers_ready();
   });
+}
+
+void cluster_backend::pget_share(const pget_ptr& f, std::optional<pget::state> given,
+                                 const std::string& reply) {
+  if (!f->wait || !f->wake) return;
+  const bool value = given == pget::state::fresh || given == pget::state::stale;
+  // A lease is this waiter's alone: the others go on waiting for its PSET.
+  owner_.shard_wake_hub()->waiters().outcome(f->listen, f.get(), value ? &reply : nullptr, -1);
 }
 
 void cluster_backend::on_pget_wake(const pget_ptr& f) {
@@ -288,7 +309,42 @@ void cluster_backend::on_pget_wake(const pget_ptr& f) {
   pget_read(f);
 }
 
+void cluster_backend::pget_flow::on_wake() {
+  backend->on_pget_wake(shared_from_this());
+}
+
+void cluster_backend::pget_flow::attempt_now(bool) {
+  backend->on_pget_wake(shared_from_this());
+}
+
+void cluster_backend::pget_flow::on_peer_answer(const std::string& reply) {
+  if (in_flight || j->answered) return;  // its own look answers it
+  const auto self = shared_from_this();
+  if (j->sink->gone()) {
+    backend->pget_done(self, {});
+    return;
+  }
+  if (const auto s = pget::pget_reply_state(reply)) count(backend->owner_, *s);
+  backend->pget_done(self, reply);
+  j->sink->answers_ready();  // (the looking waiter's node connection flushes only its client)
+}
+
+void cluster_backend::pget_flow::on_peer_miss(std::int64_t retry_after_ms) {
+  if (in_flight || j->answered) return;
+  const auto self = shared_from_this();
+  if (j->sink->gone()) {
+    backend->pget_done(self, {});
+    return;
+  }
+  backend->pget_wait_more(self, retry_after_ms);
+  j->sink->answers_ready();
+}
+
 void cluster_backend::pget_done(const pget_ptr& f, std::string_view reply) {
+  if (f->wake) {
+    // (If it was the one looking for the key's waiters, another one looks now.)
+    owner_.shard_wake_hub()->waiters().remove(f->listen, f.get());
+  }
   f->wake.reset();
   if (f->timer) f->timer->cancel();
   if (reply.empty()) return;  // the client went away: nothing to answer

@@ -176,8 +176,11 @@ void shard_wakes::wake(const std::string& channel) {
   // A waiter woken may finish and remove itself (or others): call copies.
   std::vector<wake_fn> fns;
   fns.reserve(it->second.waiters.size());
-  for (const auto& w : it->second.waiters) fns.push_back(w.second);
+  for (const auto& w : it->second.waiters) {
+    if (w.second) fns.push_back(w.second);
+  }
   for (auto& fn : fns) fn();
+  waiters_.published(channel);
 }
 
 void shard_wakes::close() {
@@ -186,6 +189,7 @@ void shard_wakes::close() {
   std::vector<std::string> names;
   for (const auto& [channel, c] : channels_) names.push_back(channel);
   for (const auto& channel : names) wake(channel);  // their clients are gone: they end
+  waiters_.wake_all();
   channels_.clear();
 }
 

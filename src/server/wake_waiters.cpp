@@ -92,4 +92,14 @@ void wake_waiters::published_all() {
   for (const auto& key : keys) published(key);  // anything published meanwhile may be missed
 }
 
+void wake_waiters::wake_all() {
+  std::vector<std::shared_ptr<wake_listener>> all;
+  for (const auto& entry : keys_) {
+    for (const auto& weak : entry.second.list) {
+      if (auto p = weak.lock()) all.push_back(std::move(p));
+    }
+  }
+  for (auto& w : all) w->on_wake();  // (each may remove itself)
+}
+
 }  // namespace puppy::server

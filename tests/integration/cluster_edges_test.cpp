@@ -2,7 +2,10 @@
 // (docs/cluster.md, "Lanes") closed by the node inside MULTI or under a WATCH, and the PGET
 // family's wake-up publication on a shard channel of the key's slot ("PGET").
 #include <catch2/catch.hpp>
+#include <memory>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include "client.hpp"
 #include "pget_support.hpp"
@@ -277,6 +280,44 @@ TEST_CASE("cluster: PGET ... WAIT is woken through its key's shard channel, not 
       10s));
 }
 
+TEST_CASE("cluster: the waiters of one key share their looks: one read per publication") {
+  // 50 clients wait for one key on one worker thread. When the key is published, one of them
+  // looks and its value answers all 50: the node sees one MGET, not 50. (Each waiter also looks
+  // at least once a second while it waits, through the same sharing: one of those may fall in
+  // the moments between the PSET and the last answer, hence "at most 3", not "1".)
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url(), {"--threads", "1"});
+  raw_client a(proxy.port());
+  const std::string key = "edge6";
+  const std::string channel = "puppy:wake:puppy:{edge6}";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  const auto lease = pget(a, {key, "100", "30"});
+  REQUIRE(lease.token);
+  const double waits = proxy_metric(proxy.port(), "puppy_pget_waits_total");
+  std::vector<std::unique_ptr<raw_client>> waiters;
+  for (int i = 0; i < 50; ++i) {
+    waiters.push_back(std::make_unique<raw_client>(proxy.port()));
+    waiters.back()->send(encode({"PGET", key, "100", "30", "WAIT", "20000"}));
+  }
+  REQUIRE(wait_until(
+      [&] { return proxy_metric(proxy.port(), "puppy_pget_waits_total") >= waits + 50; }, 10s));
+  REQUIRE(
+      wait_until([&] { return shard_subscribers(node, channel) == one_subscriber(channel); }, 10s));
+  REQUIRE(node.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
+  CHECK(a.call({"PSET", key, *lease.token, "computed", "100", "30"}) == ":1\r\n");
+  for (auto& w : waiters) {
+    const auto got = parse_pget(w->read_reply(10s));
+    CHECK(got.state == "fresh");
+    CHECK(got.value == std::optional<std::string>("computed"));
+  }
+  CHECK(calls_of(node, "mget") <= 3);
+  CHECK(calls_of(node, "evalsha") + calls_of(node, "eval") <= 3);
+  // The last waiter answered, the proxy's subscription ends.
+  CHECK(wait_until(
+      [&] { return shard_subscribers(node, channel) == "*2\r\n" + bulk(channel) + ":0\r\n"; },
+      10s));
+}
+
 TEST_CASE("cluster: a PGET ... WAIT whose client went away ends at once, leaving its channel") {
   // Redis frees a blocked client when it goes; the proxy lets a waiting PGET's client go at once
   // too (not when the wait would have run out, 60 s here), and its subscription ends with its
@@ -344,5 +385,8 @@ TEST_CASE("cluster: a blocking command that would start after its client went is
                    10s));
   raw_client node(cluster.node(cluster.owner_of(key)).port());
   CHECK(wait_until(
-      [&] { return node.call({"CLIENT", "LIST"}).find("cmd=blpop") == std::string::npos; }, 10s));
+      [&] {
+        return node.call({"CLIENT", "LIST"}).find("cmd=blpop") == std::string::npos;
+      },
+      10s));
 }

@@ -29,6 +29,7 @@
 #include "puppy/cluster/keyless.hpp"
 #include "puppy/cluster/slot_map.hpp"
 #include "puppy/cluster/split.hpp"
+#include "puppy/pget/decision.hpp"
 #include "puppy/resp/client_state.hpp"
 #include "puppy/server/link_protocols.hpp"
 #include "puppy/server/pipelined_link.hpp"
@@ -173,9 +174,16 @@ class cluster_backend final : public routed_backend {
   void pget_script_get(const pget_ptr& f);
   void on_pget_script_get(const pget_ptr& f, std::string_view reply);
   void pget_write(const pget_ptr& f);
-  // PGET ... WAIT: the key was published (or may have been): look again now, or after the look
-  // on its way.
+  // PGET ... WAIT: the key was published (or may have been), or this waiter is to look for the
+  // key's waiters: look again now, or after the look on its way.
   void on_pget_wake(const pget_ptr& f);
+  // PGET ... WAIT found no value: look again when the lease may end, when the wait runs out, or
+  // soon while the channel's subscription is not confirmed (through the key's waiters, which
+  // share one look), unless it is woken first.
+  void pget_wait_more(const pget_ptr& f, std::int64_t retry_after_ms);
+  // A waiting flow's look found `reply` (`given`: its state, if a PGET answer): the other
+  // waiters of the key get it if it has a value, else they go on waiting.
+  void pget_share(const pget_ptr& f, std::optional<pget::state> given, const std::string& reply);
   // The flow's answer; a waiting flow leaves the shard_wakes.
   void pget_done(const pget_ptr& f, std::string_view reply);
   // The worker's read board: a PGET that follows another's read of its key (held in joined_

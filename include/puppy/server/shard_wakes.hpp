@@ -5,10 +5,12 @@
 // SSUBSCRIBEd (on the master of the channel's slot), and SUNSUBSCRIBEd when the last waiter of a
 // channel is gone.
 //
-// A waiter's wake function runs when its channel is published, when its subscription is
-// confirmed (a publication may have come before it), and when the subscription is lost (the
-// connection failed, or the slot moved: the node ends the subscription itself, or answers
-// -MOVED): each time it should look again. While listening() is false, waiters poll.
+// A channel is woken when it is published, when its subscription is confirmed (a publication
+// may have come before it), and when the subscription is lost (the connection failed, or the
+// slot moved: the node ends the subscription itself, or answers -MOVED): each time its waiters
+// should look again. Then every registration's wake function runs, and the channel's waiters in
+// waiters() share one look (wake_waiters.hpp; one channel per key). While listening() is false,
+// waiters poll.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -22,6 +24,7 @@
 
 #include "puppy/server/link_protocols.hpp"
 #include "puppy/server/pipelined_link.hpp"
+#include "puppy/server/wake_waiters.hpp"
 
 namespace puppy::server {
 
@@ -59,8 +62,11 @@ class shard_wakes {
   shard_wakes(const shard_wakes&) = delete;
   shard_wakes& operator=(const shard_wakes&) = delete;
 
-  // Registers a waiter of `channel` (subscribing if no one waited on it).
+  // Registers a waiter of `channel` (subscribing if no one waited on it). `wake` may be empty
+  // (a waiter of waiters(), woken through it).
   registration add(const std::string& channel, wake_fn wake);
+  // The waiters that share their looks, by channel.
+  wake_waiters& waiters() { return waiters_; }
   // Subscribes `channel` again if its subscription was lost (and the back-off after an error
   // is over). A waiter calls it each time it goes back to waiting.
   void renew(const std::string& channel);
@@ -99,6 +105,7 @@ class shard_wakes {
   cluster_nodes& nodes_;
   std::unordered_map<std::string, channel_state> channels_;
   std::unordered_map<std::string, node_link> links_;  // by "host:port"
+  wake_waiters waiters_;
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
   std::shared_ptr<shard_wakes*> self_;  // registrations hold it weakly

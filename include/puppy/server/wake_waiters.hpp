@@ -49,6 +49,8 @@ class wake_waiters {
   void published(const std::string& key);
   // Anything may have been published (the subscription was (re-)established): every key.
   void published_all();
+  // Shutting down: every waiter is woken (on_wake), to see that its client is gone.
+  void wake_all();
   bool empty() const { return keys_.empty(); }
   void clear() { keys_.clear(); }
 
