@@ -179,10 +179,11 @@ void cluster_backend::pget_follow(const pget_ptr& f) {
 
 void cluster_backend::pget_flow::on_joined_read(const std::string&, const read_board::follower&,
                                                 const std::string_view* reply) {
-  for (auto& joined : backend->joined_) {
-    if (joined.get() != this) continue;
-    const pget_ptr f = std::move(joined);
-    backend->joined_.erase(std::find(backend->joined_.begin(), backend->joined_.end(), nullptr));
+  auto& joined = backend->joined_;
+  for (auto it = joined.begin(); it != joined.end(); ++it) {
+    if (it->get() != this) continue;
+    const pget_ptr f = std::move(*it);
+    joined.erase(it);
     backend->on_followed_read(f, reply);
     return;
   }
@@ -238,6 +239,10 @@ void cluster_backend::on_pget_script_get(const pget_ptr& f, std::string_view rep
     pget_done(f, out);
     return;
   }
+  if (clock::now() >= f->deadline) {
+    pget_wait_more(f, a.retry_after);  // (answers the miss: the wait ran out)
+    return;
+  }
   // Someone else regenerates: look again when the key is published, when the lease may end,
   // and, while the wake-up subscription is not confirmed, soon.
   f->in_flight = false;
@@ -283,7 +288,6 @@ void cluster_backend::pget_wait_more(const pget_ptr& f, std::int64_t retry_after
     }
     // Through the key's waiters: if one of them is looking, its outcome is this one's too.
     owner_.shard_wake_hub()->waiters().ask(f->listen, f);
-    f->j->sink->answers_ready();
   });
 }
 
