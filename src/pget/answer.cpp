@@ -146,7 +146,7 @@ write_answer answer_write(std::string_view bytes, std::string* out) {
     append_script_error(kind, error, out);
     return a;
   }
-  out->append(":").append(std::to_string(value)).append("\r\n");
+  out->append(bytes);  // exactly one integer reply (parse_int_reply): Redis's own bytes
   a.value = value;
   return a;
 }

@@ -161,6 +161,9 @@ struct cluster_backend::pget_flow : read_listener,
   void attempt_now(bool published) override;
   void on_peer_answer(const std::string& reply) override;
   void on_peer_miss(std::int64_t retry_after_ms) override;
+  // Whether another waiter's outcome is this one's: not while its own look is on its way, nor
+  // once answered; a waiter whose client went ends here.
+  bool takes_peer_outcome();
   pget::request request() const {
     pget::request r;
     r.kind = kind;

@@ -321,27 +321,24 @@ void cluster_backend::pget_flow::attempt_now(bool) {
   backend->on_pget_wake(shared_from_this());
 }
 
+bool cluster_backend::pget_flow::takes_peer_outcome() {
+  if (in_flight || j->answered) return false;  // its own look answers it
+  if (!j->sink->gone()) return true;
+  backend->pget_done(shared_from_this(), {});
+  return false;
+}
+
 void cluster_backend::pget_flow::on_peer_answer(const std::string& reply) {
-  if (in_flight || j->answered) return;  // its own look answers it
-  const auto self = shared_from_this();
-  if (j->sink->gone()) {
-    backend->pget_done(self, {});
-    return;
-  }
+  if (!takes_peer_outcome()) return;
   if (const auto s = pget::pget_reply_state(reply)) count(backend->owner_, *s);
-  backend->pget_done(self, reply);
+  backend->pget_done(shared_from_this(), reply);
   j->sink->answers_ready();  // (the looking waiter's node connection flushes only its client)
 }
 
 void cluster_backend::pget_flow::on_peer_miss(std::int64_t retry_after_ms) {
-  if (in_flight || j->answered) return;
-  const auto self = shared_from_this();
-  if (j->sink->gone()) {
-    backend->pget_done(self, {});
-    return;
-  }
-  backend->pget_wait_more(self, retry_after_ms);
-  j->sink->answers_ready();
+  if (!takes_peer_outcome()) return;
+  backend->pget_wait_more(shared_from_this(), retry_after_ms);
+  j->sink->answers_ready();  // (a wait that ran out is answered now)
 }
 
 void cluster_backend::pget_done(const pget_ptr& f, std::string_view reply) {
