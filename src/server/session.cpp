@@ -33,10 +33,10 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
     : owner_(owner),
       client_(std::move(client)),
       client_tls_(tls),
-      shared_(shared),
-      mode_(owner.memcached() != nullptr || owner.cluster() != nullptr ? mode::routed
-            : shared != nullptr                                        ? mode::shared
-                                                                       : mode::pinned),
+      shared_(*this, owner, shared),
+      link_(shared != nullptr && owner.memcached() == nullptr && owner.cluster() == nullptr
+                ? static_cast<redis_link*>(&shared_)
+                : &own_),
       framer_(owner.config().limits),
       in_(session_buffer_size),
       own_(owner),
@@ -46,12 +46,16 @@ session::session(worker& owner, tcp::socket client, shared_upstream* shared,
   owner_.attach(this);
   if (!owner.config().requirepass.empty()) set_authenticated(false);
   if (owner.near_on()) framer_.set_capture_keys(cache::near_cache::max_key_size);
+  if (owner_.memcached() != nullptr) {
+    backend_ = std::make_unique<memcached_backend>(owner_);
+  } else if (owner_.cluster() != nullptr) {
+    backend_ = std::make_unique<cluster_backend>(owner_);
+  }
 }
 
 session::~session() {
   ledger_.settle_all();  // writes whose replies never came may have run: settle them all
   settle_writes();
-  if (attached_) shared_->detach(this);
   if (wait_) owner_.wakes().remove(wait_->key, this);
   owner_.detach(this);
 }
@@ -65,26 +69,18 @@ void session::start() {
     close("TLS failed");
     return;
   }
-  if (mode_ == mode::routed) {
+  if (routed()) {
     framer_.set_capture_all(true);
-    if (owner_.memcached() != nullptr) {
-      backend_ = std::make_unique<memcached_backend>(owner_);
-    } else {
-      backend_ = std::make_unique<cluster_backend>(owner_);
-    }
     const auto text = [](const tcp::endpoint& e) {
       return e.address().to_string() + ":" + std::to_string(e.port());
     };
     const auto peer = client_.socket().remote_endpoint(ec);
     const auto local = client_.socket().local_endpoint(ec);
     backend_->describe_client(text(peer), text(local), client_.socket().native_handle());
-  } else if (mode_ == mode::shared) {
-    shared_->attach(this);
-    attached_ = true;
-  } else if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
-    connect_upstream();
+  } else if (sharing()) {
+    shared_.join();
   } else {
-    own_.mark_down();
+    connect_own();
   }
   pump_client();
 }
@@ -110,7 +106,7 @@ void session::process_requests() {
   const std::size_t len = in_.size();
   std::size_t pos = held_;
   fwd_begin_ = 0;
-  shared_count_ = 0;
+  fwd_count_ = 0;
   for (;;) {
     const auto r = framer_.parse(base + pos, len - pos);
     pos += r.consumed;
@@ -124,43 +120,39 @@ void session::process_requests() {
     }
     if (r.status == resp::frame_status::need_more) {
       const std::size_t partial = std::min<std::size_t>(pos, framer_.partial_bytes());
-      if (mode_ == mode::shared) {
-        // Only whole requests go onto a shared connection: keep an unfinished one here, unless
-        // it cannot be shared or grows too big to keep, which pins the client.
+      if (link_->whole_requests_only()) {
+        // Keep an unfinished request here, unless the link will not take it (it cannot be
+        // shared, or grows too big to keep), which pins the client.
         if (framer_.name_known() && !gate_holds_partial() &&
-            (!framer_.partial_spec().shareable || partial > owner_.config().max_shared_request)) {
+            !link_->takes(framer_.partial_spec(), partial)) {
           begin_pin(pos - partial);
           break;
         }
         held_ = partial;
-        flush_shared_range(pos - partial);
+        flush_to(pos - partial);
         tail_ = pos - partial;
         break;
       }
       // A request's name decides where it goes.
       // (A routed backend that needs a request's bytes gets it whole.)
-      const bool name_decides = framer_.name_known() && !gate_holds_partial() &&
-                                (mode_ != mode::routed || !backend_->needs_bytes());
+      const bool name_decides =
+          framer_.name_known() && !gate_holds_partial() && (!routed() || !backend_->needs_bytes());
       held_ = name_decides ? 0 : partial;
-      if (name_decides && partial > 0 && !own_.up() && mode_ != mode::routed) {
+      if (name_decides && partial > 0 && !own_.up() && !routed()) {
         dropping_ = true;
       }
-      forward_range(fwd_begin_, pos - held_);
+      flush_to(pos - held_);
       tail_ = pos - held_;
       break;
     }
     // A protocol error: what came before it is forwarded, then the error, then the connection
     // closes once the replies before it are out, as Redis does.
     const std::size_t partial = std::min<std::size_t>(pos, framer_.partial_bytes());
-    if (mode_ == mode::shared) {
-      flush_shared_range(pos - partial);
-    } else {
-      forward_range(fwd_begin_, pos - partial);
-    }
+    flush_to(pos - partial);
     log_client_error("protocol error; connection closed after the replies before it",
                      framer_.error_message());
     owner_.stats().error(metrics::error_kind::protocol);
-    if (mode_ == mode::pinned && ledger_.passthrough() && own_.up()) {
+    if (on_own() && ledger_.passthrough() && own_.up()) {
       // Replies are not counted now: end the upstream's input, relay all it still sends, then
       // the error (on_upstream_gone), as Redis would have answered before closing.
       // (The upstream's input is ended once this round's bytes are written: see
@@ -186,7 +178,7 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     answer_here(start, pos, proxy_command(cmd.args));
     return true;
   }
-  if (mode_ == mode::routed) {
+  if (routed()) {
     backend_->submit(cmd, std::string_view(in_.data() + start, pos - start), out_.reserve(),
                      shared_from_this());
     if (!backend_->quit()) return true;
@@ -195,54 +187,15 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     return false;
   }
   if (cmd.spec.near_read && near_get_hit(cmd, start, pos)) return true;
-  const bool to_shared = mode_ == mode::shared &&
-                         (cmd.spec.shareable || cmd.spec.kind == resp::command_kind::pget) &&
-                         cmd.wire_size <= owner_.config().max_shared_request;
-  if (to_shared && !shared_connection_for(start)) return false;
-  if (cmd.spec.kind == resp::command_kind::pget && (mode_ == mode::pinned || to_shared)) {
-    return on_pget(cmd, start, pos);
-  }
-  if (mode_ == mode::shared) {
-    const auto kind = cmd.spec.kind;
-    if (to_shared) {
-      if (shared_->current() != shared_upstream::state::up) {
-        flush_shared_range(start);
-        fwd_begin_ = pos;
-        reply_local(unavailable_reply());
-        return true;
-      }
-    }
-    if (to_shared) {
-      ++shared_count_;
-      ledger_.sent_one();
-      if (owner_.near_on()) {
-        note_write(cmd);
-        mark_written();
-      }
-      return true;
-    }
-    if (kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
-      // No connection state to reset or close upstream: answer here, in order.
-      flush_shared_range(start);
-      fwd_begin_ = pos;
-      reply_local(kind == resp::command_kind::quit ? "+OK\r\n" : "+RESET\r\n");
-      if (kind == resp::command_kind::quit) {
-        close_after_replies_ = true;
-        tail_ = in_.size();
-        return false;
-      }
-      return true;
-    }
-    begin_pin(start);
-    recounted_ = true;
-    return false;
-  }
-  if ((!reads_.empty() || out_.slots_open()) && !cmd.spec.shareable &&
-      cmd.spec.kind != resp::command_kind::pget) {
+  const auto admitted = link_->admit(cmd.spec, cmd.wire_size);
+  if (admitted == redis_link::admission::refuse) return refused_by_link(cmd.spec.kind, start, pos);
+  if (admitted == redis_link::admission::wait) return wait_for_link(start);
+  if (cmd.spec.kind == resp::command_kind::pget) return on_pget(cmd, start, pos);
+  if (!cmd.spec.shareable && (!reads_.empty() || out_.slots_open())) {
     // A PGET's answer may still take a second step on this connection: a request that may
     // block (BLPOP, WAIT, ...) must not go before it. It is framed again once every PGET
     // before it is answered.
-    forward_range(fwd_begin_, start);
+    flush_to(start);
     tail_ = start;
     held_ = 0;
     framer_.reset();
@@ -250,12 +203,23 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
     round_waits_pget_ = true;
     return false;
   }
-  if (!own_.up() || dropping_) {
+  if (admitted == redis_link::admission::down || dropping_) {
     // No upstream, or none when this request's head went by: it is answered here, whole.
     dropping_ = false;
-    forward_range(fwd_begin_, start);
+    flush_to(start);
     fwd_begin_ = pos;
     reply_local(unavailable_reply());
+    return true;
+  }
+  ++fwd_count_;
+  if (cmd.spec.shareable) {
+    // No connection state, no pass-through, nothing to watch (the shared connection's every
+    // request: the per-request path).
+    ledger_.sent_one();
+    if (owner_.near_on()) {
+      note_write(cmd);
+      mark_written();
+    }
     return true;
   }
   if (owner_.near_on()) {
@@ -305,34 +269,43 @@ bool session::on_request(const resp::framed_command& cmd, std::size_t start, std
   return true;
 }
 
-bool session::shared_connection_for(std::size_t start) {
-  if (shared_->ensure() != shared_upstream::state::connecting) return true;
+bool session::wait_for_link(std::size_t start) {
   // The request waits here, unframed, for the connection (up or failed: on_shared_ready).
-  // Nothing before it went to the shared connection (it was not up), so nothing is flushed.
+  // Nothing before it went to the link (it was not up), so nothing is flushed.
   tail_ = start;
   fwd_begin_ = start;
+  fwd_count_ = 0;
   held_ = 0;
   framer_.reset();
   recounted_ = true;
   round_pending_ = true;
-  shared_->wake_me(shared_from_this());
   return false;
 }
 
-void session::flush_shared_range(std::size_t end) {
-  if (shared_count_ > 0) {
-    if (shared_->send(shared_from_this(), in_.data() + fwd_begin_, end - fwd_begin_, shared_count_,
-                      true)) {
-      lent_ = true;
-    }
+void session::flush_to(std::size_t end) {
+  if (end > fwd_begin_ && link_->forward(in_.data() + fwd_begin_, end - fwd_begin_, fwd_count_)) {
+    lent_ = true;
   }
-  shared_count_ = 0;
+  fwd_count_ = 0;
   fwd_begin_ = end;
 }
 
-void session::forward_range(std::size_t begin, std::size_t end) {
-  if (end > begin && own_.up()) own_.queue_view(in_.data() + begin, end - begin);
-  fwd_begin_ = end;
+bool session::refused_by_link(resp::command_kind kind, std::size_t start, std::size_t pos) {
+  if (kind == resp::command_kind::quit || kind == resp::command_kind::reset) {
+    // No connection state to reset or close upstream: answer here, in order.
+    flush_to(start);
+    fwd_begin_ = pos;
+    reply_local(kind == resp::command_kind::quit ? "+OK\r\n" : "+RESET\r\n");
+    if (kind == resp::command_kind::quit) {
+      close_after_replies_ = true;
+      tail_ = in_.size();
+      return false;
+    }
+    return true;
+  }
+  begin_pin(start);
+  recounted_ = true;
+  return false;
 }
 
 void session::finish_request_round() {
@@ -360,28 +333,30 @@ void session::on_shared_written() {
 void session::begin_pin(std::size_t cmd_start) {
   // Everything before the request is on its way; the request and what follows are framed again
   // once the client has its own connection and every shared reply is in.
-  flush_shared_range(cmd_start);
+  flush_to(cmd_start);
   tail_ = cmd_start;
   held_ = 0;
   framer_.reset();
-  mode_ = mode::pinning;
+  pinning_ = true;
   ledger_.watch_each_reply(true);  // the last shared reply ends the pinning
+  connect_own();
+  finish_pin_if_ready();
+}
+
+void session::connect_own() {
   if (owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
     connect_upstream();
   } else {
     own_.mark_down();
   }
-  finish_pin_if_ready();
 }
 
 void session::finish_pin_if_ready() {
-  if (mode_ != mode::pinning || !ledger_.answered() || own_.connecting()) return;
-  mode_ = mode::pinned;
+  if (!pinning_ || !ledger_.answered() || own_.connecting()) return;
+  pinning_ = false;
+  link_ = &own_;
   ledger_.watch_each_reply(false);
-  if (attached_) {
-    shared_->detach(this);
-    attached_ = false;
-  }
+  shared_.leave();
   // Frame the waiting requests again, now for the client's own connection (in a handler of its
   // own: this may be called from inside a round or a shared connection's dispatch).
   reprocess_later();
@@ -399,7 +374,7 @@ void session::reprocess_later() {
 }
 
 bool session::close_if_gone_while_blocked() {
-  if (!client_eof_ || closed_ || !(wait_ || (mode_ == mode::routed && backend_->blocked()))) {
+  if (!client_eof_ || closed_ || !(wait_ || (routed() && backend_->blocked()))) {
     return false;
   }
   // Redis frees a client blocked when it goes; so does the proxy (there is nothing to wait
@@ -411,7 +386,7 @@ bool session::close_if_gone_while_blocked() {
 void session::on_client_eof() {
   client_eof_ = true;
   if (close_if_gone_while_blocked()) return;
-  if (mode_ == mode::pinned && own_.up() && !own_.blocked()) {
+  if (on_own() && own_.up() && !own_.blocked()) {
     // Let the upstream see the end too and relay what it still sends until it closes.
     own_.shutdown_send();
     return;

@@ -20,15 +20,11 @@ bool session::gate_holds_partial() const {
 }
 
 void session::answer_here(std::size_t start, std::size_t pos, std::string reply) {
-  if (mode_ == mode::routed) {
+  if (routed()) {
     answer(out_.reserve(), reply);
     return;
   }
-  if (mode_ == mode::shared) {
-    flush_shared_range(start);
-  } else {
-    forward_range(fwd_begin_, start);
-  }
+  flush_to(start);
   fwd_begin_ = pos;
   reply_local(std::move(reply));
 }
@@ -53,20 +49,20 @@ bool session::gate_request(const resp::framed_command& cmd, std::size_t start, s
       break;
   }
   // HELLO ... AUTH with the right password: the upstream gets the HELLO without the login.
-  if (mode_ == mode::shared) {
+  if (!link_->takes(cmd.spec, cmd.wire_size)) {
     begin_pin(start);  // decided again, and applied, once the client has its own connection
     recounted_ = true;
     *go_on = false;
     return true;
   }
   set_authenticated(true);
-  if (mode_ == mode::routed) return false;  // HELLO is answered by the translation
+  if (routed()) return false;  // HELLO is answered by the translation
   if (!own_.up() || dropping_) {
     dropping_ = false;
     answer_here(start, pos, unavailable_reply());
     return true;
   }
-  forward_range(fwd_begin_, start);
+  flush_to(start);
   fwd_begin_ = pos;
   send_owned(d.request);
   ledger_.sent_one();

@@ -120,8 +120,8 @@ void session::drain() {
 
 std::chrono::steady_clock::duration session::idle_for(
     std::chrono::steady_clock::time_point now) const {
-  const bool busy = !ledger_.answered() || wait_ || out_.slots_open() || ledger_.passthrough() ||
-                    mode_ == mode::pinning;
+  const bool busy =
+      !ledger_.answered() || wait_ || out_.slots_open() || ledger_.passthrough() || pinning_;
   return busy ? std::chrono::steady_clock::duration::zero() : now - last_read_;
 }
 

@@ -34,18 +34,15 @@ bool session::may_receive() const {
   // framed, up to max_read_while_waiting bytes.
   return !closed_ && !client_eof_ && !close_after_replies_ && !round_pending_ &&
          (!wait_ || in_.size() < max_read_while_waiting) && !draining_ && !reframe_pending_ &&
-         (mode_ != mode::routed || out_.slots() < 1024) && !own_.blocked() &&
-         mode_ != mode::pinning && !own_.ended() &&
+         (!routed() || out_.slots() < 1024) && !pinning_ && !own_.ended() &&
          out_.backlog_size() + out_.held_bytes() <= owner_.config().max_pending_output &&
-         (mode_ != mode::shared || !shared_->congested());
+         link_->accepting();
 }
 
 void session::pump_client() {
   for (int turn = 0; turn < detail::max_read_turns; ++turn) {
     if (!may_read_client()) {
-      if (!closed_ && mode_ == mode::shared && shared_->congested()) {
-        shared_->wake_me(shared_from_this());
-      }
+      if (!closed_ && !link_->accepting()) link_->wake_when_accepting();
       // in_ is lent for a moment: a receive into the side buffer may wait meanwhile.
       if (lent_ && may_receive() && !client_rx_.readable && client_rx_.parked == 0) {
         arm_client_wait();
@@ -127,11 +124,7 @@ void session::on_client_bytes() {
     maybe_finish();  // the upstream went away: its client is closed, not answered
     return;
   }
-  if (mode_ == mode::routed) {
-    process_requests();
-    return;
-  }
-  if (mode_ != mode::shared) {  // a shared connection is opened by the first request that needs it
+  if (on_own()) {  // a shared connection is opened by the first request that needs it
     if (own_.current() == own_link::state::down &&
         owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())) {
       connect_upstream();
@@ -146,8 +139,7 @@ void session::on_client_bytes() {
 
 void session::on_shared_ready() {
   if (closed_) return;
-  if (round_pending_ && mode_ == mode::shared &&
-      shared_->current() != shared_upstream::state::connecting) {
+  if (round_pending_ && sharing() && !shared_.connecting()) {
     round_pending_ = false;
     process_requests();
   }

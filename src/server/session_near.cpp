@@ -17,8 +17,8 @@ namespace puppy::server {
 using cache::near_cache;
 
 bool session::near_usable() const {
-  return owner_.near_on() && mode_ != mode::routed && !ledger_.passthrough() && !in_multi_ &&
-         db_zero_ && !own_tracking_;
+  return owner_.near_on() && !routed() && !ledger_.passthrough() && !in_multi_ && db_zero_ &&
+         !own_tracking_;
 }
 
 cache::stamp session::near_stamp(std::string_view key, std::string_view status_key) const {

@@ -27,8 +27,8 @@ void session::flush_delivered() {
 }
 
 void session::on_shared_gone() {
-  if (closed_ || mode_ == mode::pinned) return;
-  if (mode_ == mode::pinning && ledger_.answered()) return;  // nothing of ours was on it
+  if (closed_ || link_ != &shared_) return;
+  if (pinning_ && ledger_.answered()) return;  // nothing of ours was on it
   owner_.log().debug("shared upstream connection ended; closing its client");
   own_.end();
   ledger_.drop_locals();
@@ -39,7 +39,7 @@ void session::on_shared_gone() {
 // ---- replies made here and reply slots ----------------------------------------------------------
 
 void session::reply_local(std::string bytes) {
-  if (mode_ == mode::routed) {
+  if (routed()) {
     out_.answer(out_.reserve(), bytes);
     return;
   }
@@ -47,7 +47,7 @@ void session::reply_local(std::string bytes) {
 }
 
 bool session::may_emit_now() const {
-  return mode_ != mode::routed && ledger_.idle() && out_.may_append();
+  return !routed() && ledger_.idle() && out_.may_append();
 }
 
 void session::fill_slot(std::uint64_t id, std::string_view bytes) {
@@ -95,7 +95,7 @@ void session::flush_client() {
   }
   if (out_.backlog_size() == 0) return;
   const std::size_t limit = owner_.config().client_output_limit;
-  if (limit > 0 && out_.backlog_size() > limit && mode_ != mode::pinned) {
+  if (limit > 0 && out_.backlog_size() > limit && !on_own()) {
     log_client_error("output buffer over --client-output-limit; connection closed",
                      std::to_string(limit) + " bytes");
     owner_.stats().error(metrics::error_kind::output_limit);
@@ -141,7 +141,7 @@ void session::maybe_finish() {
   if (error_sent) close("protocol error or QUIT");
   if (client_done) close("client closed");
   if (draining_ && ledger_.answered() && !out_.slots_open() && !wait_ &&
-      !ledger_.locals_pending() && mode_ != mode::pinning) {
+      !ledger_.locals_pending() && !pinning_) {
     close_lingering("shutting down");
   }
 }

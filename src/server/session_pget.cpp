@@ -39,15 +39,8 @@ std::string upper(std::string_view name) {
 }  // namespace
 
 bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::size_t pos) {
-  const auto flush_before = [&] {
-    if (mode_ == mode::shared) {
-      flush_shared_range(start);
-    } else {
-      forward_range(fwd_begin_, start);
-    }
-    fwd_begin_ = pos;
-  };
-  flush_before();
+  flush_to(start);
+  fwd_begin_ = pos;
   const auto name = [&] { return upper(cmd.args.empty() ? "PGET" : cmd.args[0]); };
   if (ledger_.passthrough()) {
     reply_local(error_reply(name() + " is not allowed while subscribed, in MONITOR or with "
@@ -63,8 +56,7 @@ bool session::on_pget(const resp::framed_command& cmd, std::size_t start, std::s
     reply_local(error_reply(err));
     return true;
   }
-  const bool up = redis_up();
-  if (!up) {
+  if (!link_->up()) {
     reply_local(unavailable_reply());
     return true;
   }
@@ -149,13 +141,13 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
                          bool needs_script, std::uint64_t slot) {
   std::string load;
   unsigned count = 0;
-  const bool loaded = scripts_loaded();
+  const bool loaded = link_->scripts_loaded();
   if (needs_script && !loaded) {
     // Load the script first, on the same connection and in the same write: EVALSHA then works.
     pget::encode_load(&load);
     ledger_.sent_captured(static_cast<std::uint8_t>(capture::what::discard));
     ++count;
-    set_scripts_loaded(true);
+    link_->set_scripts_loaded(true);
   }
   for (const auto kind : kinds) {
     ledger_.sent_captured(static_cast<std::uint8_t>(kind), slot);
@@ -169,28 +161,9 @@ void session::send_calls(const std::string& call, std::initializer_list<capture:
   }
 }
 
-bool session::redis_up() const {
-  return on_shared() ? shared_->current() == shared_upstream::state::up : own_.up();
-}
-
-bool session::scripts_loaded() const {
-  return on_shared() ? shared_->scripts_loaded() : own_.scripts_loaded();
-}
-
-void session::set_scripts_loaded(bool on) {
-  if (on_shared()) {
-    shared_->set_scripts_loaded(on);
-  } else {
-    own_.set_scripts_loaded(on);
-  }
-}
-
 void session::send_raw(const std::string& bytes, unsigned count) {
-  if (on_shared()) {
-    shared_->send(shared_from_this(), bytes.data(), bytes.size(), count);
-  } else {
-    send_owned(bytes);
-  }
+  link_->send_copy(bytes, count);
+  if (own_.queued() && !round_active_) flush_upstream();  // a round flushes once it has queued all
 }
 
 void session::on_captured(const captured_reply& c, std::string_view bytes) {
@@ -206,7 +179,7 @@ void session::on_captured(const captured_reply& c, std::string_view bytes) {
     case capture::what::pset: {
       std::string reply;
       const auto a = pget::answer_write(bytes, &reply);
-      if (a.noscript) set_scripts_loaded(false);
+      if (a.noscript) link_->set_scripts_loaded(false);
       if (a.value && kind == capture::what::pset) {
         (*a.value == 1 ? owner_.stats().pset_accepted : owner_.stats().pset_refused).add();
       }

@@ -47,7 +47,7 @@ void session::on_joined_read(const std::string& key, const read_board::follower&
     return;
   }
   // The leader went away: read for ourselves, answering into the same slot.
-  const bool up = redis_up();
+  const bool up = link_->up();
   if (!up) {
     fill_slot(f.slot, unavailable_reply());
     flush_client();
@@ -154,7 +154,7 @@ void session::on_get_reply(std::string_view bytes, std::uint64_t slot) {
   const bool for_wait = slot == 0 && wait_;  // an attempt of the waiting PGET
   std::string reply;
   const auto a = pget::answer_get(bytes, for_wait, &reply);
-  if (a.noscript) set_scripts_loaded(false);
+  if (a.noscript) link_->set_scripts_loaded(false);
   if (a.given) count(owner_, *a.given);
   if (!for_wait) {
     answer_pget(slot, reply);

@@ -80,7 +80,7 @@ void session::on_peer_miss(std::int64_t retry_after_ms) {
 }
 
 void session::send_wait_read() {
-  const bool up = redis_up();
+  const bool up = link_->up();
   if (!up) {
     owner_.wakes().outcome(wait_->key, this, nullptr, -1);
     finish_wait(unavailable_reply());
@@ -102,7 +102,7 @@ void session::send_wait_read() {
 }
 
 void session::send_wait_attempt() {
-  const bool up = redis_up();
+  const bool up = link_->up();
   if (!up) {
     finish_wait(unavailable_reply());
     return;

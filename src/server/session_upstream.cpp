@@ -28,7 +28,7 @@ void session::on_upstream_ready(const error_code& ec) {
     return;
   }
   own_.settle(ec);
-  if (mode_ == mode::pinning) {
+  if (pinning_) {
     finish_pin_if_ready();
   } else if (round_pending_) {
     round_pending_ = false;
@@ -123,7 +123,7 @@ void session::arm_upstream_wait() {
 }
 
 void session::on_counted() {
-  if (mode_ == mode::pinning) finish_pin_if_ready();
+  if (pinning_) finish_pin_if_ready();
 }
 
 void session::on_accounting_lost() {

@@ -21,26 +21,44 @@
 #include "puppy/net/stream.hpp"
 #include "puppy/server/buffer.hpp"
 #include "puppy/server/io_util.hpp"
+#include "puppy/server/redis_link.hpp"
 
 namespace puppy::server {
 
 class worker;
 
-class own_link {
+class own_link final : public redis_link {
  public:
   explicit own_link(worker& owner);
+  own_link(const own_link&) = delete;
+  own_link& operator=(const own_link&) = delete;
 
   // ---- the connection ----
   // none: never tried; down: failed, or not tried because of the upstream's back-off; closed:
   // it ended, and the session with it.
   enum class state : std::uint8_t { none, connecting, up, down, closed };
   state current() const { return state_; }
-  bool up() const { return state_ == state::up; }
+  bool up() const override { return state_ == state::up; }
   bool connecting() const { return state_ == state::connecting; }
   bool ended() const { return state_ == state::closed; }
   // Whether the PGET script is known to this connection (sent with SCRIPT LOAD since it came up).
-  bool scripts_loaded() const { return scripts_loaded_; }
-  void set_scripts_loaded(bool on) { scripts_loaded_ = on; }
+  bool scripts_loaded() const override { return scripts_loaded_; }
+  void set_scripts_loaded(bool on) override { scripts_loaded_ = on; }
+  // As a redis_link: it takes every request, also the head of one still arriving (passed on as
+  // it comes), and is opened by the session (connect()) before requests are framed for it.
+  bool takes(const resp::command_spec&, std::size_t) const override { return true; }
+  bool whole_requests_only() const override { return false; }
+  admission admit(const resp::command_spec&, std::size_t) override {
+    return up() ? admission::go : admission::down;
+  }
+  bool accepting() const override { return !blocked_; }
+  void wake_when_accepting() override {}  // the write's wait resumes the session
+  bool forward(const char* data, std::size_t len, std::uint32_t) override {
+    if (up()) queue_view(data, len);
+    return false;
+  }
+  // (Written by the session's next flush.)
+  void send_copy(std::string_view bytes, std::uint32_t) override { queue_copy(bytes); }
   // Starts connecting; done(ec) runs once the socket is connected, secured and logged in, or
   // failed. Nothing is done with the result until settle(). `keep` (the link's owner) is held
   // by the handlers until they ran.

@@ -37,14 +37,15 @@
 #include "puppy/server/fifo.hpp"
 #include "puppy/server/own_link.hpp"
 #include "puppy/server/read_board.hpp"
+#include "puppy/server/redis_link.hpp"
 #include "puppy/server/reply_ledger.hpp"
 #include "puppy/server/routed_backend.hpp"
+#include "puppy/server/shared_link.hpp"
 #include "puppy/server/wake_waiters.hpp"
 
 namespace puppy::server {
 
 class worker;
-class shared_upstream;
 
 class session : public std::enable_shared_from_this<session>,
                 public reply_sink,
@@ -101,8 +102,6 @@ class session : public std::enable_shared_from_this<session>,
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:
-  // routed: every request is answered by backend_ into its reply slot (memcached, cluster).
-  enum class mode : std::uint8_t { shared, pinning, pinned, routed };
   struct readiness {
     bool readable = true;       // the kernel may have bytes for us
     bool wait_pending = false;  // a receive (or, with TLS, an async_wait) is armed
@@ -168,13 +167,18 @@ class session : public std::enable_shared_from_this<session>,
   void answer_here(std::size_t start, std::size_t pos, std::string reply);
   // PUPPY STATS and PUPPY HELP (session_puppy.cpp): the reply.
   std::string proxy_command(const std::vector<std::string_view>& args) const;
-  // Shared mode: opens the shared connection if a request needs it and it is not open (idle,
-  // or down with the back-off over). Returns false if it is connecting: the round stops before
-  // the request at `start`, which is framed again once the connection is up or has failed.
-  bool shared_connection_for(std::size_t start);
-  void flush_shared_range(std::size_t end);
-  void forward_range(std::size_t begin, std::size_t end);
+  // The link is being opened for the request at `start` (redis_link::admission::wait): the
+  // round stops before it, and it is framed again once the connection is up or has failed.
+  // Returns on_request()'s result.
+  bool wait_for_link(std::size_t start);
+  // The bytes of in_ from fwd_begin_ to `end` (and the requests counted among them) go to the
+  // link; fwd_begin_ moves to `end`.
+  void flush_to(std::size_t end);
+  // A request the link does not take (`kind`): QUIT and RESET are answered here, anything else
+  // pins the client. Returns on_request()'s result.
+  bool refused_by_link(resp::command_kind kind, std::size_t start, std::size_t pos);
   void begin_pin(std::size_t cmd_start);
+  void connect_own();  // connect_upstream(), unless the back-off says to wait
   void reprocess_later();
   void finish_pin_if_ready();
   void finish_request_round();
@@ -219,14 +223,12 @@ class session : public std::enable_shared_from_this<session>,
   void send_heal(std::string_view key);  // drops the status of an evicted value
   void answer_pget(std::uint64_t slot, const std::string& reply);
   void send_raw(const std::string& bytes, unsigned count);
-  // Whether this session's requests still go to the shared connection (also while pinning:
-  // the own connection is used once every shared reply is in).
-  bool on_shared() const { return mode_ == mode::shared || mode_ == mode::pinning; }
-  // The Redis connection this session's requests go to (shared or own): up, and whether it
-  // knows the PGET script.
-  bool redis_up() const;
-  bool scripts_loaded() const;
-  void set_scripts_loaded(bool on);
+  // Where requests go. A client starts on the shared link (or its own, with shared connections
+  // off). Pinning: requests wait until every shared reply is in, then go to own_. Routed: a
+  // memcached or Redis Cluster upstream answers every request (backend_); no link is used.
+  bool routed() const { return backend_ != nullptr; }
+  bool sharing() const { return link_ == &shared_ && !pinning_; }
+  bool on_own() const { return link_ == &own_ && !routed(); }
   void on_captured(const captured_reply& c, std::string_view bytes) override;
   void on_get_reply(std::string_view bytes, std::uint64_t slot);
   void on_fast_reply(std::string_view value_bytes);
@@ -279,18 +281,17 @@ class session : public std::enable_shared_from_this<session>,
   worker& owner_;
   net::stream client_;
   const net::tls_context* client_tls_;  // the TLS listener's context; null: plain
-  shared_upstream* shared_;
-  mode mode_;
-  bool attached_ = false;  // registered with shared_ (to hear of its failure)
+  shared_link shared_;
+  redis_link* link_;      // &shared_ or &own_ (routed: &own_, never up)
+  bool pinning_ = false;  // on shared_, waiting for its replies before moving to own_
 
   // Requests.
   resp::request_framer framer_;
-  buffer in_;             // bytes read from the client not yet done with
-  std::size_t held_ = 0;  // leading bytes of in_ the framer consumed but not yet forwarded
-  std::size_t tail_ = 0;  // after a round: where the bytes to keep start
-  std::size_t fwd_begin_ = 0;
-  std::size_t shared_begin_ = 0;  // start of the shareable requests collected for shared_
-  std::uint32_t shared_count_ = 0;
+  buffer in_;                    // bytes read from the client not yet done with
+  std::size_t held_ = 0;         // leading bytes of in_ the framer consumed but not yet forwarded
+  std::size_t tail_ = 0;         // after a round: where the bytes to keep start
+  std::size_t fwd_begin_ = 0;    // in_'s bytes from here on are not yet given to the link
+  std::uint32_t fwd_count_ = 0;  // requests among them
   // The shared connection writes requests from in_ (not copied): until it has, in_ stays as it
   // is (no read, no new round), and a round that ended waits to drop its bytes.
   bool lent_ = false;
