@@ -192,7 +192,7 @@ const std::string& script_sha1() {
 }
 
 void encode_fast_get(const request& r, std::string_view status_key, std::string_view token,
-                     std::int64_t now_ms, std::string* out) {
+                     std::int64_t now_ms, std::string* out, std::size_t* get_at) {
   // Built with as few appends as possible: this runs for every PGET.
   char num[24];
   const auto text = [&num](std::int64_t v) {
@@ -212,6 +212,7 @@ void encode_fast_get(const request& r, std::string_view status_key, std::string_
   out->append(now);
   out->append(":0:0\r\n$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nEX\r\n");
   append_bulk(out, text(r.update_time));
+  if (get_at != nullptr) *get_at = out->size();
   out->append("*2\r\n$3\r\nGET\r\n");
   append_bulk(out, r.key);
 }

@@ -153,6 +153,11 @@ struct cluster_backend::pget_flow : read_listener,
   cache::stamp taken;     // the generations from before the read (fill)
   bool leads = false;     // its read is on the worker's read board; others may follow it
   bool followed = false;  // decided from another PGET's read (whose PGET heals, if need be)
+  // The lease step (SET status NX GET + GET key): its token, clock, and replies so far.
+  char lease_token[32];
+  std::int64_t lease_now = 0;
+  std::string lease_status, lease_value;
+  int lease_replies = 0;
 
   void on_joined_read(const std::string& key, const read_board::follower& f,
                       const std::string_view* reply) override;

@@ -4,12 +4,13 @@
 // status key always shares the key's slot (pget::key_rules::cluster). Every PGET starts with one
 // MGET of the key and its status, answered at once when fresh or stale; the lease and the early
 // refresh go through the script (EVALSHA, or EVAL with its body on a node that does not have it
-// yet: that loads it there). With the near cache, a PGET that misses its copy while another
-// PGET of the worker reads the key follows that read (the worker's read_board) instead of
-// sending its own. PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH on a shard
-// channel of its slot. PGET ... WAIT holds the client's later requests back and looks again when
-// the key is published (shard_wakes: the worker's subscriptions to those channels), when the
-// lease may end, and every wait_poll while its channel's subscription is not confirmed, until
+// yet: that loads it there), except a lease taken where there is no status at all, which is
+// SET status NX GET + GET key, no script, as in a session. With the near cache, a PGET that misses
+// its copy while another PGET of the worker reads the key follows that read (the worker's
+// read_board) instead of sending its own. PSET/PRELEASE/PINVALIDATE publish the key with SPUBLISH
+// on a shard channel of its slot. PGET ... WAIT holds the client's later requests back and looks
+// again when the key is published (shard_wakes: the worker's subscriptions to those channels), when
+// the lease may end, and every wait_poll while its channel's subscription is not confirmed, until
 // its deadline.
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -145,31 +146,70 @@ void cluster_backend::on_pget_read(const pget_ptr& f, std::string_view reply) {
   std::string out;
   const auto a = pget::answer_read(reply, wall_clock_ms(), f->xfetch, f->wait, &out);
   if (a.given) count(owner_, *a.given);
-  if (a.next == pget::after_read::heal && !f->followed) {
-    // A current status without its value (evicted): a miss, and the status is dropped so that
-    // the next reader gets the lease.
-    pget_script(
-        f,
-        [f](bool with_body) {
-          // (The heal call has no EVAL form: without the script, the node is given it, and the
-          // status is dropped by the next reader's heal.)
-          std::string heal;
-          if (with_body) {
-            pget::encode_load(&heal);
-          } else {
-            pget::encode_heal(f->key, f->status_key, &heal);
-          }
-          return heal;
-        },
-        [](std::string_view) {});
-  }
+  // A current status without its value (evicted): a miss, and the status is dropped so that
+  // the next reader gets the lease.
+  if (a.next == pget::after_read::heal && !f->followed) pget_heal(f);
   if (a.next == pget::after_read::answered || a.next == pget::after_read::heal) {
     if (f->fill && a.given == pget::state::fresh) near_fill(*f);
     pget_share(f, a.given, out);
     pget_done(f, out);
     return;
   }
+  if (a.next == pget::after_read::take_lease && fast_ok_) {
+    pget_lease(f);
+    return;
+  }
   pget_script_get(f);
+}
+
+void cluster_backend::pget_lease(const pget_ptr& f) {
+  // Both to the key's master, one after the other; decided once both replies are in (a leg
+  // redirected and sent again may be answered after the other).
+  owner_.new_token(f->lease_token);
+  f->lease_now = wall_clock_ms();
+  f->lease_replies = 0;
+  std::string both;
+  std::size_t get_at = 0;
+  const std::string_view token(f->lease_token, sizeof f->lease_token);
+  pget::encode_fast_get(f->request(), f->status_key, token, f->lease_now, &both, &get_at);
+  pget_send(f, both.substr(0, get_at), [this, f](std::string_view reply) {
+    f->lease_status.assign(reply);
+    if (++f->lease_replies == 2) on_pget_lease(f);
+  });
+  pget_send(f, both.substr(get_at), [this, f](std::string_view reply) {
+    f->lease_value.assign(reply);
+    if (++f->lease_replies == 2) on_pget_lease(f);
+  });
+}
+
+void cluster_backend::on_pget_lease(const pget_ptr& f) {
+  std::string out;
+  const std::string_view token(f->lease_token, sizeof f->lease_token);
+  const auto a = pget::answer_lease(f->lease_status, f->lease_value, token, f->lease_now, &out);
+  if (a.no_set_get) {
+    fast_ok_ = false;  // Redis before 7.0: no SET NX GET; scripts from now on
+    owner_.log().warn("a cluster node refused SET NX GET (Redis < 7.0?); PGET uses a script now");
+  }
+  if (a.heal) pget_heal(f);
+  if (a.given) count(owner_, *a.given);
+  pget_done(f, out);
+}
+
+void cluster_backend::pget_heal(const pget_ptr& f) {
+  pget_script(
+      f,
+      [f](bool with_body) {
+        // (The heal call has no EVAL form: without the script, the node is given it, and the
+        // status is dropped by the next reader's heal.)
+        std::string heal;
+        if (with_body) {
+          pget::encode_load(&heal);
+        } else {
+          pget::encode_heal(f->key, f->status_key, &heal);
+        }
+        return heal;
+      },
+      [](std::string_view) {});
 }
 
 void cluster_backend::pget_follow(const pget_ptr& f) {

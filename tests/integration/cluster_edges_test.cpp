@@ -280,6 +280,35 @@ TEST_CASE("cluster: PGET ... WAIT is woken through its key's shard channel, not 
       10s));
 }
 
+TEST_CASE("cluster: a cold miss takes the lease with SET NX GET and GET, no script") {
+  redis_cluster cluster;
+  proxy_server proxy(cluster.url(), {"--threads", "1"});
+  raw_client c(proxy.port());
+  raw_client other(proxy.port());
+  const std::string key = "edge-cold";
+  raw_client node(cluster.node(cluster.owner_of(key)).port());
+  REQUIRE(node.call({"CONFIG", "RESETSTAT"}) == "+OK\r\n");
+  const auto lease = pget(c, {key, "100", "10"});
+  CHECK(lease.state == "lease");
+  REQUIRE(lease.token);
+  // The read, then the lease step on the key's master: what a session costs a single Redis.
+  CHECK(calls_of(node, "mget") == 1);
+  CHECK(calls_of(node, "set") == 1);
+  CHECK(calls_of(node, "get") == 1);
+  CHECK(calls_of(node, "evalsha") + calls_of(node, "eval") == 0);
+  // The lease is the node's: another reader misses, the holder's PSET is taken.
+  CHECK(pget(other, {key, "100", "10"}).state == "miss");
+  CHECK(c.call({"PSET", key, *lease.token, "v1", "100", "10"}) == ":1\r\n");
+  // A value without a status (written by another client): the lease, with the value.
+  REQUIRE(node.call({"DEL", "puppy:{" + key + "}"}) == ":1\r\n");
+  const auto again = pget(other, {key, "100", "10"});
+  CHECK(again.state == "lease");
+  CHECK(again.value == std::optional<std::string>("v1"));
+  // The only script was PSET's: the node did not have it (EVALSHA, NOSCRIPT, then EVAL).
+  CHECK(calls_of(node, "evalsha") == 1);
+  CHECK(calls_of(node, "eval") == 1);
+}
+
 TEST_CASE("cluster: the waiters of one key share their looks: one read per publication") {
   // 50 clients wait for one key on one worker thread. When the key is published, one of them
   // looks and its value answers all 50: the node sees one MGET, not 50. (While they wait, the

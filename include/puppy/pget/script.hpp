@@ -37,9 +37,10 @@ void encode_call(const request& r, std::string_view status_key, std::string_view
 //                                                             status, else returns the status
 //   GET <key>
 // The decision is then made by decide_get() on (status, value). Needs Redis 7.0 (SET NX GET).
-// The lease status it sets is format_lease(token, now_ms, 0, 0).
+// The lease status it sets is format_lease(token, now_ms, 0, 0). `get_at`, if given, is set to
+// where the GET begins in *out (to send the two apart).
 void encode_fast_get(const request& r, std::string_view status_key, std::string_view token,
-                     std::int64_t now_ms, std::string* out);
+                     std::int64_t now_ms, std::string* out, std::size_t* get_at = nullptr);
 
 // Appends the read every PGET starts with, one plain command: MGET <key> <status key>. Most
 // PGETs are answered from it (decide_read); the seed package, django-puppy-cache, reads the same.

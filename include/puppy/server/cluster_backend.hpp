@@ -171,6 +171,11 @@ class cluster_backend final : public routed_backend {
                    step_fn then);
   void pget_read(const pget_ptr& f);
   void on_pget_read(const pget_ptr& f, std::string_view reply);
+  // The read found no status: take the lease with SET status NX GET + GET key, two plain
+  // commands (as a session does), decided on both replies; with Redis < 7.0, the script.
+  void pget_lease(const pget_ptr& f);
+  void on_pget_lease(const pget_ptr& f);
+  void pget_heal(const pget_ptr& f);  // drops the status of an evicted value
   void pget_script_get(const pget_ptr& f);
   void on_pget_script_get(const pget_ptr& f, std::string_view reply);
   void pget_write(const pget_ptr& f);
@@ -248,6 +253,7 @@ class cluster_backend final : public routed_backend {
   std::vector<pget_ptr> joined_;
   std::vector<pget_ptr> leading_;
   lane lane_ = lane::shared;  // of the jobs in flight
+  bool fast_ok_ = true;       // the nodes take SET NX GET (Redis 7.0): else the lease is a script
   std::vector<std::pair<cluster::node, std::unique_ptr<link>>> own_;
   txn_ptr txn_;                                    // MULTI was started and not yet ended
   std::optional<cluster::node> watch_node_;        // WATCH holds keys on this node's own connection
