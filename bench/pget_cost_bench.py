@@ -2,8 +2,8 @@
 """What PGET costs Redis, counted rather than timed (issue 13; see bench/README.md,
 "pget-cost-bench.sh").
 
-Started through bench/pget-cost-bench.sh. Two parts, each with its own redis-server and
-puppy-proxy:
+Started through bench/pget-cost-bench.sh. Three parts, each with its own Redis and puppy-proxy
+(cost and waiters by default, cold with --parts):
 
 1. cost: the Redis work behind one fresh hit, for every form of PGET (plain, WAIT, BETA, both),
    for the Python and Node helpers in clients/, and for the references `MGET k puppy:k` (the read
@@ -16,6 +16,13 @@ puppy-proxy:
    the lease; after CONFIG RESETSTAT the holder's PSET goes through the proxy. Reported: the Redis
    commands executed between the PSET and the last waiter's answer (every answer must be `fresh`
    with the value), and the times from the PSET to its reply, the first and the last answer.
+3. cold: the Redis work behind one cold miss, over two upstreams, each with puppy-proxy in front:
+   one redis-server (`redis`) and a Redis Cluster of three masters (`cluster`). Per upstream and
+   round: CONFIG RESETSTAT on every node, --cold-calls `PGET <a key never used before> T U` over
+   --connections connections (every reply must be a lease), then INFO commandstats and INFO cpu
+   from every node, summed. Reported per miss as in part 1 (without the cluster's CLUSTER and
+   COMMAND calls, which read the topology); the upstreams interleaved, the order rotating per
+   round; medians over --rounds rounds.
 """
 
 import argparse
@@ -36,7 +43,8 @@ import benchlib as bl  # noqa: E402
 
 ALL_FORMS = ["pget", "pget-wait", "pget-beta", "pget-wait-beta", "python-helper", "node-helper",
              "mget-direct", "mget-proxy", "seed-pget", "seed-pget-beta"]
-ALL_PARTS = ["cost", "waiters"]
+ALL_PARTS = ["cost", "waiters", "cold"]
+DEFAULT_PARTS = ["cost", "waiters"]
 STATUS_PREFIX = "puppy:"  # puppy-proxy's default --pget-status-prefix, django-puppy-cache's naming
 PYTHON_CLIENT_DIR = os.path.join(bl.REPO_DIR, "clients", "python")
 NODE_HELPER = os.path.join(bl.REPO_DIR, "clients", "node", "puppy-cache.js")
@@ -51,9 +59,10 @@ def parse_args():
         prog="pget-cost-bench.sh",
         description="Redis commands, commandstats usec and Redis CPU per PGET fresh hit in every "
                     "form, against one MGET of two keys; and the Redis commands behind waking "
-                    "a thousand waiters.")
-    ap.add_argument("--parts", type=bl.csv_list(ALL_PARTS), default=ALL_PARTS,
-                    help="comma list of cost, waiters (default both)")
+                    "a thousand waiters; and the Redis commands behind a cold miss, over one "
+                    "redis-server and over a Redis Cluster.")
+    ap.add_argument("--parts", type=bl.csv_list(ALL_PARTS), default=DEFAULT_PARTS,
+                    help="comma list of cost, waiters, cold (default cost,waiters)")
     ap.add_argument("--forms", type=bl.csv_list(ALL_FORMS), default=ALL_FORMS,
                     help="comma list of " + ",".join(ALL_FORMS) + " (default all; mget-direct, "
                          "the reference, is always run)")
@@ -64,7 +73,10 @@ def parse_args():
     ap.add_argument("--pipeline", type=int, default=1,
                     help="requests written at once per connection by the raw-socket forms "
                          "(default 1; the helpers never pipeline)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of the cost part (default 3)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of the cost and cold parts (default 3)")
+    ap.add_argument("--cold-calls", type=int, default=2000,
+                    help="cold misses (PGETs of new keys) per upstream and round (2000)")
     ap.add_argument("--key", default="pget-cost:k", help="the key of the cost part")
     ap.add_argument("--timeout-s", type=int, default=300, help="PGET/PSET timeout (300)")
     ap.add_argument("--update-time", type=int, default=30, help="PGET/PSET update_time (30)")
@@ -78,8 +90,8 @@ def parse_args():
     ap.add_argument("--node", default="node", help="node binary for the Node helper")
     bl.add_proxy_args(ap)
     a = ap.parse_args()
-    for name in ("calls", "connections", "pipeline", "rounds", "waiters", "waiter_rounds",
-                 "timeout_s", "update_time"):
+    for name in ("calls", "cold_calls", "connections", "pipeline", "rounds", "waiters",
+                 "waiter_rounds", "timeout_s", "update_time"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1")
     if not 0 <= a.wait_ms <= a.update_time * 1000 or \
@@ -162,28 +174,30 @@ def split(calls, conns):
     return [calls // conns + (1 if i < calls % conns else 0) for i in range(conns)]
 
 
-async def _raw_conn(reader, writer, request, expected, calls, pipeline):
+async def _raw_conn(reader, writer, requests, check, pipeline):
+    """Sends the encoded requests (`pipeline` at a time) and check(reply) -> a problem or None
+    for each reply; stops at the first problem. Returns (replies that passed, problems)."""
     done, problems = 0, []
-    while done < calls and not problems:
-        k = min(pipeline, calls - done)
-        writer.write(request * k)
+    while done < len(requests) and not problems:
+        k = min(pipeline, len(requests) - done)
+        writer.write(b"".join(requests[done:done + k]))
         for _ in range(k):
-            got = await bl.read_reply_async(reader)
-            if got != expected:
-                problems.append(f"unexpected reply {got[:200]!r}, expected {expected!r}")
+            problem = check(await bl.read_reply_async(reader))
+            if problem:
+                problems.append(problem)
                 break
             done += 1
     writer.close()
     return done, problems
 
 
-async def _raw_run(port, command, expected, a, start):
-    conns = [await asyncio.open_connection(bl.HOST, port) for _ in range(a.connections)]
-    request = bl.encode_command(*command)
+async def _raw_run(port, conn_requests, check, a, start):
+    """One connection per list of encoded requests in conn_requests (see _raw_conn)."""
+    conns = [await asyncio.open_connection(bl.HOST, port) for _ in conn_requests]
     start()
     t0 = time.monotonic()
-    jobs = [_raw_conn(r, w, request, expected, n, a.pipeline)
-            for (r, w), n in zip(conns, split(a.calls, a.connections))]
+    jobs = [_raw_conn(r, w, requests, check, a.pipeline)
+            for (r, w), requests in zip(conns, conn_requests)]
     try:
         results = await asyncio.wait_for(asyncio.gather(*jobs), a.run_timeout)
     except asyncio.TimeoutError:
@@ -194,7 +208,15 @@ async def _raw_run(port, command, expected, a, start):
 
 
 def run_raw(port, command, expected, a, start):
-    return asyncio.run(_raw_run(port, command, expected, a, start))
+    """--calls of the same command over --connections connections; every reply must be
+    `expected` (bytes)."""
+    request = bl.encode_command(*command)
+
+    def check(got):
+        return None if got == expected else f"unexpected reply {got[:200]!r}, expected {expected!r}"
+
+    return asyncio.run(_raw_run(port, [[request] * n for n in split(a.calls, a.connections)],
+                                check, a, start))
 
 
 def run_python_helper(port, key, value, a, start):
@@ -343,22 +365,24 @@ def reset_and_read_cpu(redis_port):
     return redis_cpu_s(bl.redis_info(redis_port, "cpu"))
 
 
-def measure(redis_port, runner):
-    """Runs runner(start) and adds what Redis did from start() on: commands {name: (calls,
-    usec)}, cmds, usec, cpu_us."""
+def measure(redis_ports, runner, also=()):
+    """Runs runner(start) and adds what the servers redis_ports (one redis-server, or a cluster's
+    nodes) did from start() on, summed over them: commands {name: (calls, usec)} (without those
+    whose names start with one of `also`), cmds, usec, cpu_us."""
     mark = {}
 
     def start():
-        mark["cpu"] = reset_and_read_cpu(redis_port)
+        mark["cpu"] = sum(reset_and_read_cpu(port) for port in redis_ports)
 
     res = runner(start)
-    info = bl.redis_info(redis_port, "commandstats", "cpu")
+    infos = [bl.redis_info(port, "commandstats", "cpu") for port in redis_ports]
     if "cpu" not in mark:
         return res
-    res["commands"] = counted(bl.parse_commandstats(info))
+    res["commands"] = bl.sum_commandstats(
+        bl.counted_commands(bl.parse_commandstats(info), also) for info in infos)
     res["cmds"] = sum(c for c, _ in res["commands"].values())
     res["usec"] = sum(u for _, u in res["commands"].values())
-    res["cpu_us"] = (redis_cpu_s(info) - mark["cpu"]) * 1e6
+    res["cpu_us"] = (sum(redis_cpu_s(info) for info in infos) - mark["cpu"]) * 1e6
     return res
 
 
@@ -382,7 +406,7 @@ def run_form(f, a, ports, value, expected, logs):
     else:
         def runner(start):
             return run_raw(port, f.command, expected[f.command[0]], a, start)
-    return measure(ports["redis"], runner)
+    return measure([ports["redis"]], runner)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,21 +428,19 @@ def record(rnd, pos, f, res, calls):
     return rec
 
 
-def cost_part(a, out_dir, logs, value, incidents):
-    """Runs every form --rounds times (order rotated per round). Returns (forms, records)."""
-    redis, rport = bl.start_redis(logs, "redis")
-    pp, pport = bl.start_puppy(a.proxy_bin, rport, logs, "puppy", extra_args=a.proxy_arg)
-    bl.log(f"cost: redis-server port {rport}, puppy-proxy port {pport}")
-    ports = {"redis": rport, "proxy": pport}
-    forms, records = make_forms(a), []
-    with open(os.path.join(out_dir, "cost-raw.csv"), "w", newline="") as raw_file:
+def interleaved(a, path, forms, calls, start_round, run, incidents):
+    """--rounds rounds of every form, the order rotated by one each round: start_round(round),
+    then per form run(round, form) (a measure() result of `calls` calls), one row of path (a
+    RAW_FIELDS CSV) each. Returns the records."""
+    records = []
+    with open(path, "w", newline="") as raw_file:
         raw = csv.DictWriter(raw_file, fieldnames=RAW_FIELDS)
         raw.writeheader()
         for rnd in range(1, a.rounds + 1):
-            expected = refresh(a, rport, pport, value)
+            start_round(rnd)
             k = (rnd - 1) % len(forms)
             for pos, f in enumerate(forms[k:] + forms[:k]):
-                rec = record(rnd, pos, f, run_form(f, a, ports, value, expected, logs), a.calls)
+                rec = record(rnd, pos, f, run(rnd, f), calls)
                 raw.writerow({key: (f"{v:.4f}" if isinstance(v, float) else v)
                               for key, v in rec.items()})
                 raw_file.flush()
@@ -430,6 +452,25 @@ def cost_part(a, out_dir, logs, value, incidents):
                 bl.log(f"round {rnd} {f.name:15s} {rec['cmds_per_call']:.3f} cmds/call  "
                        f"{rec['usec_per_call']:.3f} usec/call  {rec['cpu_us_per_call']:.2f} "
                        f"CPU us/call  ({rec['commands']}; {float(rec['wall_s']):.1f}s)")
+    return records
+
+
+def cost_part(a, out_dir, logs, value, incidents):
+    """Runs every form --rounds times (order rotated per round). Returns (forms, records)."""
+    redis, rport = bl.start_redis(logs, "redis")
+    pp, pport = bl.start_puppy(a.proxy_bin, rport, logs, "puppy", extra_args=a.proxy_arg)
+    bl.log(f"cost: redis-server port {rport}, puppy-proxy port {pport}")
+    ports = {"redis": rport, "proxy": pport}
+    forms, expected = make_forms(a), {}
+
+    def start_round(_rnd):
+        expected.update(refresh(a, rport, pport, value))
+
+    def run(_rnd, f):
+        return run_form(f, a, ports, value, expected, logs)
+
+    records = interleaved(a, os.path.join(out_dir, "cost-raw.csv"), forms, a.calls, start_round,
+                          run, incidents)
     bl.finish_proxy(pp, incidents)
     bl.stop_process(redis)
     return forms, records
@@ -663,10 +704,87 @@ def waiters_row(name, v, commands, waiters):
 
 
 # ---------------------------------------------------------------------------------------------
+# part 3: a cold miss, over one redis-server and over a Redis Cluster
+
+
+def lease_problem(got):
+    """None if the reply bytes got are a RESP array whose first element is the bulk string
+    `lease`, else the problem."""
+    head, _, rest = got.partition(b"\r\n")
+    if head[:1] == b"*" and int(head[1:]) >= 1 and rest.startswith(b"$5\r\nlease\r\n"):
+        return None
+    return f"unexpected reply {got[:200]!r}, expected a lease"
+
+
+def run_cold(port, prefix, a, start):
+    """--cold-calls PGETs of keys never used before (prefix:0, prefix:1, ...) over --connections
+    connections; every reply must be a lease."""
+    conn_requests, n = [], 0
+    for calls in split(a.cold_calls, a.connections):
+        conn_requests.append([bl.encode_command("PGET", f"{prefix}:{i}", a.timeout_s, a.update_time)
+                              for i in range(n, n + calls)])
+        n += calls
+    return asyncio.run(_raw_run(port, conn_requests, lease_problem, a, start))
+
+
+def cold_part(a, out_dir, logs, incidents):
+    """A cold miss on each upstream, --rounds times (order rotated per round), each round on
+    keys of its own. Returns (upstreams, records)."""
+    redis, rport = bl.start_redis(logs, "redis-c")
+    pp, pport = bl.start_puppy(a.proxy_bin, rport, logs, "puppy-c", extra_args=a.proxy_arg)
+    nodes = bl.start_redis_cluster(logs, 3)
+    node_ports = [port for _, port in nodes]
+    ppc, cport = bl.start_puppy_cluster(a.proxy_bin, node_ports, logs, "puppy-cluster",
+                                        extra_args=a.proxy_arg)
+    bl.log(f"cold: redis-server port {rport}, puppy-proxy port {pport}; cluster nodes ports "
+           f"{','.join(map(str, node_ports))}, puppy-proxy port {cport}")
+    sends = f"PGET <a new key> {a.timeout_s} {a.update_time} through puppy-proxy"
+    upstreams = [Form("redis", "raw", "proxy", sends=f"{sends} over one redis-server"),
+                 Form("cluster", "raw", "proxy",
+                      sends=f"{sends} over a Redis Cluster of 3 masters (no replicas)")]
+    where = {"redis": (pport, [rport]), "cluster": (cport, node_ports)}
+
+    def run(rnd, f):
+        proxy_port, redis_ports = where[f.name]
+        return measure(redis_ports,
+                       lambda start: run_cold(proxy_port, f"{a.key}:cold:r{rnd}:{f.name}", a, start),
+                       also=bl.CLUSTER_TOPOLOGY_COMMANDS)
+
+    records = interleaved(a, os.path.join(out_dir, "cold-raw.csv"), upstreams, a.cold_calls,
+                          lambda _rnd: None, run, incidents)
+    for p in (pp, ppc):
+        bl.finish_proxy(p, incidents)
+    for p in [redis] + [p for p, _ in nodes]:
+        bl.stop_process(p)
+    return upstreams, records
+
+
+def cold_summary(a, upstreams, records):
+    rows = []
+    for f in upstreams:
+        m = form_medians(f, records)
+        rows.append([f.name, f"{m['ok']}/{a.rounds}", fmt(m["cmds"], ".3f"), fmt(m["usec"], ".3f"),
+                     m["usec_range"], fmt(m["cpu"], ".2f"), m["cpu_range"], m["commands"]])
+    table = bl.format_table(
+        ["upstream", "ok", "cmds/miss", "usec/miss", "usec range", "CPU us/miss", "CPU range",
+         "Redis commands per miss"], rows, align="lrrrrrrl")
+    return [f"PART 3: what a cold miss costs Redis ({a.cold_calls:,} PGETs of new keys per "
+            f"upstream and round over {a.connections} connections, pipeline {a.pipeline}; "
+            f"{a.rounds} rounds, medians)",
+            "", table, "",
+            "every reply a lease; counted over every node of the upstream, summed, as in part 1 "
+            "(commands a script calls count too), without INFO/CONFIG and the cluster's "
+            "CLUSTER/COMMAND calls (topology); CPU us/miss = Redis CPU time of all nodes, idle "
+            "cron included; ranges are min-max over rounds",
+            "", "upstreams (what each call sends):"] + [f"  {f.name:8s} {f.sends}" for f in upstreams]
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def check_tools(a):
-    for tool in ["redis-server"] + ([a.node] if "node-helper" in a.forms else []):
+    for tool in ["redis-server"] + ([a.node] if "node-helper" in a.forms else []) + \
+            (["redis-cli"] if "cold" in a.parts else []):
         if not shutil.which(tool):
             bl.die(f"{tool} not found in PATH")
     if not os.access(a.proxy_bin, os.X_OK):
@@ -689,6 +807,8 @@ def main():
         out += cost_summary(a, forms, records) + [""]
     if "waiters" in a.parts:
         out += waiters_summary(a, waiters_part(a, out_dir, logs, value, incidents)) + [""]
+    if "cold" in a.parts:
+        out += cold_summary(a, *cold_part(a, out_dir, logs, incidents)) + [""]
     out.append(f"puppy-proxy: {versions['puppy-proxy']}")
     out.append(f"{time.monotonic() - t0:.0f}s; load average at start {versions['loadavg at start']}"
                f", at end {open('/proc/loadavg').read().strip()}; results in {out_dir}")
