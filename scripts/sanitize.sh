@@ -8,8 +8,9 @@
 #                                             transport) sanitized, then every
 #                                             other CTest test against the sanitized proxy
 #   scripts/sanitize.sh tsan [CTEST ARGS...]  ThreadSanitizer, ./build-tsan: the proxy runs with
-#                                             --threads 2; by default the integration, pget and
-#                                             memcached tests (PUPPY_TSAN_TESTS, a ctest -R regex)
+#                                             --threads 2; by default the integration, pget,
+#                                             memcached and sentinel tests (PUPPY_TSAN_TESTS, a
+#                                             ctest -R regex)
 # Every sanitizer report is fatal (halt_on_error) and fails the test that provoked it: in a test
 # binary through its exit code, in the proxy through the test support, which fails the test when
 # the proxy's log holds a report (tests/integration/support/servers.cpp).
@@ -45,7 +46,7 @@ case "$mode" in
     export PUPPY_TEST_PROXY_ARGS=${PUPPY_TEST_PROXY_ARGS:---threads 2}
     # Without ctest arguments: the tests whose proxies run threads (the client and *_pinned runs
     # add little over integration/pget and cost minutes under TSan).
-    [ $# -gt 0 ] || set -- -R "${PUPPY_TSAN_TESTS:-^(integration|pget|memcached)\$}"
+    [ $# -gt 0 ] || set -- -R "${PUPPY_TSAN_TESTS:-^(integration|pget|memcached|sentinel)\$}"
     ;;
   *)
     echo "usage: scripts/sanitize.sh asan|tsan [ctest args...]" >&2

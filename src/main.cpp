@@ -178,6 +178,22 @@ int main(int argc, char** argv) {
   puppy::app::apply_reloadable(opt, &settings, *log);  // limits, PGET defaults, timeouts
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
+  if (address->sentinel) {
+    // The primary is whatever the sentinels name (sentinel_watch); none until they have.
+    settings.primary = std::make_shared<puppy::upstream::primary>();
+    settings.sentinels = address->servers;
+    settings.sentinel_master = address->master_name;
+    if (!opt.sentinel_password.empty()) {
+      settings.sentinel_login =
+          puppy::server::login_request(opt.sentinel_user, opt.sentinel_password);
+    } else if (!opt.sentinel_user.empty()) {
+      log->critical("--sentinel-user: a user needs a password (--sentinel-password)");
+      return 2;
+    }
+  } else if (!opt.sentinel_user.empty() || !opt.sentinel_password.empty()) {
+    log->critical("--sentinel-user/--sentinel-password need a redis-sentinel:// upstream");
+    return 2;
+  }
   settings.memcached = memcached;
   settings.cluster = address->cluster;
   if (address->cluster) settings.cluster_seeds = address->servers;

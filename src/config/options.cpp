@@ -20,7 +20,8 @@ std::string masked_config(const std::string& text) {
     const std::string key = eq == std::string::npos ? "" : line.substr(0, eq);
     const auto trimmed = key.substr(0, key.find_last_not_of(' ') + 1);
     if (trimmed == "print-config") continue;
-    if ((trimmed == "requirepass" || trimmed == "upstream-password") &&
+    if ((trimmed == "requirepass" || trimmed == "upstream-password" ||
+         trimmed == "sentinel-password") &&
         line.find_first_not_of(" \"'", eq + 1) != std::string::npos) {
       line = trimmed + "=\"***\"";
     } else if (trimmed == "upstream") {
@@ -214,6 +215,17 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
                  "Password the proxy sends (AUTH) on each upstream connection; overrides the "
                  "URL's; never logged. Also from $PUPPY_UPSTREAM_PASSWORD")
       ->envname("PUPPY_UPSTREAM_PASSWORD")
+      ->group("Security");
+  app.add_option("--sentinel-user", out->sentinel_user,
+                 "User the proxy authenticates as with the sentinels of a redis-sentinel:// "
+                 "upstream (the URL's credentials are the data nodes'). Also from "
+                 "$PUPPY_SENTINEL_USER")
+      ->envname("PUPPY_SENTINEL_USER")
+      ->group("Security");
+  app.add_option("--sentinel-password", out->sentinel_password,
+                 "Password the proxy sends (AUTH) to the sentinels; never logged. Also from "
+                 "$PUPPY_SENTINEL_PASSWORD")
+      ->envname("PUPPY_SENTINEL_PASSWORD")
       ->group("Security");
 
   app.add_option("--upstream-connect-timeout-ms", out->upstream_connect_timeout_ms,

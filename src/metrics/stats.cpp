@@ -160,6 +160,13 @@ std::string render_prometheus(const snapshot& s) {
           "1 if the health check reaches the upstream (ready), else 0.",
           static_cast<std::uint64_t>(s.upstream_up));
   }
+  if (s.sentinel) {
+    w.one("puppy_upstream_failovers_total", "counter",
+          "Times the primary moved to another address (Redis Sentinel).", s.primary_moves);
+    w.head("puppy_upstream_primary_info", "gauge",
+           "Always 1; the address label is the primary now (empty while none is known).");
+    w.sample("puppy_upstream_primary_info", label("address", s.primary), std::uint64_t{1});
+  }
 
   w.one("puppy_connections_current", "gauge", "Client connections open now.",
         s.connections_current);

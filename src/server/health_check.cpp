@@ -23,12 +23,12 @@ constexpr std::size_t max_bulk_reply = 64 * 1024;  // CLUSTER INFO
 // (async_start_upstream: TLS and the login when the upstream has them), then reactor style.
 class health_check::probe {
  public:
-  probe(asio::io_context& ioc, upstream::host_port target, settings start, std::string request,
-        std::string expect, std::chrono::milliseconds deadline, std::chrono::milliseconds interval,
+  // `start`: where (start.upstream, or start.primary) and how (TLS, login) to connect.
+  probe(asio::io_context& ioc, settings start, std::string request, std::string expect,
+        std::chrono::milliseconds deadline, std::chrono::milliseconds interval,
         std::function<void(bool)> report)
       : socket_(ioc),
         timer_(ioc),
-        target_(std::move(target)),
         start_(std::move(start)),
         request_(std::move(request)),
         expect_(std::move(expect)),
@@ -47,11 +47,8 @@ class health_check::probe {
  private:
   void connect() {
     const auto gen = ++generation_;
-    error_code ec;
-    const auto ip = asio::ip::make_address(target_.host, ec);
     arm_deadline(gen);
-    socket_.socket().async_connect(tcp::endpoint(ip, target_.port), [this,
-                                                                     gen](const error_code& e) {
+    async_connect_upstream(start_, socket_, [this, gen](const error_code& e) {
       if (gen != generation_) return;
       if (e) return failed();
       async_start_upstream(start_, socket_, [this, gen](const error_code& se, const std::string&) {
@@ -147,7 +144,6 @@ class health_check::probe {
 
   net::stream socket_;
   asio::steady_timer timer_;
-  upstream::host_port target_;
   settings start_;  // what async_start_upstream needs: TLS, login, timeout
   std::string request_;
   std::size_t written_ = 0;
@@ -181,14 +177,16 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
   }
   for (std::size_t i = 0; i < targets.size(); ++i) {
     settings start;  // memcached: plain, no login
+    start.upstream = targets[i];
     if (!config.memcached) {
       start.upstream_login = config.upstream_login;
       start.upstream_tls = config.upstream_tls;
     }
+    // One Redis: the primary as it is now (with Redis Sentinel, none until one is named).
+    if (!config.memcached && !config.cluster) start.primary = config.primary;
     start.response_timeout = config.response_timeout;
-    probes_.push_back(std::make_unique<probe>(ioc, targets[i], std::move(start), request, expect,
-                                              deadline, interval,
-                                              [this, i](bool up) { on_probe(i, up); }));
+    probes_.push_back(std::make_unique<probe>(ioc, std::move(start), request, expect, deadline,
+                                              interval, [this, i](bool up) { on_probe(i, up); }));
   }
   verdicts_.assign(probes_.size(), -1);
 }

@@ -18,6 +18,7 @@ const std::string probe_ping = "*1\r\n$4\r\nPING\r\n";
 liveness_probe::liveness_probe(asio::io_context& ioc, const settings& config)
     : socket_(ioc), deadline_(ioc), limit_(config.connect_timeout) {
   start_.upstream = config.upstream;
+  start_.primary = config.primary;
   start_.upstream_tls = config.upstream_tls;  // no login: any reply to PING will do
   start_.response_timeout = config.response_timeout;
 }
@@ -30,19 +31,16 @@ void liveness_probe::start(std::function<void(bool, const std::string&)> done) {
       self->finish(false, "no answer to a new connection's PING within " +
                               std::to_string(self->limit_.count()) + " ms");
   });
-  error_code ec;
-  const auto ip = asio::ip::make_address(start_.upstream.host, ec);
-  socket_.socket().async_connect(
-      tcp::endpoint(ip, start_.upstream.port), [self = shared_from_this()](const error_code& e) {
-        if (self->finished_) return;
-        if (e) return self->finish(false, "connect failed: " + e.message());
-        async_start_upstream(self->start_, self->socket_,
-                             [self](const error_code& se, const std::string& why) {
-                               if (self->finished_) return;
-                               if (se) return self->finish(false, why);
-                               self->on_started();
-                             });
-      });
+  async_connect_upstream(start_, socket_, [self = shared_from_this()](const error_code& e) {
+    if (self->finished_) return;
+    if (e) return self->finish(false, "connect failed: " + e.message());
+    async_start_upstream(self->start_, self->socket_,
+                         [self](const error_code& se, const std::string& why) {
+                           if (self->finished_) return;
+                           if (se) return self->finish(false, why);
+                           self->on_started();
+                         });
+  });
 }
 
 void liveness_probe::on_started() {

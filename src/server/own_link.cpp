@@ -25,9 +25,6 @@ own_link::own_link(worker& owner)
 void own_link::connect(std::shared_ptr<void> keep, std::function<void(const error_code&)> done) {
   state_ = state::connecting;
   connect_error_.clear();
-  const auto& target = owner_.config().upstream;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);  // host names were resolved at start-up
   connect_timer_.expires_after(owner_.config().connect_timeout);
   connect_timer_.async_wait([this, keep, attempt = ++attempt_](const error_code& e) {
     // (A completion queued before settle() cancelled it must not end a later attempt.)
@@ -37,9 +34,8 @@ void own_link::connect(std::shared_ptr<void> keep, std::function<void(const erro
       socket_.close(ignored);  // fails the step in progress
     }
   });
-  socket_.socket().async_connect(
-      tcp::endpoint(ip, target.port),
-      [this, keep, done = std::move(done)](const error_code& e) mutable {
+  async_connect_upstream(
+      owner_.config(), socket_, [this, keep, done = std::move(done)](const error_code& e) mutable {
         if (e || state_ != state::connecting) {
           done(e ? e : asio::error::operation_aborted);
           return;

@@ -5,6 +5,8 @@
 #include <csignal>
 #include <thread>
 
+#include "puppy/server/sentinel_watch.hpp"
+
 namespace puppy::server {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -42,6 +44,21 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
   }
   open_listener(plain_.acceptor, listen);
   if (tls_listen) open_listener(tls_.acceptor, *tls_listen);
+  if (!config_.sentinels.empty() && config_.primary) {
+    sentinel_watch::options o;
+    o.sentinels = config_.sentinels;
+    o.master_name = config_.sentinel_master;
+    o.sentinel_login = config_.sentinel_login;
+    o.retry = std::max(config_.retry_min, std::chrono::milliseconds(100));
+    sentinel_ = std::make_unique<sentinel_watch>(
+        workers_.front()->context(), config_, std::move(o), config_.primary, *log_, [this] {
+          for (auto& w : workers_) {
+            worker* target = w.get();
+            asio::post(target->context(), [target] { target->on_primary_moved(); });
+          }
+        });
+    config_.primary->on_suspect([watch = sentinel_.get()] { watch->suspect(); });
+  }
 }
 
 std::optional<tcp::endpoint> server::tls_local_endpoint() const {
@@ -49,7 +66,9 @@ std::optional<tcp::endpoint> server::tls_local_endpoint() const {
   return tls_.acceptor.local_endpoint();
 }
 
-server::~server() = default;
+server::~server() {
+  if (config_.primary) config_.primary->on_suspect(nullptr);
+}
 
 void server::run() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
@@ -58,6 +77,7 @@ void server::run() {
     do_stop();
   });
   watch_hangup();
+  if (sentinel_) sentinel_->start();
   accept(plain_);
   if (tls_.acceptor.is_open()) accept(tls_);
 
@@ -95,6 +115,7 @@ void server::do_stop() {
   }
   signals_.cancel(ignored);
   hangup_.cancel(ignored);
+  if (sentinel_) sentinel_->stop();
   // Sessions stop reading and close once their in-flight replies are out; whatever is left at
   // the deadline (a blocked BLPOP, a subscriber) is closed then.
   for (auto& w : workers_) {
@@ -206,6 +227,13 @@ metrics::snapshot server::collect() const {
     s.cluster = workers_.front()->config().cluster;
   }
   s.upstream_up = upstream_up();
+  if (config_.primary && !config_.sentinels.empty()) {
+    s.sentinel = true;
+    s.primary_moves = config_.primary->moves();
+    if (const auto where = config_.primary->current()) {
+      s.primary = where->host + ":" + std::to_string(where->port);
+    }
+  }
   s.draining = draining();
   return s;
 }

@@ -118,6 +118,15 @@ void session::drain() {
   maybe_finish();
 }
 
+void session::on_primary_moved() {
+  if (routed() || sharing() || closed_) return;
+  if (ledger_.passthrough()) {  // subscribed, MONITOR, CLIENT REPLY OFF: no last reply to await
+    close_lingering("the primary moved");
+    return;
+  }
+  drain();
+}
+
 std::chrono::steady_clock::duration session::idle_for(
     std::chrono::steady_clock::time_point now) const {
   const bool busy =

@@ -36,6 +36,12 @@ shared_upstream::shared_upstream(worker& owner)
 
 void shared_upstream::on_reply_overdue() {
   if (probe_) return;
+  if (moving_) {  // the old primary: a probe would reach the new one
+    fail("no reply from the old primary within " +
+             std::to_string(owner_.config().response_timeout.count()) + " ms",
+         metrics::error_kind::upstream_timeout);
+    return;
+  }
   probe_ = std::make_shared<liveness_probe>(owner_.context(), owner_.config());
   probe_->start([this, gen = generation_](bool alive, const std::string& why) {
     probe_.reset();
@@ -60,20 +66,48 @@ bool shared_upstream::congested() const {
 }
 
 shared_upstream::state shared_upstream::ensure() {
-  if (state_ == state::idle || (state_ == state::down && owner_.upstream_backoff().may_attempt(
-                                                             std::chrono::steady_clock::now()))) {
+  if (!moving_ && (state_ == state::idle ||
+                   (state_ == state::down &&
+                    owner_.upstream_backoff().may_attempt(std::chrono::steady_clock::now())))) {
     connect();
   }
-  return state_;
+  return current();
+}
+
+void shared_upstream::move() {
+  switch (state_) {
+    case state::idle:
+    case state::down:
+      state_ = state::idle;  // the next request connects, to the new primary
+      return;
+    case state::connecting:
+      break;  // to the old one: start again
+    case state::up:
+      if (!routes_.empty() || !out_.empty()) {
+        moving_ = true;  // dispatch() moves once the last reply is in
+        return;
+      }
+      break;
+  }
+  reconnect();
+}
+
+void shared_upstream::reconnect() {
+  moving_ = false;
+  ++generation_;
+  watchdog_.stop();
+  if (probe_) std::exchange(probe_, nullptr)->cancel();
+  error_code ignored;
+  socket_.close(ignored);
+  flush_scheduled_ = write_blocked_ = read_wait_pending_ = false;
+  scanner_.reset();
+  connect();  // on_ready() wakes the clients that wait
 }
 
 void shared_upstream::connect() {
   state_ = state::connecting;
   connect_error_.clear();
   const auto gen = ++generation_;
-  const auto& target = owner_.config().upstream;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);
   connect_timer_.expires_after(owner_.config().connect_timeout);
   connect_timer_.async_wait([this, gen](const error_code& e) {
     if (!e && gen == generation_ && state_ == state::connecting) {
@@ -82,7 +116,7 @@ void shared_upstream::connect() {
       socket_.close(ignored);
     }
   });
-  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+  async_connect_upstream(owner_.config(), socket_, [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
   });
 }
@@ -287,6 +321,15 @@ void shared_upstream::dispatch(std::size_t n) {
       if (--r.left == 0) routes_.pop_front();
     }
   }
+  if (moving_ && routes_.empty() && out_.empty()) {
+    for (auto& s : touched_) {
+      s->touched = false;
+      s->flush_delivered();
+    }
+    touched_.clear();
+    reconnect();
+    return;
+  }
   if (replied) {  // once per read, not per reply
     watchdog_.replied();
     rtt_.on_replied(replies_, owner_.stats().upstream_latency);
@@ -314,6 +357,7 @@ void shared_upstream::fail(const std::string& why, metrics::error_kind kind) {
   if (probe_) std::exchange(probe_, nullptr)->cancel();
   error_code ignored;
   socket_.close(ignored);
+  moving_ = false;
   state_ = state::idle;  // the next request reconnects (the back-off applies if that fails)
   out_.clear();
   flush_scheduled_ = write_blocked_ = read_wait_pending_ = false;

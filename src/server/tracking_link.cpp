@@ -100,11 +100,16 @@ void tracking_link::send_fill(const fill& f, std::string_view status_key) {
 void tracking_link::connect() {
   state_ = state::connecting;
   const auto gen = ++generation_;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target_.host, ec);
-  socket_.socket().async_connect(tcp::endpoint(ip, target_.port), [this, gen](const error_code& e) {
+  auto connected = [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
-  });
+  };
+  if (target_.host.empty()) {  // the upstream's (the primary)
+    async_connect_upstream(owner_.config(), socket_, std::move(connected));
+  } else {
+    error_code ec;
+    const auto ip = asio::ip::make_address(target_.host, ec);
+    socket_.socket().async_connect(tcp::endpoint(ip, target_.port), std::move(connected));
+  }
   timer_.expires_after(owner_.config().connect_timeout);
   timer_.async_wait([this, gen](const error_code& e) {
     if (!e && gen == generation_ && state_ != state::up) lost("connect timed out");

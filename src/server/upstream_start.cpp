@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <boost/asio/post.hpp>
 #include <memory>
 
 #include "puppy/net/stream.hpp"
@@ -14,6 +15,25 @@ namespace puppy::server {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using detail::would_block;
+
+std::string upstream_text(const settings& config) {
+  const auto where = config.primary ? config.primary->current() : config.upstream;
+  if (!where) return "no primary known";
+  return where->host + ":" + std::to_string(where->port);
+}
+
+void async_connect_upstream(const settings& config, net::stream& s,
+                            std::function<void(const error_code&)> done) {
+  const auto where = config.primary ? config.primary->current() : config.upstream;
+  error_code ec;
+  const auto ip = where ? asio::ip::make_address(where->host, ec) : asio::ip::address();
+  if (!where || ec) {
+    asio::post(s.socket().get_executor(),
+               [done = std::move(done)] { done(asio::error::host_not_found); });
+    return;
+  }
+  s.socket().async_connect(asio::ip::tcp::endpoint(ip, where->port), std::move(done));
+}
 
 namespace {
 

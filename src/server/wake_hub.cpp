@@ -61,10 +61,7 @@ void wake_hub::add(const std::string& key, const std::shared_ptr<wake_listener>&
 void wake_hub::connect() {
   state_ = state::connecting;
   const auto gen = ++generation_;
-  const auto& target = owner_.config().upstream;
-  error_code ec;
-  const auto ip = asio::ip::make_address(target.host, ec);
-  socket_.socket().async_connect(tcp::endpoint(ip, target.port), [this, gen](const error_code& e) {
+  async_connect_upstream(owner_.config(), socket_, [this, gen](const error_code& e) {
     if (gen == generation_) on_connected(e);
   });
   timer_.expires_after(owner_.config().connect_timeout);

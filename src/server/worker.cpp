@@ -16,6 +16,7 @@
 #include "puppy/server/shard_wakes.hpp"
 #include "puppy/server/shared_upstream.hpp"
 #include "puppy/server/tracking_link.hpp"
+#include "puppy/server/upstream_start.hpp"
 #include "puppy/server/wake_hub.hpp"
 
 namespace puppy::server {
@@ -31,7 +32,7 @@ worker::worker(unsigned id, const settings& config, std::shared_ptr<spdlog::logg
       wakes_(std::make_unique<wake_hub>(*this)),
       gens_(config.write_gens ? config.write_gens : std::make_shared<cache::write_gens>()),
       near_(config.near_cache_budget, *gens_, stats_.near),
-      tracking_(std::make_unique<tracking_link>(*this, config.upstream)),
+      tracking_(std::make_unique<tracking_link>(*this, upstream::host_port{})),
       board_(*gens_),
       rng_(std::random_device{}()) {
   if (config.idle_timeout.count() > 0) sweep_idle();
@@ -73,11 +74,11 @@ void worker::start_session(boost::asio::ip::tcp::socket::native_handle_type fd,
 bool worker::upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                                 net::stream& stream) {
   if (ec) {
-    const auto& target = config_.upstream;
-    const std::string why = "connect to " + target.host + ":" + std::to_string(target.port) +
+    const std::string why = "connect to " + upstream_text(config_) +
                             " failed: " + (detail.empty() ? ec.message() : detail);
     backoff_.failed(std::chrono::steady_clock::now(), why);
     stats_.upstream_connect_failures.add();
+    if (config_.primary) config_.primary->suspect();  // Sentinel: has it moved?
     if (backoff_.failures() == 1) {
       log_->warn("upstream unavailable: {}", why);
     } else {
@@ -107,6 +108,19 @@ void worker::reconfigure(const settings& fresh) {
   copy_reloadable(fresh, &config_);
   for (session* s : sessions_) s->on_reconfigured();
   if (config_.idle_timeout.count() > 0 && !sweeping_ && !draining_) sweep_idle();
+}
+
+void worker::on_primary_moved() {
+  log_->info("the primary moved to {}: moving the upstream connections", upstream_text(config_));
+  backoff_.succeeded();  // the old primary's failures say nothing of the new one
+  for (auto& s : shared_) s->move();
+  std::vector<session*> all(sessions_.begin(), sessions_.end());
+  for (session* s : all) {
+    const auto keep = s->shared_from_this();
+    s->on_primary_moved();
+  }
+  if (wakes_) wakes_->move();
+  if (tracking_) tracking_->drop("the primary moved");
 }
 
 void worker::sweep_idle() {

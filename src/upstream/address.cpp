@@ -5,8 +5,9 @@
 namespace puppy::upstream {
 
 std::string address::text() const {
-  std::string out = kind == scheme::redis    ? (cluster ? "redis-cluster://" : "redis://")
-                    : kind == scheme::rediss ? (cluster ? "rediss-cluster://" : "rediss://")
+  const char* variant = cluster ? "-cluster" : sentinel ? "-sentinel" : "";
+  std::string out = kind == scheme::redis    ? std::string("redis") + variant + "://"
+                    : kind == scheme::rediss ? std::string("rediss") + variant + "://"
                                              : "memcached://";
   if (!user.empty() || !password.empty()) out += user + (password.empty() ? "@" : ":***@");
   for (std::size_t i = 0; i < servers.size(); ++i) {
@@ -15,6 +16,7 @@ std::string address::text() const {
     out += s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
     out += ':' + std::to_string(s.port);
   }
+  if (sentinel) out += '/' + master_name;
   return out;
 }
 
@@ -127,6 +129,15 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
     a.kind = scheme::rediss;
     a.cluster = true;
     rest = url.substr(17);
+  } else if (url.rfind("redis-sentinel://", 0) == 0) {
+    a.sentinel = true;
+    rest = url.substr(17);
+    default_port = 26379;
+  } else if (url.rfind("rediss-sentinel://", 0) == 0) {
+    a.kind = scheme::rediss;
+    a.sentinel = true;
+    rest = url.substr(18);
+    default_port = 26379;
   } else if (url.rfind("rediss://", 0) == 0) {
     a.kind = scheme::rediss;
     rest = url.substr(9);
@@ -137,8 +148,8 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
   } else {
     const auto at = url.rfind('@');
     *error = "upstream '" + (at == std::string::npos ? url : "***" + url.substr(at)) +
-             "' must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or "
-             "memcached://";
+             "' must start with redis://, rediss://, redis-cluster://, rediss-cluster://, "
+             "redis-sentinel://, rediss-sentinel:// or memcached://";
     return std::nullopt;
   }
   std::string masked_url;
@@ -147,6 +158,19 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
   if (a.kind == scheme::memcached && (!a.user.empty() || !a.password.empty())) {
     *error = "upstream '" + masked_url + "': memcached has no password authentication";
     return std::nullopt;
+  }
+  if (a.sentinel) {
+    // The master's name follows the sentinels: redis-sentinel://host:port,.../NAME
+    const auto slash = rest.find('/');
+    if (slash != std::string::npos) a.master_name = rest.substr(slash + 1);
+    if (!a.master_name.empty() && a.master_name.back() == '/') a.master_name.pop_back();
+    if (a.master_name.empty() || a.master_name.find('/') != std::string::npos) {
+      *error = "upstream '" + masked_url +
+               "': name the primary after the sentinels: "
+               "redis-sentinel://host:port[,host:port...]/MASTER_NAME";
+      return std::nullopt;
+    }
+    rest = rest.substr(0, slash);
   }
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   std::size_t start = 0;
@@ -163,7 +187,7 @@ std::optional<address> parse_address(const std::string& url, std::string* error)
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  if (a.kind != scheme::memcached && !a.cluster && a.servers.size() != 1) {
+  if (a.kind != scheme::memcached && !a.cluster && !a.sentinel && a.servers.size() != 1) {
     *error = "upstream '" + masked_url +
              "': a Redis upstream is exactly one host:port (a cluster's seed nodes: "
              "redis-cluster://host:port,host:port...)";

@@ -58,8 +58,14 @@ TEST_CASE("invalid options stop start-up with a message naming the option") {
   CHECK(out.find("--threads") != std::string::npos);
   std::tie(code, out) = run_proxy({"--upstream", "http://x"});
   CHECK(code == 2);
-  CHECK(out.find("must start with redis://, rediss://, redis-cluster://, rediss-cluster:// or "
-                 "memcached://") != std::string::npos);
+  CHECK(out.find("must start with redis://, rediss://, redis-cluster://, rediss-cluster://, "
+                 "redis-sentinel://, rediss-sentinel:// or memcached://") != std::string::npos);
+  std::tie(code, out) = run_proxy({"--upstream", "redis-sentinel://127.0.0.1:26379"});
+  CHECK(code == 2);
+  CHECK(out.find("redis-sentinel://host:port[,host:port...]/MASTER_NAME") != std::string::npos);
+  std::tie(code, out) = run_proxy({"--sentinel-password", "x"});
+  CHECK(code == 2);
+  CHECK(out.find("need a redis-sentinel:// upstream") != std::string::npos);
   std::tie(code, out) = run_proxy(
       {"--upstream", "rediss://127.0.0.1:6379", "--upstream-tls-ca-cert-file", "/nonexistent.pem"});
   CHECK(code == 2);
@@ -187,16 +193,19 @@ TEST_CASE("every option from the environment; --print-config shows the result, s
   ::setenv("PUPPY_MAX_CLIENTS", "77", 1);
   ::setenv("PUPPY_PGET_CHANNEL", "from-env", 1);
   ::setenv("PUPPY_REQUIREPASS", "env-secret", 1);
+  ::setenv("PUPPY_SENTINEL_PASSWORD", "sentinel-secret", 1);
   const auto [code, out] =
       run_proxy({"--print-config", "--upstream", "redis://alice:url-secret@127.0.0.1:1",
                  "--pget-channel", "from-flag"});
   ::unsetenv("PUPPY_MAX_CLIENTS");
   ::unsetenv("PUPPY_PGET_CHANNEL");
   ::unsetenv("PUPPY_REQUIREPASS");
+  ::unsetenv("PUPPY_SENTINEL_PASSWORD");
   CHECK(code == 0);
   CHECK(out.find("\nmax-clients=77\n") != std::string::npos);
   CHECK(out.find("\npget-channel=\"from-flag\"\n") != std::string::npos);  // a flag wins
   CHECK(out.find("\nrequirepass=\"***\"\n") != std::string::npos);
+  CHECK(out.find("\nsentinel-password=\"***\"\n") != std::string::npos);
   CHECK(out.find("\nupstream=\"redis://alice:***@127.0.0.1:1\"\n") != std::string::npos);
   CHECK(out.find("secret") == std::string::npos);
   CHECK(out.find("print-config") == std::string::npos);

@@ -44,6 +44,8 @@ struct options {
   std::string requirepass;        // the proxy's own password for its clients; empty: none
   std::string upstream_user;      // overrides the user in the --upstream URL
   std::string upstream_password;  // overrides the password in the --upstream URL
+  std::string sentinel_user;      // redis-sentinel://: the sentinels' credentials
+  std::string sentinel_password;
   unsigned upstream_connect_timeout_ms = 2000;
   unsigned upstream_timeout_ms = 10000;
   unsigned upstream_retry_min_ms = 50;

@@ -195,6 +195,11 @@ struct snapshot {
   std::uint64_t latency_sum_ns = 0;
   int upstream_up = -1;  // the health check's verdict: 1, 0, or -1 when it does not run
   bool draining = false;
+  // With Redis Sentinel: failovers seen (the primary moved), and where the primary is now
+  // ("host:port", empty while none is known).
+  bool sentinel = false;
+  std::uint64_t primary_moves = 0;
+  std::string primary;
 
   void add(const worker_stats& w);
 };

@@ -18,6 +18,8 @@
 
 namespace puppy::server {
 
+class sentinel_watch;
+
 class server {
  public:
   // Binds the listening sockets (throws boost::system::system_error if it cannot): `listen` for
@@ -69,6 +71,7 @@ class server {
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<std::size_t> clients_{0};  // counted in on accept, out when a session ends
   std::vector<std::unique_ptr<worker>> workers_;
+  std::unique_ptr<sentinel_watch> sentinel_;  // with Redis Sentinel: on worker 0
   listener plain_;
   listener tls_;
   boost::asio::signal_set signals_;

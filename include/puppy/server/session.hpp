@@ -99,6 +99,10 @@ class session : public std::enable_shared_from_this<session>,
   void on_peer_miss(std::int64_t retry_after_ms) override;
   // The worker's settings changed (a reload): take the new request limits.
   void on_reconfigured();
+  // The primary moved (Redis Sentinel). A client on a connection of its own (or moving to one)
+  // had its state on the old primary: it is closed after the replies to what it sent, as if
+  // Redis had restarted, and reconnects to the new one. Shared clients go on as they are.
+  void on_primary_moved();
   bool touched = false;  // owned by shared_upstream: delivered to during the current read
 
  private:

@@ -34,7 +34,8 @@ class shared_upstream {
   shared_upstream(const shared_upstream&) = delete;
   shared_upstream& operator=(const shared_upstream&) = delete;
 
-  state current() const { return state_; }
+  // (While it moves, connecting: requests wait for the new connection.)
+  state current() const { return moving_ ? state::connecting : state_; }
   // Starts connecting if there is no connection and the worker's back-off allows it.
   state ensure();
 
@@ -59,6 +60,10 @@ class shared_upstream {
   void detach(session* s) { attached_.erase(s); }
 
   void close();
+  // The primary moved (Redis Sentinel): what is in flight is answered on this connection (its
+  // replies are those requests'), then it connects to the new primary; requests wait meanwhile
+  // (current() is connecting), and hear when it is up (wake_me).
+  void move();
 
  private:
   struct route {
@@ -67,6 +72,7 @@ class shared_upstream {
   };
 
   void connect();
+  void reconnect();  // a new connection now, this one dropped (nothing is in flight on it)
   void on_connected(const boost::system::error_code& ec);
   void on_ready(const boost::system::error_code& ec);  // connected and logged in
   // send() of bytes the session lends: queued as a view, written by this turn's flush.
@@ -93,6 +99,7 @@ class shared_upstream {
   std::string connect_error_;
   std::uint64_t generation_ = 0;  // bumped per connection; stale handlers check it
   bool scripts_loaded_ = false;
+  bool moving_ = false;  // move(): reconnect once routes_ is empty
 
   gather_queue out_;
   detail::iov_scratch iov_;                         // for out_'s writes

@@ -32,7 +32,8 @@ class worker;
 
 class tracking_link {
  public:
-  // To `target`, with TLS and login as every upstream connection (upstream_start.hpp).
+  // To `target` (an empty host: where the upstream is now, async_connect_upstream), with TLS and
+  // login as every upstream connection (upstream_start.hpp).
   // `keep_missing`: whether a GET fill of a key that does not exist is kept (a nil copy). Not in
   // front of a cluster: a missing key leaves nothing on its node that a slot migration deletes,
   // so no invalidation would tell of a write made on the slot's new node.

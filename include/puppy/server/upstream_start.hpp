@@ -15,6 +15,15 @@ namespace puppy::server {
 
 struct settings;
 
+// Where a Redis upstream's connections go now, "host:port": config.upstream, or the primary
+// Redis Sentinel named last; "no primary known" before the sentinels named one.
+std::string upstream_text(const settings& config);
+
+// Connects `s` to where a Redis upstream's connections go now (upstream_text). With no primary
+// known, done(host_not_found) runs at once (posted). `s` must live until done has run.
+void async_connect_upstream(const settings& config, net::stream& s,
+                            std::function<void(const boost::system::error_code&)> done);
+
 // The AUTH request for these credentials, RESP-encoded (user may be empty).
 std::string login_request(const std::string& user, const std::string& password);
 

@@ -39,6 +39,10 @@ class wake_hub {
     waiters_.outcome(key, w, answer, retry_after_ms);
   }
   void close();
+  // The primary moved: the subscription starts again, on the new primary.
+  void move() {
+    if (state_ != state::idle) lost("the primary moved");
+  }
 
  private:
   enum class state : std::uint8_t { idle, connecting, subscribing, subscribed, backing_off };

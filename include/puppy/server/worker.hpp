@@ -24,6 +24,7 @@
 #include "puppy/server/read_board.hpp"
 #include "puppy/upstream/address.hpp"
 #include "puppy/upstream/backoff.hpp"
+#include "puppy/upstream/primary.hpp"
 
 namespace puppy::net {
 class stream;
@@ -45,6 +46,9 @@ struct settings {
   resp::request_limits limits;
   std::size_t max_reply_depth = resp::default_max_reply_depth;
   upstream::host_port upstream;
+  // Where a Redis upstream's connections go now (async_connect_upstream): with Redis Sentinel,
+  // the primary the sentinels named last (sentinel_watch). Null: `upstream`, fixed.
+  std::shared_ptr<upstream::primary> primary;
   std::chrono::milliseconds connect_timeout{2000};
   // A shared Redis connection or memcached server with a request unanswered this long is taken
   // as failed (0: no limit). Clients' own connections have none, like Redis (BLPOP 0 waits).
@@ -100,6 +104,11 @@ struct settings {
   std::chrono::milliseconds cluster_retry_timeout{5000};
   // How often the topology is read again when nothing prompted it.
   std::chrono::milliseconds cluster_refresh_interval{10000};
+  // A primary found through Redis Sentinel (redis-sentinel://): the sentinels (resolved), the
+  // name they know it by, and the AUTH they want (RESP; empty: none). `primary` follows it.
+  std::vector<upstream::host_port> sentinels;
+  std::string sentinel_master;
+  std::string sentinel_login;
   // Where reads go in a cluster (--read-from).
   enum class read_from : std::uint8_t {
     master,
@@ -168,6 +177,11 @@ class worker {
   void drain();
   // A configuration reload: takes `fresh`'s reloadable fields. Must run on this worker's thread.
   void reconfigure(const settings& fresh);
+  // The primary moved to a new address (Redis Sentinel): the shared connections move once what
+  // is in flight on them is answered, clients on connections of their own end after what was
+  // answered, the PGET wake-up subscription and the near cache's tracking connection (and with
+  // it every copy) start again. Must run on this worker's thread.
+  void on_primary_moved();
   bool draining() const { return draining_; }
   std::size_t session_count() const { return sessions_.size(); }
 

@@ -1,6 +1,8 @@
 #pragma once
 // Upstream URLs: redis://host:port, rediss://host:port (TLS),
 // redis-cluster://host:port[,host:port...] and rediss-cluster:// (a Redis Cluster's seed nodes),
+// redis-sentinel://host:port[,host:port...]/MASTER_NAME and rediss-sentinel:// (the sentinels
+// that know the primary called MASTER_NAME; rediss: TLS to the data nodes, not the sentinels),
 // memcached://host:port[,host:port...].
 #include <cstdint>
 #include <optional>
@@ -20,6 +22,10 @@ struct address {
   scheme kind = scheme::redis;
   // Redis Cluster (redis-cluster://, rediss-cluster://): servers are seed nodes.
   bool cluster = false;
+  // A primary found through Redis Sentinel (redis-sentinel://, rediss-sentinel://): servers are
+  // the sentinels (default port 26379), master_name the name they know the primary by.
+  bool sentinel = false;
+  std::string master_name;
   std::vector<host_port> servers;  // exactly one for redis:// and rediss://
   // Credentials the proxy sends on each upstream connection (AUTH [user] password), from
   // redis://[user[:password]@]host:port (percent-encoded). Empty: none.

@@ -13,7 +13,8 @@ std::string bulk(const std::string& v) {
 
 }  // namespace
 
-checked_load::checked_load(std::uint16_t port, int clients) : port_(port) {
+checked_load::checked_load(std::uint16_t port, int clients, bool writes_may_be_lost)
+    : port_(port), lossy_(writes_may_be_lost) {
   for (int i = 0; i < clients; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
@@ -65,8 +66,20 @@ void checked_load::run(int id) {
       const std::string key = "load" + std::to_string(id) + ":" + std::to_string(round % 256);
       const std::string value = "c" + std::to_string(id) + "r" + std::to_string(round);
       if (!judge(c->call({"SET", key, value}), "+OK\r\n", "SET")) continue;
-      if (!judge(c->call({"GET", key}), bulk(value), "GET")) continue;
-      if (round % 8 != 0) continue;
+      const std::string got = c->call({"GET", key});
+      if (lossy_ && got != bulk(value) && got != "" && got[0] != '-') {
+        // An older value this client wrote to the key (same round modulo 256), or none.
+        bool older = got == "$-1\r\n";
+        for (std::uint64_t r = round % 256; !older && r < round; r += 256) {
+          older = got == bulk("c" + std::to_string(id) + "r" + std::to_string(r));
+        }
+        if (older) {
+          ++lost_;
+          continue;
+        }
+      }
+      if (!judge(got, bulk(value), "GET")) continue;
+      if (lossy_ || round % 8 != 0) continue;
       const std::string other = "other" + std::to_string(id) + ":" + std::to_string(round % 64);
       if (!judge(c->call({"MSET", key, value + "m", other, value + "o"}), "+OK\r\n", "MSET")) {
         continue;

@@ -1,0 +1,81 @@
+#pragma once
+// Follows a Redis primary through Redis Sentinel (redis-sentinel://), as the Sentinel clients'
+// guide describes: ask the sentinels in turn for the primary's address (SENTINEL
+// get-master-addr-by-name), check with ROLE that the node there says it is the master, and
+// publish it (upstream::primary, which every upstream connection reads when it connects); stay
+// subscribed to +switch-master on one sentinel and ask again when it announces a failover of
+// this primary, when that subscription is lost, and when a worker says a connection to the
+// primary failed or was refused writes (suspect()). At most one round of asking runs at a time.
+//
+// Runs on one io_context (worker 0's); on_move runs there once the primary has moved to a new
+// address (not for the first one learned).
+#include <spdlog/logger.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "puppy/server/worker.hpp"
+#include "puppy/upstream/address.hpp"
+#include "puppy/upstream/primary.hpp"
+
+namespace puppy::server {
+
+class sentinel_watch {
+ public:
+  struct options {
+    std::vector<upstream::host_port> sentinels;  // resolved
+    std::string master_name;
+    std::string sentinel_login;  // AUTH for the sentinels (RESP), or empty
+    // After a round in which no sentinel named a primary that says it is the master.
+    std::chrono::milliseconds retry{200};
+  };
+
+  // `data`: how to reach the data nodes (TLS, login, connect timeout) for the ROLE check.
+  sentinel_watch(boost::asio::io_context& ioc, const settings& data, options o,
+                 std::shared_ptr<upstream::primary> primary, spdlog::logger& log,
+                 std::function<void()> on_move);
+  ~sentinel_watch();
+  sentinel_watch(const sentinel_watch&) = delete;
+  sentinel_watch& operator=(const sentinel_watch&) = delete;
+
+  void start();
+  void stop();
+  // Asks the sentinels again (unless a round is running). Safe from any thread.
+  void suspect();
+
+ private:
+  class exchange;
+  // A round: sentinel `index` asked (then the next, ...), the address it names checked.
+  void ask(std::size_t index);
+  // ROLE at `where`; if it is not the master, the round goes on with sentinel `next`.
+  void check_role(const upstream::host_port& where, std::size_t next);
+  void publish(const upstream::host_port& where);
+  void round_failed();  // no sentinel named a working primary: again after opt_.retry
+  void subscribe(std::size_t index);
+
+  boost::asio::io_context& ioc_;
+  settings data_;      // the data nodes: TLS, login, timeouts
+  settings sentinel_;  // the sentinels: their login, no TLS
+  options opt_;
+  std::shared_ptr<upstream::primary> primary_;
+  spdlog::logger& log_;
+  std::function<void()> on_move_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool stopped_ = false;
+  bool asking_ = false;
+  bool again_ = false;                 // suspect() during a round: one more round after it
+  bool failing_ = false;               // rounds fail (logged once until one succeeds)
+  std::string last_why_;               // why the last sentinel or node asked did not do
+  std::shared_ptr<exchange> current_;  // the question of the round in progress
+  boost::asio::steady_timer retry_timer_;
+  // The subscription to +switch-master: on sentinel sub_index_.
+  std::shared_ptr<exchange> sub_;
+  std::size_t sub_index_ = 0;
+  boost::asio::steady_timer resub_timer_;
+};
+
+}  // namespace puppy::server

@@ -1,0 +1,139 @@
+// A primary behind Redis Sentinel (redis-sentinel://, docs/sentinel.md): the proxy asks the
+// sentinels where the primary is, checks it with ROLE, and follows a failover, SENTINEL FAILOVER
+// or a primary killed, under load from 20 clients whose every reply is unique to its request
+// (checked_load; a write the old primary acknowledged but never replicated is a lost write,
+// which Redis's asynchronous replication allows, not a wrong reply). A primary, a replica and
+// three redis-sentinel processes on loopback ports (redis_sentinel_set).
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <iostream>
+
+#include "client.hpp"
+#include "load.hpp"
+#include "servers.hpp"
+
+using namespace puppy::test;
+
+namespace {
+
+std::string primary_info(std::uint16_t port) {
+  return "puppy_upstream_primary_info{address=\"127.0.0.1:" + std::to_string(port) + "\"}";
+}
+
+// Errors a client may see while the primary moves: none of them is a reply to another request.
+bool clear_during_failover(const std::string& e) {
+  return e.rfind("-ERR upstream unavailable (", 0) == 0 ||
+         e.rfind("-ERR upstream connection lost", 0) == 0 ||
+         e.rfind("-READONLY", 0) == 0 ||  // written to the old primary after it was demoted
+         e.rfind("client: ", 0) == 0;     // the connection closed: the client reconnects
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size() && i < 20; ++i) out += v[i] + "\n";
+  return out;
+}
+
+// Writes through the proxy at `proxy_port` until one reaches the node at `port` (the new
+// primary), reconnecting when the proxy closes the connection (as a shared connection to a
+// primary that died closes its clients); the time since `since`.
+std::chrono::milliseconds first_write_on(std::uint16_t proxy_port, std::uint16_t port,
+                                         std::chrono::steady_clock::time_point since) {
+  std::string last;
+  std::unique_ptr<raw_client> c;
+  for (int i = 0;; ++i) {
+    const std::string value = "after" + std::to_string(i);
+    try {
+      if (!c) c = std::make_unique<raw_client>(proxy_port);
+      last = c->call({"SET", "probe", value}, 30s);
+    } catch (const std::exception& e) {
+      last = e.what();
+      c.reset();
+    }
+    if (last == "+OK\r\n" && raw_client(port).call({"GET", "probe"}) ==
+                                 "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n") {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - since);
+    }
+    if (std::chrono::steady_clock::now() - since > 60s) {
+      FAIL("no write reached the new primary within 60 s; last reply " << last);
+    }
+  }
+}
+
+void failover_under_load(bool kill) {
+  redis_sentinel_set set;
+  proxy_server proxy(set.url());
+  raw_client c(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "probe", "before"}) == "+OK\r\n"; }, 20s));
+  // A client on a connection of its own (SELECT pins it): its state lives on the old primary.
+  raw_client pinned(proxy.port());
+  REQUIRE(pinned.call({"SELECT", "0"}) == "+OK\r\n");
+  checked_load load(proxy.port(), 20, true);
+  REQUIRE(load.wait_for_more(2000, 60s));
+  const std::uint16_t old_port = set.node(0).port();
+  const auto start = std::chrono::steady_clock::now();
+  if (kill) {
+    set.node(0).kill();
+  } else {
+    set.failover();
+  }
+  REQUIRE(set.await_primary_change(old_port, 60s));
+  const auto elected = std::chrono::steady_clock::now();
+  // (After SENTINEL FAILOVER the old primary still calls itself master for a while: the
+  // sentinels' word decides.)
+  REQUIRE(set.sentinel_primary_port(0) == set.node(1).port());
+  const auto first = first_write_on(proxy.port(), set.node(1).port(), start);
+  REQUIRE(load.wait_for_more(2000, 60s));
+  load.stop();
+  INFO(load.wrong_sample());
+  CHECK(load.wrong() == 0);
+  const auto errors = load.errors();
+  std::size_t unclear = 0;
+  for (const auto& e : errors) unclear += clear_during_failover(e) ? 0 : 1;
+  INFO(joined(errors));
+  CHECK(unclear == 0);
+  // The pinned client was closed (after its replies: it had none outstanding), and reconnects.
+  CHECK(pinned.read_until_closed(20s).empty());
+  CHECK(proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 1);
+  CHECK(proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1);
+  CHECK(proxy.running());
+  std::cout << (kill ? "primary SIGKILLed" : "SENTINEL FAILOVER")
+            << " under 20 clients: new primary "
+            << "elected "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elected - start).count()
+            << " ms after, first write on it through the proxy " << first.count() << " ms after; "
+            << load.ok() << " replies as expected, " << errors.size() << " errors, "
+            << load.lost_writes() << " lost writes\n";
+}
+
+}  // namespace
+
+TEST_CASE("sentinel: the proxy serves the primary the sentinels name", "[sentinel]") {
+  redis_sentinel_set set;
+  proxy_server proxy(set.url());
+  raw_client c(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "v"}) == "+OK\r\n"; }, 20s));
+  CHECK(raw_client(set.node(0).port()).call({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK(c.call({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK(proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 0);
+  CHECK(proxy_metric(proxy.port(), primary_info(set.node(0).port())) == 1);
+}
+
+TEST_CASE("sentinel: no sentinel answers: a clear error, no primary", "[sentinel]") {
+  const std::uint16_t nobody = free_port();
+  proxy_server proxy("redis-sentinel://127.0.0.1:" + std::to_string(nobody) + "/nobody");
+  raw_client c(proxy.port());
+  const std::string reply = c.call({"GET", "k"});
+  CHECK(reply.rfind("-ERR upstream unavailable (connect to no primary known failed", 0) == 0);
+  CHECK(proxy_metric(proxy.port(), "puppy_upstream_primary_info{address=\"\"}") == 1);
+  CHECK(proxy.running());
+}
+
+TEST_CASE("sentinel: SENTINEL FAILOVER under load from 20 clients", "[sentinel]") {
+  failover_under_load(false);
+}
+
+TEST_CASE("sentinel: the primary SIGKILLed under load from 20 clients", "[sentinel]") {
+  failover_under_load(true);
+}
