@@ -22,7 +22,9 @@ namespace {
 
 using puppy::config::options;
 
-// Resolves host names once at start-up; the data path only ever connects to addresses.
+// Resolves host names at start-up (a name that does not resolve stops the start). Cluster seeds,
+// sentinels and memcached servers are kept as addresses; one Redis's connections resolve its
+// name again each time (async_connect_upstream).
 bool resolve_host(puppy::upstream::host_port* hp, std::string* error) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(hp->host, ec);
@@ -168,6 +170,12 @@ int main(int argc, char** argv) {
         "its data is not kept, and it stops with the proxy",
         puppy::config::default_upstream, embedded->pid(), embedded->port());
   }
+  // One Redis: connections resolve its name each time (a managed service's endpoint moves to a
+  // new primary); with Sentinel, the primary is whatever the sentinels name.
+  if (!memcached && !address->cluster) {
+    settings.primary = address->sentinel ? std::make_shared<puppy::upstream::primary>()
+                                         : std::make_shared<puppy::upstream::primary>(target);
+  }
   for (auto& server : address->servers) {
     if (!resolve_host(&server, &error)) {
       log->critical("upstream {}", error);
@@ -179,8 +187,6 @@ int main(int argc, char** argv) {
   settings.max_reply_depth = opt.max_reply_depth;
   settings.upstream = target;
   if (address->sentinel) {
-    // The primary is whatever the sentinels name (sentinel_watch); none until they have.
-    settings.primary = std::make_shared<puppy::upstream::primary>();
     settings.sentinels = address->servers;
     settings.sentinel_master = address->master_name;
     if (!opt.sentinel_password.empty()) {

@@ -75,6 +75,7 @@ void snapshot::add(const worker_stats& w) {
   cluster_moved += w.cluster_moved.value();
   cluster_ask += w.cluster_ask.value();
   cluster_retries += w.cluster_retries.value();
+  upstream_readonly += w.upstream_readonly.value();
   w.each_node([this](const std::string& address, const node_stats& n) {
     auto& sum = cluster_nodes[address];
     sum[0] += n.requests.value();
@@ -160,9 +161,14 @@ std::string render_prometheus(const snapshot& s) {
           "1 if the health check reaches the upstream (ready), else 0.",
           static_cast<std::uint64_t>(s.upstream_up));
   }
-  if (s.sentinel) {
+  if (s.has_primary) {
     w.one("puppy_upstream_failovers_total", "counter",
-          "Times the primary moved to another address (Redis Sentinel).", s.primary_moves);
+          "Times the primary moved to another address (Redis Sentinel named another, or the "
+          "upstream's host name reached another).",
+          s.primary_moves);
+    w.one("puppy_upstream_readonly_total", "counter",
+          "Upstream connections given up because the upstream answered -READONLY.",
+          s.upstream_readonly);
     w.head("puppy_upstream_primary_info", "gauge",
            "Always 1; the address label is the primary now (empty while none is known).");
     w.sample("puppy_upstream_primary_info", label("address", s.primary), std::uint64_t{1});

@@ -63,6 +63,7 @@ void reply_ledger::deliver(const char* data, std::size_t len, bool reply_ends) {
 bool reply_ledger::relay(const char* data, std::size_t n) {
   std::size_t pos = 0;
   std::size_t seg = 0;
+  bool readonly = false;
   while (pos < n && !(raw_ && !counting())) {
     if (!capturing_ && scanner_.at_boundary() && counting() && next_reply_captured() &&
         data[pos] != '>') {
@@ -78,6 +79,7 @@ bool reply_ledger::relay(const char* data, std::size_t n) {
       return false;
     }
     if (scanner_.is_push()) continue;
+    if (scanner_.type() == '-' && scanner_.head().rfind("READONLY", 0) == 0) readonly = true;
     if (capturing_) {
       const std::size_t from = seg;
       seg = pos;
@@ -113,6 +115,7 @@ bool reply_ledger::relay(const char* data, std::size_t n) {
   } else {
     out_.view(data + seg, n - seg);
   }
+  if (readonly) listener_.on_readonly();
   return true;
 }
 

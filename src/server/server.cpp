@@ -227,12 +227,10 @@ metrics::snapshot server::collect() const {
     s.cluster = workers_.front()->config().cluster;
   }
   s.upstream_up = upstream_up();
-  if (config_.primary && !config_.sentinels.empty()) {
-    s.sentinel = true;
+  if (config_.primary) {
+    s.has_primary = true;
     s.primary_moves = config_.primary->moves();
-    if (const auto where = config_.primary->current()) {
-      s.primary = where->host + ":" + std::to_string(where->port);
-    }
+    s.primary = config_.primary->address();
   }
   s.draining = draining();
   return s;

@@ -126,6 +126,15 @@ void session::on_counted() {
   if (pinning_) finish_pin_if_ready();
 }
 
+void session::on_readonly() {
+  if (draining_ || closed_) return;
+  owner_.log().debug(
+      "own upstream connection answered -READONLY; closing its client after "
+      "its replies");
+  owner_.upstream_readonly();
+  drain();
+}
+
 void session::on_accounting_lost() {
   owner_.log().warn("reply accounting lost; relaying without counting from here on");
 }

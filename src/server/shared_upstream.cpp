@@ -295,6 +295,7 @@ void shared_upstream::dispatch(std::size_t n) {
   const char* data = in_.data();
   std::size_t pos = 0;
   bool replied = false;
+  bool readonly = false;
   while (pos < n) {
     if (routes_.empty()) {
       fail("upstream protocol fault: a reply nobody asked for",
@@ -317,9 +318,19 @@ void shared_upstream::dispatch(std::size_t n) {
     pos += res.consumed;
     if (ends) {
       replied = true;
+      readonly = readonly || (scanner_.type() == '-' && scanner_.head().rfind("READONLY", 0) == 0);
       ++replies_;
       if (--r.left == 0) routes_.pop_front();
     }
+  }
+  if (readonly && !moving_) {
+    // A write refused: this is no longer the primary (a failover the proxy did not hear of). The
+    // connection moves (a new one resolves the upstream's name, or Sentinel is asked again).
+    owner_.log().warn(
+        "shared upstream connection: the upstream answered -READONLY (no longer the primary?); "
+        "reconnecting");
+    owner_.upstream_readonly();
+    moving_ = true;
   }
   if (moving_ && routes_.empty() && out_.empty()) {
     for (auto& s : touched_) {

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <memory>
 
@@ -25,14 +27,43 @@ std::string upstream_text(const settings& config) {
 void async_connect_upstream(const settings& config, net::stream& s,
                             std::function<void(const error_code&)> done) {
   const auto where = config.primary ? config.primary->current() : config.upstream;
-  error_code ec;
-  const auto ip = where ? asio::ip::make_address(where->host, ec) : asio::ip::address();
-  if (!where || ec) {
+  if (!where) {
     asio::post(s.socket().get_executor(),
                [done = std::move(done)] { done(asio::error::host_not_found); });
     return;
   }
-  s.socket().async_connect(asio::ip::tcp::endpoint(ip, where->port), std::move(done));
+  auto primary = config.primary;
+  const auto reached = [primary](const asio::ip::tcp::endpoint& ep) {
+    if (primary) primary->reached(ep.address().to_string() + ":" + std::to_string(ep.port()));
+  };
+  error_code ec;
+  const auto ip = asio::ip::make_address(where->host, ec);
+  if (!ec) {
+    const asio::ip::tcp::endpoint ep(ip, where->port);
+    s.socket().async_connect(ep, [done = std::move(done), reached, ep](const error_code& e) {
+      if (!e) reached(ep);
+      done(e);
+    });
+    return;
+  }
+  // A name: resolved at every connection (a managed service's endpoint moves to the new
+  // primary), then its addresses tried in turn. (The caller's connect timeout closes the socket
+  // during the connect; one that ran out while resolving is noticed here.)
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(s.socket().get_executor());
+  const auto deadline = std::chrono::steady_clock::now() + config.connect_timeout;
+  resolver->async_resolve(
+      where->host, std::to_string(where->port),
+      [resolver, &s, done = std::move(done), reached, deadline](
+          const error_code& e, const asio::ip::tcp::resolver::results_type& results) mutable {
+        if (e) return done(e);
+        if (std::chrono::steady_clock::now() >= deadline) return done(asio::error::timed_out);
+        asio::async_connect(s.socket(), results,
+                            [done = std::move(done), reached](const error_code& ce,
+                                                              const asio::ip::tcp::endpoint& ep) {
+                              if (!ce) reached(ep);
+                              done(ce);
+                            });
+      });
 }
 
 namespace {

@@ -110,6 +110,11 @@ void worker::reconfigure(const settings& fresh) {
   if (config_.idle_timeout.count() > 0 && !sweeping_ && !draining_) sweep_idle();
 }
 
+void worker::upstream_readonly() {
+  stats_.upstream_readonly.add();
+  if (config_.primary) config_.primary->suspect();
+}
+
 void worker::on_primary_moved() {
   log_->info("the primary moved to {}: moving the upstream connections", upstream_text(config_));
   backoff_.succeeded();  // the old primary's failures say nothing of the new one

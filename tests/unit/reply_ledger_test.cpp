@@ -19,12 +19,14 @@ struct recorder : puppy::server::ledger_listener {
   std::vector<std::string> captured;  // "kind/slot/bytes"
   int counted = 0;
   int lost = 0;
+  int readonly = 0;
   void on_captured(const captured_reply& c, std::string_view bytes) override {
     captured.push_back(std::to_string(c.kind) + "/" + std::to_string(c.slot) + "/" +
                        std::string(bytes));
   }
   void on_counted() override { ++counted; }
   void on_accounting_lost() override { ++lost; }
+  void on_readonly() override { ++readonly; }
 };
 
 struct fixture {
@@ -64,6 +66,21 @@ TEST_CASE("reply_ledger: a local reply takes its request's place among relayed r
   CHECK(f.ledger.idle());
   f.ledger.reply_local("+OK\r\n");  // nothing outstanding: at once
   CHECK(f.sent_to_client() == "+A\r\n$1\r\nb\r\n-ERR local\r\n+C\r\n+OK\r\n");
+}
+
+TEST_CASE("reply_ledger: -READONLY is relayed, and heard once per read that holds one") {
+  fixture f;
+  for (int i = 0; i < 4; ++i) f.ledger.sent_one();
+  CHECK(f.relay("-READONLY You can't write against a read only replica.\r\n-READ"));
+  CHECK(f.heard.readonly == 1);
+  CHECK(f.relay("ONLY x\r\n"));  // split: the scanner's head still sees it
+  CHECK(f.heard.readonly == 2);
+  CHECK(f.relay("-ERR READONLY is not first\r\n+READONLY\r\n"));
+  CHECK(f.heard.readonly == 2);
+  CHECK(f.sent_to_client() ==
+        "-READONLY You can't write against a read only replica.\r\n-READONLY x\r\n"
+        "-ERR READONLY is not first\r\n+READONLY\r\n");
+  CHECK(f.ledger.answered());
 }
 
 TEST_CASE("reply_ledger: a captured reply is read, not relayed, even split across reads") {

@@ -135,6 +135,9 @@ struct worker_stats {
   counter cluster_moved;
   counter cluster_ask;
   counter cluster_retries;
+  // Upstream connections given up because the upstream answered -READONLY (it is no longer the
+  // primary): a shared connection moved, a client on its own connection closed.
+  counter upstream_readonly;
   near_stats near;  // the worker's near cache
 
   void error(error_kind k) noexcept { errors[static_cast<std::size_t>(k)].add(); }
@@ -195,11 +198,13 @@ struct snapshot {
   std::uint64_t latency_sum_ns = 0;
   int upstream_up = -1;  // the health check's verdict: 1, 0, or -1 when it does not run
   bool draining = false;
-  // With Redis Sentinel: failovers seen (the primary moved), and where the primary is now
-  // ("host:port", empty while none is known).
-  bool sentinel = false;
+  // One Redis (not a cluster, not memcached): failovers seen (the primary moved: Sentinel named
+  // another, or the upstream's name reached another address), where the primary is now
+  // ("ip:port", empty while none is known), connections given up for -READONLY.
+  bool has_primary = false;
   std::uint64_t primary_moves = 0;
   std::string primary;
+  std::uint64_t upstream_readonly = 0;
 
   void add(const worker_stats& w);
 };

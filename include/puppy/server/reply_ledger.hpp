@@ -43,6 +43,8 @@ class ledger_listener {
   virtual void on_counted() = 0;
   // More replies came than requests were counted: from here on they are relayed uncounted.
   virtual void on_accounting_lost() = 0;
+  // A reply was -READONLY: the upstream is no longer the primary (after the reply is taken).
+  virtual void on_readonly() = 0;
 
  protected:
   ~ledger_listener() = default;

@@ -204,6 +204,9 @@ class session : public std::enable_shared_from_this<session>,
   // connection), more replies came than were counted (logged).
   void on_counted() override;
   void on_accounting_lost() override;
+  // -READONLY on the client's own connection: the upstream is no longer the primary. The client
+  // is closed after its replies (its state was there), as on a failover, and reconnects.
+  void on_readonly() override;
   void send_owned(const std::string& bytes);
 
   // For a memcached or Redis Cluster upstream (backend_, routed_backend.hpp): every request has a

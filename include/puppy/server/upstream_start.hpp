@@ -19,8 +19,10 @@ struct settings;
 // Redis Sentinel named last; "no primary known" before the sentinels named one.
 std::string upstream_text(const settings& config);
 
-// Connects `s` to where a Redis upstream's connections go now (upstream_text). With no primary
-// known, done(host_not_found) runs at once (posted). `s` must live until done has run.
+// Connects `s` to where a Redis upstream's connections go now (upstream_text): a host name is
+// resolved again each time, and the address reached is noted (upstream::primary::reached). With
+// no primary known, done(host_not_found) runs at once (posted). `s` must live until done has
+// run.
 void async_connect_upstream(const settings& config, net::stream& s,
                             std::function<void(const boost::system::error_code&)> done);
 

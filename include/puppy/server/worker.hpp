@@ -47,7 +47,8 @@ struct settings {
   std::size_t max_reply_depth = resp::default_max_reply_depth;
   upstream::host_port upstream;
   // Where a Redis upstream's connections go now (async_connect_upstream): with Redis Sentinel,
-  // the primary the sentinels named last (sentinel_watch). Null: `upstream`, fixed.
+  // the primary the sentinels named last (sentinel_watch); else `upstream`'s host, resolved at
+  // every connection. Null (a cluster, memcached): `upstream`.
   std::shared_ptr<upstream::primary> primary;
   std::chrono::milliseconds connect_timeout{2000};
   // A shared Redis connection or memcached server with a request unanswered this long is taken
@@ -139,6 +140,9 @@ class worker {
   // error's text (e.g. "timed out", "TLS handshake failed: ..."). Returns whether it is usable.
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           net::stream& stream);
+  // A connection to the upstream got -READONLY (it is no longer the primary): counted, and with
+  // Sentinel the sentinels are asked again. The connection itself moves or closes its client.
+  void upstream_readonly();
   wake_hub& wakes() { return *wakes_; }
   // The near cache (off when config().near_cache_budget is 0), its tracking connection, and the
   // write generations all workers share.

@@ -57,6 +57,7 @@ struct settings {
   std::string hold_marker;           // hold(): which connections
   bool hold_to[2] = {false, false};  // hold(): bytes to the client (0), to the target (1)
   std::uint64_t cut_generation = 0;
+  std::uint16_t retarget = 0;  // retarget(): where new connections go (0: the first target)
   bool stopping = false;
 };
 
@@ -301,7 +302,7 @@ struct fault_relay::impl {
         continue;
       }
       const int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      const sockaddr_in addr = loopback(target_port);
+      const sockaddr_in addr = loopback(now_set.retarget != 0 ? now_set.retarget : target_port);
       if (connect(up, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         close(up);
         close_with_reset(fd);
@@ -417,6 +418,10 @@ fault_relay::~fault_relay() = default;
 
 std::uint16_t fault_relay::port() const {
   return impl_->port;
+}
+
+void fault_relay::retarget(std::uint16_t target_port) {
+  impl_->change([&](settings& s) { s.retarget = target_port; });
 }
 
 void fault_relay::pass_through() {

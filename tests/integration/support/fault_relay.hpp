@@ -57,6 +57,9 @@ class fault_relay {
   void close_randomly(double p);
   // Closes every open connection pair now, with an RST on both sides.
   void cut_all();
+  // New connections go to 127.0.0.1:<target_port> from now on (as a DNS name moved to another
+  // address); open ones stay with their target.
+  void retarget(std::uint16_t target_port);
   // Stops forwarding (on): nothing is read or written, connections stay open, new ones are
   // accepted and held. Off: forwarding resumes, nothing is lost (like a network that dropped
   // packets for a while, TCP retransmitting afterwards).
