@@ -10,9 +10,12 @@
 
 #include "client.hpp"
 #include "load.hpp"
+#include "near_support.hpp"
+#include "pget_support.hpp"
 #include "servers.hpp"
 
 using namespace puppy::test;
+using namespace puppy::test::near;
 
 namespace {
 
@@ -120,14 +123,63 @@ TEST_CASE("sentinel: the proxy serves the primary the sentinels name", "[sentine
   CHECK(proxy_metric(proxy.port(), primary_info(set.node(0).port())) == 1);
 }
 
-TEST_CASE("sentinel: no sentinel answers: a clear error, no primary", "[sentinel]") {
+TEST_CASE("sentinel: no sentinel answers: a clear error, no primary, not ready", "[sentinel]") {
   const std::uint16_t nobody = free_port();
-  proxy_server proxy("redis-sentinel://127.0.0.1:" + std::to_string(nobody) + "/nobody");
+  proxy_server proxy("redis-sentinel://127.0.0.1:" + std::to_string(nobody) + "/nobody",
+                     {"--metrics-listen", "127.0.0.1:0", "--health-check-interval-ms", "100"});
   raw_client c(proxy.port());
   const std::string reply = c.call({"GET", "k"});
   CHECK(reply.rfind("-ERR upstream unavailable (connect to no primary known failed", 0) == 0);
   CHECK(proxy_metric(proxy.port(), "puppy_upstream_primary_info{address=\"\"}") == 1);
+  // /readyz: the health check's first verdict (no primary to PING) is "unreachable".
+  REQUIRE(wait_until([&] { return proxy_metric(proxy.port(), "puppy_upstream_up") == 0; }, 10s));
+  raw_client http(proxy.metrics_port());
+  http.send("GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  CHECK(http.read_until_closed().rfind("HTTP/1.1 503", 0) == 0);
   CHECK(proxy.running());
+}
+
+TEST_CASE("sentinel: the near cache and PGET ... WAIT follow the primary", "[sentinel]") {
+  redis_sentinel_set set;
+  proxy_server proxy(set.url(), {"--near-cache-size", "64mb", "--threads", "1"});
+  raw_client c(proxy.port());
+  near_stats stats(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"PING"}) == "+PONG\r\n"; }, 20s));
+  const auto lease = pget(c, {"hot", "100", "10"});
+  REQUIRE(lease.token);
+  REQUIRE(c.call({"PSET", "hot", *lease.token, "v1", "100", "10"}) == ":1\r\n");
+  await_copies(stats, {&c}, "hot", "v1");
+  REQUIRE(stats.read().entries == 1);
+  // A reader waits for a key whose lease another client holds, across the failover.
+  raw_client holder(proxy.port());
+  const auto held = pget(holder, {"later", "100", "30"});
+  REQUIRE(held.token);
+  raw_client waiter(proxy.port());
+  waiter.send(encode({"PGET", "later", "100", "30", "WAIT", "20000"}));
+  CHECK_FALSE(waiter.has_data(200ms));
+  const std::uint16_t old_port = set.node(0).port();
+  set.failover();
+  REQUIRE(set.await_primary_change(old_port, 60s));
+  REQUIRE(wait_until(
+      [&] { return proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 1; }, 20s));
+  // The copies were the old primary's: all dropped.
+  CHECK(stats.read().entries == 0);
+  // Written on the new primary: the proxy reads it there, and its tracking connection there
+  // tells it of the next write.
+  raw_client fresh_primary(set.node(1).port());
+  REQUIRE(fresh_primary.call({"SET", "hot", "v2"}) == "+OK\r\n");
+  await_copies(stats, {&c}, "hot", "v2");
+  REQUIRE(fresh_primary.call({"SET", "hot", "v3"}) == "+OK\r\n");
+  await([&] { return pget_call(c, "hot") == fresh("v3"); }, "the new primary's invalidation");
+  // The holder's PSET, on the new primary, wakes the waiter, which gets the value.
+  REQUIRE(wait_until(
+      [&] {
+        return holder.call({"PSET", "later", *held.token, "computed", "100", "30"}) == ":1\r\n";
+      },
+      20s));
+  const auto woken = parse_pget(waiter.read_reply(20s));
+  CHECK(woken.state == "fresh");
+  CHECK(woken.value == std::optional<std::string>("computed"));
 }
 
 TEST_CASE("sentinel: SENTINEL FAILOVER under load from 20 clients", "[sentinel]") {
