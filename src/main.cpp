@@ -95,6 +95,13 @@ std::string setup_tls(const options& opt, const puppy::upstream::address& addres
                     ""};
       settings->client_tls = puppy::net::tls_context::server(o);
     }
+    if (upstream_tls && address.sentinel && opt.upstream_tls_verify == "yes" &&
+        opt.upstream_tls_server_name.empty()) {
+      // The sentinels name the data nodes by address: their certificates cannot be checked
+      // against the URL's host (a sentinel's).
+      return "rediss-sentinel://: give the name the data nodes' certificates carry "
+             "(--upstream-tls-server-name)";
+    }
     if (upstream_tls) {
       tls_options o{"--upstream-tls",
                     opt.upstream_tls_cert_file,

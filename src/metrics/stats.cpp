@@ -167,7 +167,8 @@ std::string render_prometheus(const snapshot& s) {
           "upstream's host name reached another).",
           s.primary_moves);
     w.one("puppy_upstream_readonly_total", "counter",
-          "Upstream connections given up because the upstream answered -READONLY.",
+          "Upstream connections that got -READONLY (a shared one at most once per "
+          "--upstream-retry-max-ms): moved, or their client closed.",
           s.upstream_readonly);
     w.head("puppy_upstream_primary_info", "gauge",
            "Always 1; the address label is the primary now (empty while none is known).");

@@ -21,8 +21,6 @@ std::string text(const upstream::host_port& hp) {
   return hp.host + ":" + std::to_string(hp.port);
 }
 
-constexpr std::size_t no_sentinel = static_cast<std::size_t>(-1);
-
 }  // namespace
 
 // One connection to one server (a sentinel, or a data node for ROLE): connected and started as
@@ -166,7 +164,7 @@ sentinel_watch::~sentinel_watch() {
 
 void sentinel_watch::start() {
   asking_ = true;
-  ask(0);
+  round();
 }
 
 void sentinel_watch::stop() {
@@ -189,48 +187,71 @@ void sentinel_watch::suspect() {
       return;
     }
     asking_ = true;
-    ask(0);
+    round();
   });
 }
 
-void sentinel_watch::ask(std::size_t index) {
+void sentinel_watch::round() {
   if (stopped_) return;
-  if (index >= opt_.sentinels.size()) return round_failed();
-  const auto& where = opt_.sentinels[index];
+  if (announced_) {
+    const auto to = *std::exchange(announced_, std::nullopt);
+    return check_role(to, 0);
+  }
+  if (const auto now = primary_->current()) return check_role(*now, 0);
+  ask(0);
+}
+
+void sentinel_watch::ask(std::size_t k) {
+  if (stopped_) return;
+  if (k >= opt_.sentinels.size()) return round_failed();
+  const std::size_t index = (first_ + k) % opt_.sentinels.size();
   current_ = std::make_shared<exchange>(
-      ioc_, sentinel_, where, sentinel::ask_primary(opt_.master_name),
-      [this, index](const std::string& reply) {
+      ioc_, sentinel_, opt_.sentinels[index], sentinel::ask_primary(opt_.master_name),
+      [this, index, k](const std::string& reply) {
         current_->close();
         const auto a = sentinel::parse_primary(reply);
         if (!a.primary) {
           last_why_ = "sentinel " + text(opt_.sentinels[index]) + ": " + a.why;
-          return ask(index + 1);
+          return ask(k + 1);
         }
-        check_role(*a.primary, index + 1);
+        answered_ = index;
+        check_role(*a.primary, k + 1);
       },
-      [this, index](const std::string& why) {
+      [this, index, k](const std::string& why) {
         last_why_ = "sentinel " + text(opt_.sentinels[index]) + ": " + why;
-        ask(index + 1);
+        ask(k + 1);
       });
   current_->start();
 }
 
-void sentinel_watch::check_role(const upstream::host_port& where, std::size_t next) {
+void sentinel_watch::check_role(const upstream::host_port& where, std::size_t k) {
   if (stopped_) return;
   current_ = std::make_shared<exchange>(
       ioc_, data_, where, sentinel::ask_role(),
-      [this, where, next](const std::string& reply) {
+      [this, where, k](const std::string& reply) {
         current_->close();
         const std::string role = sentinel::parse_role(reply);
-        if (role != "master") {
-          last_why_ = text(where) + " says it is " + (role.empty() ? "not a master" : role);
-          return ask(next == no_sentinel ? 0 : next);
+        if (role == "master") {
+          if (k > 0) first_ = answered_;  // named by a sentinel: ask that one first next time
+          return publish(where);
         }
-        publish(where);
+        if (role.empty() && reply.rfind("-NOPERM", 0) == 0) {
+          // ROLE is an @admin command: a user without it cannot check. The sentinels' word
+          // (or the announcement) is taken then.
+          if (!role_refused_) {
+            log_.warn("ROLE refused on {} ({}); taking the sentinels' word for the primary",
+                      text(where), reply.substr(1, reply.size() - 3));
+            role_refused_ = true;
+          }
+          if (k > 0) first_ = answered_;
+          return publish(where);
+        }
+        last_why_ = text(where) + " says it is " + (role.empty() ? "not a master" : role);
+        ask(k);
       },
-      [this, where, next](const std::string& why) {
+      [this, where, k](const std::string& why) {
         last_why_ = text(where) + ": " + why;
-        ask(next == no_sentinel ? 0 : next);
+        ask(k);
       });
   current_->start();
 }
@@ -245,8 +266,11 @@ void sentinel_watch::publish(const upstream::host_port& where) {
   }
   failing_ = false;
   if (moved) on_move_();
-  if (!sub_) subscribe(0);
-  if (std::exchange(again_, false)) suspect();
+  if (!sub_) subscribe(first_);
+  if (std::exchange(again_, false) || announced_) {
+    asking_ = true;
+    round();
+  }
 }
 
 void sentinel_watch::round_failed() {
@@ -262,17 +286,20 @@ void sentinel_watch::round_failed() {
     const auto a = alive.lock();
     if (ec || !a || !*a || stopped_ || asking_) return;
     asking_ = true;
-    ask(0);
+    round();
   });
 }
 
 void sentinel_watch::subscribe(std::size_t index) {
   if (stopped_ || opt_.sentinels.empty()) return;
+  if (sub_) sub_->close();  // (one subscription at a time)
   sub_index_ = index % opt_.sentinels.size();
   const auto where = opt_.sentinels[sub_index_];
+  const std::uint64_t id = ++sub_id_;
   sub_ = std::make_shared<exchange>(
       ioc_, sentinel_, where, sentinel::subscribe_switches(),
-      [this](const std::string& reply) {
+      [this, id](const std::string& reply) {
+        if (id != sub_id_) return;
         sub_->disarm();  // subscribed (or a message): it lasts as long as the connection
         const auto m = sentinel::parse_message(reply);
         if (!m || m->channel != "+switch-master") return;
@@ -280,26 +307,26 @@ void sentinel_watch::subscribe(std::size_t index) {
         if (!to) return;
         log_.info("sentinel {} announces a failover of '{}' to {}",
                   text(opt_.sentinels[sub_index_]), opt_.master_name, text(*to));
-        if (asking_) {
-          again_ = true;
-          return;
-        }
+        announced_ = *to;  // checked first, now or after the round in progress
+        if (asking_) return;
         asking_ = true;
-        check_role(*to, no_sentinel);  // the announced address first, then the sentinels
+        round();
       },
-      [this](const std::string& why) {
+      [this, id](const std::string& why) {
+        if (id != sub_id_) return;
         log_.warn(
             "the subscription to +switch-master on sentinel {} ended ({}); subscribing on "
             "the next one",
             text(opt_.sentinels[sub_index_]), why);
         sub_.reset();
         resub_timer_.expires_after(opt_.retry);
-        resub_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const error_code& ec) {
-          const auto a = alive.lock();
-          if (ec || !a || !*a || stopped_) return;
-          subscribe(sub_index_ + 1);
-          suspect();  // a failover may have been announced meanwhile
-        });
+        resub_timer_.async_wait(
+            [this, id, alive = std::weak_ptr<bool>(alive_)](const error_code& ec) {
+              const auto a = alive.lock();
+              if (ec || !a || !*a || stopped_ || sub_ || id != sub_id_) return;
+              subscribe(sub_index_ + 1);
+              suspect();  // a failover may have been announced meanwhile
+            });
       });
   sub_->start();
 }

@@ -23,6 +23,8 @@ namespace {
 
 // While the wake-up subscription is down, a waiting PGET looks again this often.
 constexpr auto poll_without_subscription = std::chrono::milliseconds(50);
+// How soon a waiting PGET looks again when its connection is being opened or moved.
+constexpr std::int64_t link_retry_ms = 25;
 
 }  // namespace
 
@@ -82,7 +84,10 @@ void session::on_peer_miss(std::int64_t retry_after_ms) {
 void session::send_wait_read() {
   const bool up = link_->up();
   if (!up) {
-    owner_.wakes().outcome(wait_->key, this, nullptr, -1);
+    // Being opened, or moved to a new primary: look again soon (within the wait).
+    const std::int64_t again = link_->connecting() ? link_retry_ms : -1;
+    owner_.wakes().outcome(wait_->key, this, nullptr, again);
+    if (again >= 0) return after_wait_miss(again);
     finish_wait(unavailable_reply());
     return;
   }
@@ -104,6 +109,7 @@ void session::send_wait_read() {
 void session::send_wait_attempt() {
   const bool up = link_->up();
   if (!up) {
+    if (link_->connecting()) return after_wait_miss(link_retry_ms);
     finish_wait(unavailable_reply());
     return;
   }

@@ -84,12 +84,27 @@ void shared_upstream::move() {
       break;  // to the old one: start again
     case state::up:
       if (!routes_.empty() || !out_.empty()) {
-        moving_ = true;  // dispatch() moves once the last reply is in
+        start_moving();  // dispatch() moves once the last reply is in
         return;
       }
       break;
   }
   reconnect();
+}
+
+void shared_upstream::start_moving() {
+  if (moving_) return;
+  moving_ = true;
+  // The old primary has this long to answer what is in flight (a frozen or unreachable one
+  // would hold the requests waiting for the move): then the connection fails.
+  const auto limit = owner_.config().connect_timeout;
+  connect_timer_.expires_after(limit);
+  connect_timer_.async_wait([this, gen = generation_, limit](const error_code& e) {
+    if (e || gen != generation_ || !moving_) return;
+    fail("the old primary did not answer what was in flight within " +
+             std::to_string(limit.count()) + " ms of the move",
+         metrics::error_kind::upstream_timeout);
+  });
 }
 
 void shared_upstream::reconnect() {
@@ -323,14 +338,16 @@ void shared_upstream::dispatch(std::size_t n) {
       if (--r.left == 0) routes_.pop_front();
     }
   }
-  if (readonly && !moving_) {
-    // A write refused: this is no longer the primary (a failover the proxy did not hear of). The
-    // connection moves (a new one resolves the upstream's name, or Sentinel is asked again).
-    owner_.log().warn(
-        "shared upstream connection: the upstream answered -READONLY (no longer the primary?); "
-        "reconnecting");
-    owner_.upstream_readonly();
-    moving_ = true;
+  if (readonly && !moving_ && std::chrono::steady_clock::now() >= next_readonly_move_) {
+    // A write refused: this is no longer the primary (a failover the proxy did not hear of).
+    // Heard at most once per --upstream-retry-max-ms: the name may not point elsewhere yet.
+    next_readonly_move_ = std::chrono::steady_clock::now() + owner_.config().retry_max;
+    if (owner_.upstream_readonly()) {  // a fixed upstream: a new connection resolves it again
+      owner_.log().warn(
+          "shared upstream connection: the upstream answered -READONLY (no longer the "
+          "primary?); reconnecting");
+      start_moving();
+    }
   }
   if (moving_ && routes_.empty() && out_.empty()) {
     for (auto& s : touched_) {

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 
 #include "puppy/net/stream.hpp"
@@ -47,16 +48,30 @@ void async_connect_upstream(const settings& config, net::stream& s,
     return;
   }
   // A name: resolved at every connection (a managed service's endpoint moves to the new
-  // primary), then its addresses tried in turn. (The caller's connect timeout closes the socket
-  // during the connect; one that ran out while resolving is noticed here.)
-  auto resolver = std::make_shared<asio::ip::tcp::resolver>(s.socket().get_executor());
-  const auto deadline = std::chrono::steady_clock::now() + config.connect_timeout;
-  resolver->async_resolve(
+  // primary), then its addresses tried in turn. The resolve has a deadline of its own (the
+  // caller's connect timeout only closes the socket, which does not end a resolve): done gets
+  // timed_out then, and the late result is dropped.
+  struct resolving {
+    explicit resolving(const asio::ip::tcp::socket::executor_type& ex) : resolver(ex), timer(ex) {}
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer timer;
+    std::function<void(const error_code&)> done;
+  };
+  auto op = std::make_shared<resolving>(s.socket().get_executor());
+  op->done = std::move(done);
+  op->timer.expires_after(config.connect_timeout);
+  op->timer.async_wait([op](const error_code& e) {
+    if (e || !op->done) return;
+    op->resolver.cancel();
+    std::exchange(op->done, nullptr)(asio::error::timed_out);
+  });
+  op->resolver.async_resolve(
       where->host, std::to_string(where->port),
-      [resolver, &s, done = std::move(done), reached, deadline](
-          const error_code& e, const asio::ip::tcp::resolver::results_type& results) mutable {
+      [op, &s, reached](const error_code& e, const asio::ip::tcp::resolver::results_type& results) {
+        if (!op->done) return;  // timed out: `s` may be gone
+        op->timer.cancel();
+        auto done = std::exchange(op->done, nullptr);
         if (e) return done(e);
-        if (std::chrono::steady_clock::now() >= deadline) return done(asio::error::timed_out);
         asio::async_connect(s.socket(), results,
                             [done = std::move(done), reached](const error_code& ce,
                                                               const asio::ip::tcp::endpoint& ep) {

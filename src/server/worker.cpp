@@ -110,9 +110,11 @@ void worker::reconfigure(const settings& fresh) {
   if (config_.idle_timeout.count() > 0 && !sweeping_ && !draining_) sweep_idle();
 }
 
-void worker::upstream_readonly() {
+bool worker::upstream_readonly() {
   stats_.upstream_readonly.add();
   if (config_.primary) config_.primary->suspect();
+  // With Sentinel, the watch moves every connection once it has found the new primary.
+  return config_.sentinels.empty();
 }
 
 void worker::on_primary_moved() {

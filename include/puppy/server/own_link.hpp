@@ -39,7 +39,7 @@ class own_link final : public redis_link {
   enum class state : std::uint8_t { none, connecting, up, down, closed };
   state current() const { return state_; }
   bool up() const override { return state_ == state::up; }
-  bool connecting() const { return state_ == state::connecting; }
+  bool connecting() const override { return state_ == state::connecting; }
   bool ended() const { return state_ == state::closed; }
   // Whether the PGET script is known to this connection (sent with SCRIPT LOAD since it came up).
   bool scripts_loaded() const override { return scripts_loaded_; }

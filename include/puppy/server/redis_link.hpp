@@ -13,8 +13,10 @@ namespace puppy::server {
 
 class redis_link {
  public:
-  // Whether the connection is up (requests sent now reach Redis).
+  // Whether the connection is up (requests sent now reach Redis), or being opened (or moved to a
+  // new primary: up again soon).
   virtual bool up() const = 0;
+  virtual bool connecting() const = 0;
   // Whether the PGET script is known to the connection (loaded with SCRIPT LOAD since it came
   // up): the first step that needs it loads it, in the same write.
   virtual bool scripts_loaded() const = 0;

@@ -1,11 +1,16 @@
 #pragma once
 // Follows a Redis primary through Redis Sentinel (redis-sentinel://), as the Sentinel clients'
 // guide describes: ask the sentinels in turn for the primary's address (SENTINEL
-// get-master-addr-by-name), check with ROLE that the node there says it is the master, and
-// publish it (upstream::primary, which every upstream connection reads when it connects); stay
-// subscribed to +switch-master on one sentinel and ask again when it announces a failover of
-// this primary, when that subscription is lost, and when a worker says a connection to the
-// primary failed or was refused writes (suspect()). At most one round of asking runs at a time.
+// get-master-addr-by-name; the one that answered last first), check with ROLE that the node
+// there says it is the master, and publish it (upstream::primary, which every upstream
+// connection reads when it connects); stay subscribed to +switch-master on one sentinel.
+//
+// A round (at most one at a time) starts with what is most likely right: an address a sentinel
+// announced with +switch-master, else the primary known now (a sentinel that has not heard of a
+// failover yet must not move the proxy back to a demoted primary that still calls itself
+// master), else the sentinels. Rounds run at start, on an announcement, when the subscription
+// is lost, and when a worker says a connection to the primary failed or was refused writes
+// (suspect()).
 //
 // Runs on one io_context (worker 0's); on_move runs there once the primary has moved to a new
 // address (not for the first one learned).
@@ -15,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,10 +55,12 @@ class sentinel_watch {
 
  private:
   class exchange;
-  // A round: sentinel `index` asked (then the next, ...), the address it names checked.
-  void ask(std::size_t index);
-  // ROLE at `where`; if it is not the master, the round goes on with sentinel `next`.
-  void check_role(const upstream::host_port& where, std::size_t next);
+  void round();  // starts a round (asking_ is set)
+  // The round's k-th sentinel asked (counted from first_), the address it names checked.
+  void ask(std::size_t k);
+  // ROLE at `where`; if it says master, it is published, else the round goes on with the k-th
+  // sentinel.
+  void check_role(const upstream::host_port& where, std::size_t k);
   void publish(const upstream::host_port& where);
   void round_failed();  // no sentinel named a working primary: again after opt_.retry
   void subscribe(std::size_t index);
@@ -67,13 +75,18 @@ class sentinel_watch {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool stopped_ = false;
   bool asking_ = false;
-  bool again_ = false;                 // suspect() during a round: one more round after it
+  bool again_ = false;  // suspect() during a round: one more round after it
+  std::optional<upstream::host_port> announced_;  // by +switch-master, not yet checked
+  std::size_t first_ = 0;              // the sentinel asked first: the one that answered last
+  std::size_t answered_ = 0;           // the sentinel whose answer is being checked
   bool failing_ = false;               // rounds fail (logged once until one succeeds)
+  bool role_refused_ = false;          // ROLE answered -NOPERM (logged once)
   std::string last_why_;               // why the last sentinel or node asked did not do
   std::shared_ptr<exchange> current_;  // the question of the round in progress
   boost::asio::steady_timer retry_timer_;
   // The subscription to +switch-master: on sentinel sub_index_.
   std::shared_ptr<exchange> sub_;
+  std::uint64_t sub_id_ = 0;  // which subscription sub_ is: callbacks of an older one are ignored
   std::size_t sub_index_ = 0;
   boost::asio::steady_timer resub_timer_;
 };

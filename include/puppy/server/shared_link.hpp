@@ -28,7 +28,9 @@ class shared_link final : public redis_link {
   // While joined, the client hears of the connection's failure (session::on_shared_gone).
   void join();
   void leave();
-  bool connecting() const { return conn_->current() == shared_upstream::state::connecting; }
+  bool connecting() const override {
+    return conn_->current() == shared_upstream::state::connecting;
+  }
   // The client hears (session::on_shared_ready) once the connection's state changes or its
   // congestion clears.
   void wake_me();

@@ -72,7 +72,8 @@ class shared_upstream {
   };
 
   void connect();
-  void reconnect();  // a new connection now, this one dropped (nothing is in flight on it)
+  void reconnect();     // a new connection now, this one dropped (nothing is in flight on it)
+  void start_moving();  // move() with requests in flight: reconnect once they are answered
   void on_connected(const boost::system::error_code& ec);
   void on_ready(const boost::system::error_code& ec);  // connected and logged in
   // send() of bytes the session lends: queued as a view, written by this turn's flush.
@@ -100,6 +101,7 @@ class shared_upstream {
   std::uint64_t generation_ = 0;  // bumped per connection; stale handlers check it
   bool scripts_loaded_ = false;
   bool moving_ = false;  // move(): reconnect once routes_ is empty
+  std::chrono::steady_clock::time_point next_readonly_move_{};  // -READONLY moves: not before
 
   gather_queue out_;
   detail::iov_scratch iov_;                         // for out_'s writes

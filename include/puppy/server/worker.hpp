@@ -141,8 +141,10 @@ class worker {
   bool upstream_connected(const boost::system::error_code& ec, const std::string& detail,
                           net::stream& stream);
   // A connection to the upstream got -READONLY (it is no longer the primary): counted, and with
-  // Sentinel the sentinels are asked again. The connection itself moves or closes its client.
-  void upstream_readonly();
+  // Sentinel the sentinels are asked again (their watch then moves every connection). Returns
+  // whether the connection should move by itself (a fixed upstream: connecting again resolves
+  // its name again).
+  bool upstream_readonly();
   wake_hub& wakes() { return *wakes_; }
   // The near cache (off when config().near_cache_budget is 0), its tracking connection, and the
   // write generations all workers share.
