@@ -139,7 +139,13 @@ void session::on_client_bytes() {
 
 void session::on_shared_ready() {
   if (closed_) return;
-  if (round_pending_ && sharing() && !shared_.connecting()) {
+  if (round_pending_ && sharing()) {
+    if (shared_.connecting()) {
+      // Woken for another reason (its backlog drained) while still being opened or moved: wait
+      // on. (The connection's list of waiters is all that keeps this session alive meanwhile.)
+      shared_.wake_me();
+      return;
+    }
     round_pending_ = false;
     process_requests();
   }

@@ -72,8 +72,12 @@ void failover_under_load(bool kill) {
   // A client on a connection of its own (SELECT pins it): its state lives on the old primary.
   raw_client pinned(proxy.port());
   REQUIRE(pinned.call({"SELECT", "0"}) == "+OK\r\n");
-  checked_load load(proxy.port(), 20, true);
+  // 16 clients one request at a time, 4 that pipeline 16 SETs of 8 KiB and their GETs (what a
+  // shared connection then writes from the clients' own buffers, lent).
+  checked_load load(proxy.port(), 16, true);
+  checked_load pipelined(proxy.port(), 4, true, {16, 8192});
   REQUIRE(load.wait_for_more(2000, 60s));
+  REQUIRE(pipelined.wait_for_more(2000, 60s));
   const std::uint16_t old_port = set.node(0).port();
   const auto start = std::chrono::steady_clock::now();
   if (kill) {
@@ -94,10 +98,14 @@ void failover_under_load(bool kill) {
   CHECK(pinned.read_until_closed(kill ? 20s : 3s).empty());
   const auto first = first_write_on(proxy.port(), set.node(1).port(), start);
   REQUIRE(load.wait_for_more(2000, 60s));
+  REQUIRE(pipelined.wait_for_more(2000, 60s));
   load.stop();
-  INFO(load.wrong_sample());
+  pipelined.stop();
+  INFO(load.wrong_sample() << pipelined.wrong_sample());
   CHECK(load.wrong() == 0);
-  const auto errors = load.errors();
+  CHECK(pipelined.wrong() == 0);
+  auto errors = load.errors();
+  for (const auto& e : pipelined.errors()) errors.push_back(e);
   std::size_t unclear = 0;
   std::size_t dropped = 0;  // connections closed under a client
   for (const auto& e : errors) {
@@ -113,12 +121,12 @@ void failover_under_load(bool kill) {
   CHECK(proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1);
   CHECK(proxy.running());
   std::cout << (kill ? "primary SIGKILLed" : "SENTINEL FAILOVER")
-            << " under 20 clients: new primary "
+            << " under 20 clients (4 pipelining 8 KiB values): new primary "
             << "elected "
             << std::chrono::duration_cast<std::chrono::milliseconds>(elected - start).count()
             << " ms after, first write on it through the proxy " << first.count() << " ms after; "
-            << load.ok() << " replies as expected, " << errors.size() << " errors, "
-            << load.lost_writes() << " lost writes\n";
+            << load.ok() + pipelined.ok() << " replies as expected, " << errors.size()
+            << " errors, " << load.lost_writes() + pipelined.lost_writes() << " lost writes\n";
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "load.hpp"
 
+#include <optional>
+
 #include "client.hpp"
 #include "process.hpp"
 
@@ -14,8 +16,95 @@ std::string bulk(const std::string& v) {
 }  // namespace
 
 checked_load::checked_load(std::uint16_t port, int clients, bool writes_may_be_lost)
-    : port_(port), lossy_(writes_may_be_lost) {
-  for (int i = 0; i < clients; ++i) threads_.emplace_back([this, i] { run(i); });
+    : checked_load(port, clients, writes_may_be_lost, shape{}) {}
+
+checked_load::checked_load(std::uint16_t port, int clients, bool writes_may_be_lost, shape s)
+    : port_(port), lossy_(writes_may_be_lost), shape_(s) {
+  const bool pipelined = s.pipeline > 1 || s.value_bytes > 0;
+  for (int i = 0; i < clients; ++i) {
+    threads_.emplace_back([this, i, pipelined] { pipelined ? run_pipelined(i) : run(i); });
+  }
+}
+
+bool checked_load::judge(const std::string& got, const std::string& want, const char* what) {
+  if (got == want) {
+    ++ok_;
+    return true;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!got.empty() && got[0] == '-') {
+    errors_.push_back(got.substr(0, got.size() - 2));
+  } else {
+    ++wrong_;
+    if (wrong_sample_.empty()) wrong_sample_ = std::string(what) + ": " + got + " for " + want;
+  }
+  return false;
+}
+
+namespace {
+
+// Client `id`'s value for its key `slot` in round `round`, padded to `size` bytes.
+std::string padded_value(int id, std::uint64_t round, int slot, std::size_t size) {
+  std::string v =
+      "c" + std::to_string(id) + "r" + std::to_string(round) + "s" + std::to_string(slot) + ":";
+  if (v.size() < size) v.append(size - v.size(), static_cast<char>('a' + (round + slot) % 26));
+  return v;
+}
+
+// The round of a value client `id` wrote to its key `slot`, if `reply` is one (a bulk reply).
+std::optional<std::uint64_t> round_of(const std::string& reply, int id, int slot,
+                                      std::size_t size) {
+  const std::string head = "c" + std::to_string(id) + "r";
+  const auto start = reply.find("\r\n");
+  if (reply.empty() || reply[0] != '$' || start == std::string::npos) return std::nullopt;
+  const std::string value = reply.substr(start + 2, reply.size() - start - 4);
+  if (value.rfind(head, 0) != 0) return std::nullopt;
+  std::uint64_t round = 0;
+  std::size_t i = head.size();
+  for (; i < value.size() && value[i] >= '0' && value[i] <= '9'; ++i)
+    round = round * 10 + (value[i] - '0');
+  if (padded_value(id, round, slot, size) != value) return std::nullopt;
+  return round;
+}
+
+}  // namespace
+
+void checked_load::run_pipelined(int id) {
+  std::unique_ptr<raw_client> c;
+  const int p = shape_.pipeline;
+  for (std::uint64_t round = 0; !stop_; ++round) {
+    try {
+      if (!c) c = std::make_unique<raw_client>(port_);
+      std::string batch;
+      const auto key = [&](int slot) {
+        return "load" + std::to_string(id) + ":p" + std::to_string(slot);
+      };
+      for (int j = 0; j < p; ++j) {
+        batch += encode({"SET", key(j), padded_value(id, round, j, shape_.value_bytes)});
+      }
+      for (int j = 0; j < p; ++j) batch += encode({"GET", key(j)});
+      c->send(batch);
+      std::vector<bool> written(p);
+      for (int j = 0; j < p; ++j) written[j] = judge(c->read_reply(), "+OK\r\n", "SET");
+      for (int j = 0; j < p; ++j) {
+        const std::string got = c->read_reply();
+        const std::string want = bulk(padded_value(id, round, j, shape_.value_bytes));
+        if (got != want && (lossy_ || !written[j]) && !got.empty() && got[0] != '-') {
+          // An older value of this key's (a write lost, or refused), or none.
+          const auto r = round_of(got, id, j, shape_.value_bytes);
+          if (got == "$-1\r\n" || (r && *r < round)) {
+            ++lost_;
+            continue;
+          }
+        }
+        judge(got, want, "GET");
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      errors_.push_back(std::string("client: ") + e.what());
+      c.reset();
+    }
+  }
 }
 
 checked_load::~checked_load() {
@@ -46,20 +135,6 @@ std::string checked_load::wrong_sample() const {
 
 void checked_load::run(int id) {
   std::unique_ptr<raw_client> c;
-  const auto judge = [&](const std::string& got, const std::string& want, const char* what) {
-    if (got == want) {
-      ++ok_;
-      return true;
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!got.empty() && got[0] == '-') {
-      errors_.push_back(got.substr(0, got.size() - 2));
-    } else {
-      ++wrong_;
-      if (wrong_sample_.empty()) wrong_sample_ = std::string(what) + ": " + got + " for " + want;
-    }
-    return false;
-  };
   for (std::uint64_t round = 0; !stop_; ++round) {
     try {
       if (!c) c = std::make_unique<raw_client>(port_);

@@ -8,6 +8,10 @@
 // (Redis replicates asynchronously): with `writes_may_be_lost`, a GET that finds an older value
 // of this client's for the key, or none, is a lost write (counted apart), not a wrong reply, and
 // the MSET/MGET rounds are left out.
+//
+// A `shape` with a pipeline writes each round's requests at once: `pipeline` SETs of keys of its
+// own (values of `value_bytes`, large ones making the proxy lend the client's buffer to a shared
+// connection), then their GETs, every reply checked in order.
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -19,7 +23,12 @@ namespace puppy::test {
 
 class checked_load {
  public:
+  struct shape {
+    int pipeline = 1;
+    std::size_t value_bytes = 0;  // values padded to this size
+  };
   checked_load(std::uint16_t port, int clients, bool writes_may_be_lost = false);
+  checked_load(std::uint16_t port, int clients, bool writes_may_be_lost, shape s);
   ~checked_load();
   checked_load(const checked_load&) = delete;
   checked_load& operator=(const checked_load&) = delete;
@@ -38,9 +47,13 @@ class checked_load {
 
  private:
   void run(int id);
+  void run_pipelined(int id);
+  // Judges a reply: true if it is `want`; else an error is kept, anything else counted wrong.
+  bool judge(const std::string& got, const std::string& want, const char* what);
 
   std::uint16_t port_;
   bool lossy_;
+  shape shape_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> ok_{0};
   std::atomic<std::uint64_t> wrong_{0};
