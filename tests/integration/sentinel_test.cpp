@@ -208,3 +208,29 @@ TEST_CASE("sentinel: SENTINEL FAILOVER under load from 20 clients", "[sentinel]"
 TEST_CASE("sentinel: the primary SIGKILLed under load from 20 clients", "[sentinel]") {
   failover_under_load(true);
 }
+
+TEST_CASE("sentinel: sentinels with a password: --sentinel-password, a wrong one said clearly",
+          "[sentinel]") {
+  redis_sentinel_set set(1, 3, "puppymaster", "s3cret");
+  proxy_server proxy(set.url(), {"--sentinel-password", "s3cret"});
+  raw_client c(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "v"}) == "+OK\r\n"; }, 20s));
+  CHECK(raw_client(set.node(0).port()).call({"GET", "k"}) == "$1\r\nv\r\n");
+  // Its subscription to +switch-master is logged in too: the failover is followed.
+  const std::uint16_t old_port = set.node(0).port();
+  set.failover();
+  REQUIRE(set.await_primary_change(old_port, 60s));
+  CHECK(wait_until(
+      [&] { return proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1; }, 20s));
+  CHECK(proxy.log().find("announces a failover of 'puppymaster'") != std::string::npos);
+  // The wrong password: no primary, and the reason in the log (never the password).
+  proxy_server wrong(set.url(), {"--sentinel-password", "nope"});
+  raw_client w(wrong.port());
+  CHECK(w.call({"GET", "k"}).rfind("-ERR upstream unavailable (connect to no primary known", 0) ==
+        0);
+  REQUIRE(wait_until(
+      [&] { return wrong.log().find("no sentinel names a working primary") != std::string::npos; },
+      20s));
+  CHECK(wrong.log().find("authentication failed") != std::string::npos);
+  CHECK(wrong.log().find("nope") == std::string::npos);
+}

@@ -274,11 +274,19 @@ std::size_t occurrences(const std::string& haystack, const std::string& needle) 
 // connection per poll would leave thousands of sockets in TIME_WAIT).
 class polled_connection {
  public:
-  explicit polled_connection(std::uint16_t port) : port_(port) {}
+  // `password`: sent with AUTH on every new connection (empty: none).
+  explicit polled_connection(std::uint16_t port, std::string password = "")
+      : port_(port), password_(std::move(password)) {}
   // The reply, or "" if the server cannot be reached or does not answer within `timeout`.
   std::string call(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 2s) {
     try {
-      if (!c_) c_ = std::make_unique<raw_client>(port_);
+      if (!c_) {
+        c_ = std::make_unique<raw_client>(port_);
+        if (!password_.empty() && c_->call({"AUTH", password_}, timeout) != "+OK\r\n") {
+          c_.reset();
+          return "";
+        }
+      }
       return c_->call(args, timeout);
     } catch (const std::exception&) {
       c_.reset();  // a late reply must not be read as the next one's
@@ -288,6 +296,7 @@ class polled_connection {
 
  private:
   std::uint16_t port_;
+  std::string password_;
   std::unique_ptr<raw_client> c_;
 };
 
@@ -318,8 +327,9 @@ struct redis_sentinel_set::sentinel_process {
   }
 };
 
-redis_sentinel_set::redis_sentinel_set(int replicas, int sentinels, std::string master_name)
-    : master_name_(std::move(master_name)) {
+redis_sentinel_set::redis_sentinel_set(int replicas, int sentinels, std::string master_name,
+                                       std::string sentinel_password)
+    : master_name_(std::move(master_name)), password_(std::move(sentinel_password)) {
   if (replicas < 0 || sentinels < 1) {
     throw std::invalid_argument("redis_sentinel_set needs replicas >= 0 and sentinels >= 1");
   }
@@ -362,6 +372,10 @@ redis_sentinel_set::redis_sentinel_set(int replicas, int sentinels, std::string 
             << "sentinel down-after-milliseconds " << master_name_ << " 1000\n"
             << "sentinel failover-timeout " << master_name_ << " 5000\n"
             << "sentinel parallel-syncs " << master_name_ << " 1\n";
+        if (!password_.empty()) {
+          out << "requirepass " << password_ << "\n"
+              << "sentinel sentinel-pass " << password_ << "\n";
+        }
         if (!out) throw std::runtime_error("cannot write " + conf);
       }
       s->proc = process({"redis-server", conf, "--sentinel"}, log);
@@ -383,7 +397,7 @@ redis_sentinel_set::redis_sentinel_set(int replicas, int sentinels, std::string 
   // work: a replica unknown to the sentinels cannot be promoted, and the sentinels elect the
   // leader of a failover among themselves.
   for (std::size_t i = 0; i < sentinels_.size(); ++i) {
-    polled_connection c(sentinels_[i]->port);
+    polled_connection c(sentinels_[i]->port, password_);
     std::string addr, known_replicas, known_sentinels;
     const bool ready = wait_until(
         [&] {
@@ -440,12 +454,15 @@ std::optional<std::size_t> redis_sentinel_set::primary() {
 
 std::uint16_t redis_sentinel_set::sentinel_primary_port(std::size_t sentinel) {
   if (!sentinels_[sentinel]->proc.running()) return 0;
-  return addr_port(polled_connection(sentinels_[sentinel]->port)
+  return addr_port(polled_connection(sentinels_[sentinel]->port, password_)
                        .call({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name_}));
 }
 
 void redis_sentinel_set::failover() {
   raw_client c(sentinels_.at(0)->port);
+  if (!password_.empty() && c.call({"AUTH", password_}) != "+OK\r\n") {
+    throw std::runtime_error("AUTH to sentinel 0 failed");
+  }
   const std::string reply = c.call({"SENTINEL", "FAILOVER", master_name_});
   if (reply != "+OK\r\n")
     throw std::runtime_error("SENTINEL FAILOVER " + master_name_ + ": " + reply);
@@ -454,7 +471,7 @@ void redis_sentinel_set::failover() {
 bool redis_sentinel_set::await_primary_change(std::uint16_t old_port,
                                               std::chrono::milliseconds timeout) {
   std::vector<polled_connection> to_sentinels;
-  for (const auto& s : sentinels_) to_sentinels.emplace_back(s->port);
+  for (const auto& s : sentinels_) to_sentinels.emplace_back(s->port, password_);
   std::vector<polled_connection> to_nodes;
   for (const auto& n : nodes_) to_nodes.emplace_back(n->port());
   return wait_until(

@@ -86,8 +86,11 @@ class redis_cluster {
 // "slave", link ok) and knows every other sentinel: a failover can start at once.
 class redis_sentinel_set {
  public:
+  // `sentinel_password`: the sentinels' requirepass (and sentinel-pass, with which they talk to
+  // each other); empty: none.
   explicit redis_sentinel_set(int replicas = 1, int sentinels = 3,
-                              std::string master_name = "puppymaster");
+                              std::string master_name = "puppymaster",
+                              std::string sentinel_password = "");
   ~redis_sentinel_set();  // kills the sentinels, then the nodes; removes the directories
   // Data nodes: 0 is the initial primary, 1.. its replicas.
   std::size_t size() const { return nodes_.size(); }
@@ -117,6 +120,7 @@ class redis_sentinel_set {
   struct sentinel_process;  // its directory, port and process (servers.cpp)
 
   std::string master_name_;
+  std::string password_;  // the sentinels'
   std::vector<std::unique_ptr<redis_server>> nodes_;
   std::vector<std::unique_ptr<sentinel_process>> sentinels_;
 };
