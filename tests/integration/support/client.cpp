@@ -11,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace puppy::test {
 
@@ -153,6 +154,37 @@ bool raw_client::has_data(std::chrono::milliseconds timeout) {
 void raw_client::shutdown_write() {
   if (ssl_ != nullptr) send_close_notify();
   ::shutdown(fd_, SHUT_WR);
+}
+
+bool answers_ping(std::uint16_t port, const client_options& options) {
+  try {
+    raw_client c(port, options);
+    const std::string reply = c.call({"PING"}, 2s);
+    return reply == "+PONG\r\n" || reply.rfind("-NOAUTH", 0) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+polled_connection::polled_connection(std::uint16_t port, std::string password,
+                                     client_options options)
+    : port_(port), password_(std::move(password)), options_(std::move(options)) {}
+
+std::string polled_connection::call(const std::vector<std::string>& args,
+                                    std::chrono::milliseconds timeout) {
+  try {
+    if (!c_) {
+      c_ = std::make_unique<raw_client>(port_, options_);
+      if (!password_.empty() && c_->call({"AUTH", password_}, timeout) != "+OK\r\n") {
+        c_.reset();
+        return "";
+      }
+    }
+    return c_->call(args, timeout);
+  } catch (const std::exception&) {
+    c_.reset();  // a late reply must not be read as the next one's
+    return "";
+  }
 }
 
 bool redis_has_blocked(std::uint16_t redis_port, int blocked) {

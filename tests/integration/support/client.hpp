@@ -3,6 +3,7 @@
 // bytes received.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,26 @@ class raw_client {
   std::string buf_;
   std::size_t scanned_ = 0;  // bytes of buf_ the scanner has seen
   resp::reply_scanner scanner_;
+};
+
+// Whether a server answers PING on `port` (+PONG, or -NOAUTH from one with requirepass).
+bool answers_ping(std::uint16_t port, const client_options& options = {});
+
+// A connection made again whenever it is lost, for polling a server many times a second (a new
+// connection per poll would leave thousands of sockets in TIME_WAIT).
+class polled_connection {
+ public:
+  // `password`: sent with AUTH on every new connection (empty: none).
+  explicit polled_connection(std::uint16_t port, std::string password = "",
+                             client_options options = {});
+  // The reply, or "" if the server cannot be reached or does not answer within `timeout`.
+  std::string call(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 2s);
+
+ private:
+  std::uint16_t port_;
+  std::string password_;
+  client_options options_;
+  std::unique_ptr<raw_client> c_;
 };
 
 // The bulk strings of an array reply made of bulk strings (COMMAND GETKEYS, KEYS, SCAN's keys).

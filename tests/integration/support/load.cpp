@@ -169,4 +169,51 @@ void checked_load::run(int id) {
   }
 }
 
+failover_load::failover_load(std::uint16_t port)
+    : single_(port, 16, true), pipelined_(port, 4, true, {16, 8192}) {}
+
+bool failover_load::wait_for_more(std::uint64_t more, std::chrono::milliseconds timeout) {
+  return single_.wait_for_more(more, timeout) && pipelined_.wait_for_more(more, timeout);
+}
+
+void failover_load::stop() {
+  single_.stop();
+  pipelined_.stop();
+}
+
+std::vector<std::string> failover_load::errors() const {
+  auto all = single_.errors();
+  for (auto& e : pipelined_.errors()) all.push_back(std::move(e));
+  return all;
+}
+
+namespace {
+
+bool starts(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+bool dropping(const std::string& e) {
+  return starts(e, "client: ") || starts(e, "-ERR upstream connection lost");
+}
+
+}  // namespace
+
+std::string failover_load::unclear_errors() const {
+  std::string out;
+  for (const auto& e : errors()) {
+    if (dropping(e) || starts(e, "-ERR upstream unavailable (") || starts(e, "-READONLY")) {
+      continue;
+    }
+    out += e + "\n";
+  }
+  return out;
+}
+
+std::size_t failover_load::dropped() const {
+  std::size_t n = 0;
+  for (const auto& e : errors()) n += dropping(e) ? 1 : 0;
+  return n;
+}
+
 }  // namespace puppy::test

@@ -13,6 +13,7 @@
 // own (values of `value_bytes`, large ones making the proxy lend the client's buffer to a shared
 // connection), then their GETs, every reply checked in order.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -62,6 +63,34 @@ class checked_load {
   std::vector<std::string> errors_;
   std::string wrong_sample_;
   std::vector<std::thread> threads_;
+};
+
+// The load of the failover tests: 20 checked clients whose writes may be lost, 16 sending one
+// request at a time and 4 pipelining 16 SETs of 8 KiB values and their GETs (written to a shared
+// connection from the clients' own buffers, lent), judged as one.
+class failover_load {
+ public:
+  explicit failover_load(std::uint16_t port);
+  // Waits until each part answered `more` requests beyond its current count as expected.
+  bool wait_for_more(std::uint64_t more, std::chrono::milliseconds timeout);
+  void stop();
+
+  std::uint64_t ok() const { return single_.ok() + pipelined_.ok(); }
+  std::uint64_t wrong() const { return single_.wrong() + pipelined_.wrong(); }
+  std::uint64_t lost_writes() const { return single_.lost_writes() + pipelined_.lost_writes(); }
+  std::string wrong_sample() const { return single_.wrong_sample() + pipelined_.wrong_sample(); }
+  std::vector<std::string> errors() const;
+  // The errors that are not ones a client may see while the primary moves (upstream
+  // unavailable, upstream connection lost, -READONLY from the demoted primary, its connection
+  // closed), one per line; empty if there are none.
+  std::string unclear_errors() const;
+  // How many errors were connections closed under a client (by the proxy, or the proxy's
+  // upstream connection lost).
+  std::size_t dropped() const;
+
+ private:
+  checked_load single_;
+  checked_load pipelined_;
 };
 
 }  // namespace puppy::test
