@@ -207,3 +207,48 @@ TEST_CASE("sentinel: sentinels with a password: --sentinel-password, a wrong one
   CHECK(wrong.log().find("authentication failed") != std::string::npos);
   CHECK(wrong.log().find("nope") == std::string::npos);
 }
+
+TEST_CASE("sentinel: rediss-sentinel:// reaches TLS data nodes and follows a failover",
+          "[sentinel]") {
+  sentinel_set_options options;
+  options.tls = true;
+  redis_sentinel_set set(options);
+  const std::string ca = test_pki() + "/ca.crt";
+  // The sentinels name the nodes by address: the name their certificates carry is given.
+  const auto [code, out] = run_proxy({"--upstream", set.url(), "--upstream-tls-ca-cert-file", ca});
+  CHECK(code != 0);
+  CHECK(out.find("rediss-sentinel://: give the name the data nodes' certificates carry "
+                 "(--upstream-tls-server-name)") != std::string::npos);
+  // A name they do not carry: the ROLE check's TLS handshake fails, no primary is taken.
+  proxy_server mismatched(set.url(), {"--upstream-tls-ca-cert-file", ca,
+                                      "--upstream-tls-server-name", "redis.example.com"});
+  CHECK(raw_client(mismatched.port())
+            .call({"GET", "k"})
+            .rfind("-ERR upstream unavailable (connect to no primary known", 0) == 0);
+  CHECK(proxy_metric(mismatched.port(), "puppy_upstream_primary_info{address=\"\"}") == 1);
+  REQUIRE(wait_until(
+      [&] {
+        return mismatched.log().find("no sentinel names a working primary") != std::string::npos;
+      },
+      20s));
+  CHECK(mismatched.log().find("certificate verify failed") != std::string::npos);
+
+  proxy_server proxy(
+      set.url(), {"--upstream-tls-ca-cert-file", ca, "--upstream-tls-server-name", "localhost"});
+  raw_client c(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "v"}) == "+OK\r\n"; }, 20s));
+  CHECK(raw_client(set.node(0).port(), set.node_options()).call({"GET", "k"}) == "$1\r\nv\r\n");
+  CHECK(proxy_metric(proxy.port(), primary_info(set.node(0).port())) == 1);
+  // The replica, replicating over TLS, is promoted; the proxy's connections move to it.
+  const std::uint16_t old_port = set.node(0).port();
+  const auto start = std::chrono::steady_clock::now();
+  set.failover();
+  REQUIRE(set.await_primary_change(old_port, 60s));
+  const auto first = first_write_on(proxy.port(), set.node(1).port(), start, set.node_options());
+  CHECK(proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1);
+  CHECK(proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 1);
+  CHECK(c.call({"GET", "k"}) == "$1\r\nv\r\n");  // replicated over TLS, read on the new one
+  CHECK(proxy.running());
+  std::cout << "rediss-sentinel: SENTINEL FAILOVER, first write on the new primary through the "
+            << "proxy " << first.count() << " ms after\n";
+}
