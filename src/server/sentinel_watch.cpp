@@ -173,8 +173,10 @@ void sentinel_watch::stop() {
   retry_timer_.cancel();
   resub_timer_.cancel();
   if (current_) current_->close();
+  if (learning_) learning_->close();
   if (sub_) sub_->close();
   current_.reset();
+  learning_.reset();
   sub_.reset();
 }
 
@@ -232,7 +234,7 @@ void sentinel_watch::check_role(const upstream::host_port& where, std::size_t k)
         current_->close();
         const std::string role = sentinel::parse_role(reply);
         if (role == "master") {
-          if (k > 0) first_ = answered_;  // named by a sentinel: ask that one first next time
+          if (k > 0) named_by(answered_);
           return publish(where);
         }
         if (role.empty() && reply.rfind("-NOPERM", 0) == 0) {
@@ -243,7 +245,7 @@ void sentinel_watch::check_role(const upstream::host_port& where, std::size_t k)
                       text(where), reply.substr(1, reply.size() - 3));
             role_refused_ = true;
           }
-          if (k > 0) first_ = answered_;
+          if (k > 0) named_by(answered_);
           return publish(where);
         }
         last_why_ = text(where) + " says it is " + (role.empty() ? "not a master" : role);
@@ -271,6 +273,39 @@ void sentinel_watch::publish(const upstream::host_port& where) {
     asking_ = true;
     round();
   }
+}
+
+void sentinel_watch::named_by(std::size_t index) {
+  first_ = index;
+  if (opt_.learn) learn(index);
+}
+
+void sentinel_watch::learn(std::size_t index) {
+  if (stopped_ || learning_) return;
+  learning_ = std::make_shared<exchange>(
+      ioc_, sentinel_, opt_.sentinels[index], sentinel::ask_sentinels(opt_.master_name),
+      [this, index](const std::string& reply) {
+        learning_->close();
+        learning_.reset();
+        const std::string from = text(opt_.sentinels[index]);
+        const std::size_t before = opt_.sentinels.size();
+        if (reply.rfind("-", 0) == 0) {
+          if (!std::exchange(list_refused_, true)) {
+            log_.warn("sentinel {} did not list the other sentinels ({}); asking only those given",
+                      from, reply.substr(1, reply.size() - 3));
+          }
+          return;
+        }
+        sentinel::add_sentinels(&opt_.sentinels, sentinel::parse_sentinels(reply));
+        for (std::size_t i = before; i < opt_.sentinels.size(); ++i) {
+          log_.info("sentinel {} learned from sentinel {}", text(opt_.sentinels[i]), from);
+        }
+      },
+      [this](const std::string& why) {
+        learning_.reset();  // asked again when a sentinel next names the primary
+        log_.debug("asking for the other sentinels failed: {}", why);
+      });
+  learning_->start();
 }
 
 void sentinel_watch::round_failed() {

@@ -50,6 +50,7 @@ server::server(const settings& config, unsigned threads, const tcp::endpoint& li
     o.master_name = config_.sentinel_master;
     o.sentinel_login = config_.sentinel_login;
     o.retry = std::max(config_.retry_min, std::chrono::milliseconds(100));
+    o.learn = !config_.upstream_tls;
     sentinel_ = std::make_unique<sentinel_watch>(
         workers_.front()->context(), config_, std::move(o), config_.primary, *log_, [this] {
           for (auto& w : workers_) {

@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 #include <memory>
 
@@ -60,6 +61,10 @@ std::string subscribe_switches() {
   return command({"SUBSCRIBE", "+switch-master"});
 }
 
+std::string ask_sentinels(std::string_view master_name) {
+  return command({"SENTINEL", "sentinels", master_name});
+}
+
 primary_answer parse_primary(std::string_view reply) {
   const auto r = parse(reply);
   if (!r) return {std::nullopt, "malformed reply"};
@@ -95,6 +100,42 @@ std::optional<host_port> parse_switch(std::string_view payload, std::string_view
   const auto port = port_of(parts[4]);
   if (!port) return std::nullopt;
   return host_port{std::string(parts[3]), *port};
+}
+
+std::vector<host_port> parse_sentinels(std::string_view reply) {
+  std::vector<host_port> out;
+  const auto r = parse(reply);
+  if (!r || r->type != REDIS_REPLY_ARRAY) return out;
+  for (std::size_t i = 0; i < r->elements; ++i) {
+    const redisReply* entry = r->element[i];
+    if (entry->type != REDIS_REPLY_ARRAY) continue;
+    std::string_view ip;
+    std::optional<std::uint16_t> port;
+    for (std::size_t f = 0; f + 1 < entry->elements; f += 2) {
+      const redisReply* name = entry->element[f];
+      const redisReply* value = entry->element[f + 1];
+      if (!is_text(name) || !is_text(value)) continue;
+      if (text(name) == "ip") ip = text(value);
+      if (text(name) == "port") port = port_of(text(value));
+    }
+    if (!ip.empty() && port) out.push_back(host_port{std::string(ip), *port});
+  }
+  return out;
+}
+
+std::size_t add_sentinels(std::vector<host_port>* known, const std::vector<host_port>& found,
+                          std::size_t limit) {
+  std::size_t added = 0;
+  for (const auto& f : found) {
+    if (known->size() >= limit) break;
+    const bool held = std::any_of(known->begin(), known->end(), [&](const host_port& k) {
+      return k.host == f.host && k.port == f.port;
+    });
+    if (held) continue;
+    known->push_back(f);
+    ++added;
+  }
+  return added;
 }
 
 std::optional<message> parse_message(std::string_view reply) {

@@ -208,6 +208,34 @@ TEST_CASE("sentinel: sentinels with a password: --sentinel-password, a wrong one
   CHECK(wrong.log().find("nope") == std::string::npos);
 }
 
+TEST_CASE("sentinel: given one sentinel, the proxy learns the others and outlives its loss",
+          "[sentinel]") {
+  redis_sentinel_set set;
+  const auto at = [&](std::size_t i) {
+    return "127.0.0.1:" + std::to_string(set.sentinel_port(i));
+  };
+  proxy_server proxy("redis-sentinel://" + at(0) + "/" + set.master_name());
+  raw_client c(proxy.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "v"}) == "+OK\r\n"; }, 20s));
+  // Sentinel 0 named the primary, then listed the other two (SENTINEL sentinels).
+  for (std::size_t i : {1, 2}) {
+    const std::string learned = "sentinel " + at(i) + " learned from sentinel " + at(0);
+    REQUIRE(wait_until([&] { return proxy.log().find(learned) != std::string::npos; }, 20s));
+  }
+  // The one sentinel given is gone; a failover through another is followed all the same.
+  set.kill_sentinel(0);
+  const std::uint16_t old_port = set.node(0).port();
+  const auto start = std::chrono::steady_clock::now();
+  set.failover(1);
+  REQUIRE(set.await_primary_change(old_port, 60s));
+  const auto first = first_write_on(proxy.port(), set.node(1).port(), start);
+  CHECK(proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1);
+  CHECK(proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 1);
+  CHECK(proxy.running());
+  std::cout << "one sentinel given, then killed: SENTINEL FAILOVER through a learned one, first "
+            << "write on the new primary through the proxy " << first.count() << " ms after\n";
+}
+
 TEST_CASE("sentinel: rediss-sentinel:// reaches TLS data nodes and follows a failover",
           "[sentinel]") {
   sentinel_set_options options;
@@ -248,6 +276,8 @@ TEST_CASE("sentinel: rediss-sentinel:// reaches TLS data nodes and follows a fai
   CHECK(proxy_metric(proxy.port(), primary_info(set.node(1).port())) == 1);
   CHECK(proxy_metric(proxy.port(), "puppy_upstream_failovers_total") == 1);
   CHECK(c.call({"GET", "k"}) == "$1\r\nv\r\n");  // replicated over TLS, read on the new one
+  // The sentinels announce their TLS ports to each other: not learned (asked in the clear).
+  CHECK(proxy.log().find("learned from") == std::string::npos);
   CHECK(proxy.running());
   std::cout << "rediss-sentinel: SENTINEL FAILOVER, first write on the new primary through the "
             << "proxy " << first.count() << " ms after\n";

@@ -111,3 +111,61 @@ TEST_CASE("sentinel: +switch-master messages") {
   CHECK_FALSE(sentinel::parse_message(
       "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"));  // the confirmation
 }
+
+namespace {
+
+std::string bulk(const std::string& s) {
+  return "$" + std::to_string(s.size()) + "\r\n" + s + "\r\n";
+}
+
+// One entry of SENTINEL sentinels' answer (RESP2: field names and values in one flat array).
+std::string sentinel_entry(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out = "*" + std::to_string(fields.size() * 2) + "\r\n";
+  for (const auto& [name, value] : fields) out += bulk(name) + bulk(value);
+  return out;
+}
+
+std::string addresses(const std::vector<host_port>& v) {
+  std::string out;
+  for (const auto& hp : v) out += hp.host + ":" + std::to_string(hp.port) + " ";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sentinel: SENTINEL sentinels' answer: the other sentinels' addresses") {
+  CHECK(sentinel::ask_sentinels("m1") == "*3\r\n$8\r\nSENTINEL\r\n$9\r\nsentinels\r\n$2\r\nm1\r\n");
+  const std::string two =
+      "*2\r\n" +
+      sentinel_entry(
+          {{"name", "f00d"}, {"ip", "127.0.0.1"}, {"port", "26380"}, {"flags", "sentinel"}}) +
+      sentinel_entry(
+          {{"name", "beef"}, {"ip", "10.0.0.7"}, {"port", "26379"}, {"flags", "s_down,sentinel"}});
+  CHECK(addresses(sentinel::parse_sentinels(two)) == "127.0.0.1:26380 10.0.0.7:26379 ");
+  // Entries without a usable address are left out; the others kept.
+  const std::string mixed = "*5\r\n" + sentinel_entry({{"name", "a"}, {"port", "1"}}) +
+                            sentinel_entry({{"ip", "h"}, {"port", "0"}}) +
+                            sentinel_entry({{"ip", "h"}, {"port", "x"}}) + ":1\r\n" +
+                            sentinel_entry({{"port", "7"}, {"ip", "ok"}});
+  CHECK(addresses(sentinel::parse_sentinels(mixed)) == "ok:7 ");
+  CHECK(sentinel::parse_sentinels("*0\r\n").empty());
+  CHECK(sentinel::parse_sentinels("-ERR No such master with that name\r\n").empty());
+  CHECK(sentinel::parse_sentinels("*1\r\n*2\r\n$2\r\nip").empty());  // incomplete
+  CHECK(sentinel::parse_sentinels("garbage").empty());
+}
+
+TEST_CASE("sentinel: learned sentinels are added once each, up to max_known_sentinels") {
+  std::vector<host_port> known{{"a", 1}, {"b", 2}};
+  CHECK(sentinel::add_sentinels(&known, {{"b", 2}, {"c", 3}, {"a", 9}, {"c", 3}}) == 2);
+  CHECK(addresses(known) == "a:1 b:2 c:3 a:9 ");
+  // At the limit: one short of it takes one more, then none.
+  std::vector<host_port> nearly_full;
+  for (std::size_t i = 0; i + 1 < sentinel::max_known_sentinels; ++i) {
+    nearly_full.push_back({"h", static_cast<std::uint16_t>(i + 1)});
+  }
+  CHECK(sentinel::add_sentinels(&nearly_full, {{"x", 1}, {"y", 2}}) == 1);
+  CHECK(nearly_full.size() == sentinel::max_known_sentinels);
+  CHECK(nearly_full.back().host == "x");
+  CHECK(sentinel::add_sentinels(&nearly_full, {{"z", 3}}) == 0);
+  CHECK(nearly_full.size() == sentinel::max_known_sentinels);
+}

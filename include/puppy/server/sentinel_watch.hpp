@@ -12,6 +12,11 @@
 // is lost, and when a worker says a connection to the primary failed or was refused writes
 // (suspect()).
 //
+// Whenever a sentinel has named a primary that checks out, that sentinel is asked which other
+// sentinels watch it (SENTINEL sentinels), and those the proxy does not know are added to the
+// end of the list it asks (at most upstream::sentinel::max_known_sentinels in all), as the
+// guide suggests: a proxy given one sentinel survives that sentinel's loss.
+//
 // Runs on one io_context (worker 0's); on_move runs there once the primary has moved to a new
 // address (not for the first one learned).
 #include <spdlog/logger.h>
@@ -38,6 +43,9 @@ class sentinel_watch {
     std::string sentinel_login;  // AUTH for the sentinels (RESP), or empty
     // After a round in which no sentinel named a primary that says it is the master.
     std::chrono::milliseconds retry{200};
+    // Learn the other sentinels (off with TLS data nodes: sentinels that reach those announce
+    // their TLS port, which the proxy, asking sentinels in the clear, cannot use).
+    bool learn = true;
   };
 
   // `data`: how to reach the data nodes (TLS, login, connect timeout) for the ROLE check.
@@ -62,6 +70,10 @@ class sentinel_watch {
   // sentinel.
   void check_role(const upstream::host_port& where, std::size_t k);
   void publish(const upstream::host_port& where);
+  // The primary was named by sentinel `index` and checked: ask first next time, and ask it for
+  // the other sentinels (learn).
+  void named_by(std::size_t index);
+  void learn(std::size_t index);
   void round_failed();  // no sentinel named a working primary: again after opt_.retry
   void subscribe(std::size_t index);
 
@@ -77,12 +89,14 @@ class sentinel_watch {
   bool asking_ = false;
   bool again_ = false;  // suspect() during a round: one more round after it
   std::optional<upstream::host_port> announced_;  // by +switch-master, not yet checked
-  std::size_t first_ = 0;              // the sentinel asked first: the one that answered last
-  std::size_t answered_ = 0;           // the sentinel whose answer is being checked
-  bool failing_ = false;               // rounds fail (logged once until one succeeds)
-  bool role_refused_ = false;          // ROLE answered -NOPERM (logged once)
-  std::string last_why_;               // why the last sentinel or node asked did not do
-  std::shared_ptr<exchange> current_;  // the question of the round in progress
+  std::size_t first_ = 0;               // the sentinel asked first: the one that answered last
+  std::size_t answered_ = 0;            // the sentinel whose answer is being checked
+  bool failing_ = false;                // rounds fail (logged once until one succeeds)
+  bool role_refused_ = false;           // ROLE answered -NOPERM (logged once)
+  bool list_refused_ = false;           // SENTINEL sentinels answered an error (logged once)
+  std::string last_why_;                // why the last sentinel or node asked did not do
+  std::shared_ptr<exchange> current_;   // the question of the round in progress
+  std::shared_ptr<exchange> learning_;  // SENTINEL sentinels, if asked now
   boost::asio::steady_timer retry_timer_;
   // The subscription to +switch-master: on sentinel sub_index_.
   std::shared_ptr<exchange> sub_;

@@ -206,10 +206,10 @@ std::uint16_t redis_sentinel_set::sentinel_primary_port(std::size_t sentinel) {
                        .call({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name_}));
 }
 
-void redis_sentinel_set::failover() {
-  raw_client c(sentinels_.at(0)->port);
+void redis_sentinel_set::failover(std::size_t sentinel) {
+  raw_client c(sentinels_.at(sentinel)->port);
   if (!password_.empty() && c.call({"AUTH", password_}) != "+OK\r\n") {
-    throw std::runtime_error("AUTH to sentinel 0 failed");
+    throw std::runtime_error("AUTH to sentinel " + std::to_string(sentinel) + " failed");
   }
   const std::string reply = c.call({"SENTINEL", "FAILOVER", master_name_});
   if (reply != "+OK\r\n")

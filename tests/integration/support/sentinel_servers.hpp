@@ -55,9 +55,9 @@ class redis_sentinel_set {
   // The primary's port as sentinel `sentinel` tells it (SENTINEL get-master-addr-by-name); 0 if
   // it answers nil or cannot be reached.
   std::uint16_t sentinel_primary_port(std::size_t sentinel = 0);
-  // SENTINEL FAILOVER <name> to sentinel 0 (a failover without agreement, the primary being
-  // up). Throws on an error reply (-INPROG, -NOGOODSLAVE); does not wait for the failover.
-  void failover();
+  // SENTINEL FAILOVER <name> to sentinel `sentinel` (a failover without agreement, the primary
+  // being up). Throws on an error reply (-INPROG, -NOGOODSLAVE); does not wait for the failover.
+  void failover(std::size_t sentinel = 0);
   // Waits until every running sentinel names one same primary whose port is not old_port and
   // that node says it is a master (ROLE). Whether that happened within `timeout`.
   bool await_primary_change(std::uint16_t old_port, std::chrono::milliseconds timeout);
