@@ -34,6 +34,7 @@ static void stampede(const std::string& upstream_url) {
   std::mutex mu;
   std::vector<regeneration> regens;
   std::atomic<int> first_leases{0};
+  std::vector<steady::time_point> first_lease_times;  // when the first phase's leases came
   std::atomic<int> first_fresh{0};
   std::atomic<int> misses_after_value{0};
   std::atomic<int> errors{0};
@@ -62,7 +63,12 @@ static void stampede(const std::string& upstream_url) {
         auto a = pget(c, {"hot", "1", "2", "WAIT", "2000"});
         if (a.state == "lease") {
           ++first_leases;
-          regenerate(c, *a.token, steady::now());
+          const auto granted = steady::now();
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            first_lease_times.push_back(granted);
+          }
+          regenerate(c, *a.token, granted);
         } else if (a.state == "fresh" && a.value == std::optional<std::string>("value")) {
           ++first_fresh;
         } else {
@@ -87,9 +93,18 @@ static void stampede(const std::string& upstream_url) {
   for (auto& th : threads) th.join();
 
   CHECK(errors == 0);
-  // Cold miss: exactly one regeneration; all 59 others got the value through WAIT.
-  CHECK(first_leases == 1);
-  CHECK(first_fresh == clients - 1);
+  // Cold miss: exactly one regeneration before the value existed; the others got it through
+  // WAIT. A client whose first PGET came only after that value's 1 s of freshness (a slow,
+  // sanitized run) gets the next expiry's lease: a later regeneration, not a second cold one
+  // (the order of all regenerations is checked below).
+  REQUIRE(!regens.empty());
+  const auto first_stored =
+      std::min_element(regens.begin(), regens.end(), [](const auto& a, const auto& b) {
+        return a.stored < b.stored;
+      })->stored;
+  CHECK(std::count_if(first_lease_times.begin(), first_lease_times.end(),
+                      [&](steady::time_point t) { return t < first_stored; }) == 1);
+  CHECK(first_fresh + first_leases == clients);
   // While a value exists, nobody is told to wait (miss): they get fresh or stale at once.
   CHECK(misses_after_value == 0);
   // One regeneration per expiry: every lease was honoured, and a new lease was only ever granted
