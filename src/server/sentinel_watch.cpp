@@ -205,8 +205,11 @@ void sentinel_watch::round() {
 
 void sentinel_watch::ask(std::size_t k) {
   if (stopped_) return;
-  if (k >= opt_.sentinels.size()) return round_failed();
-  const std::size_t index = (first_ + k) % opt_.sentinels.size();
+  // The sentinels known when the round began to ask: one learned meanwhile (learn(), which
+  // appends) must not make it ask one twice and skip another.
+  if (k == 0) round_sentinels_ = opt_.sentinels.size();
+  if (k >= round_sentinels_) return round_failed();
+  const std::size_t index = (first_ + k) % round_sentinels_;
   current_ = std::make_shared<exchange>(
       ioc_, sentinel_, opt_.sentinels[index], sentinel::ask_primary(opt_.master_name),
       [this, index, k](const std::string& reply) {

@@ -41,6 +41,19 @@ std::optional<std::uint16_t> port_of(std::string_view s) {
   return static_cast<std::uint16_t>(v);
 }
 
+// Whether a comma-separated flags field ("s_down,sentinel") holds one of `wanted`.
+bool has_flag(std::string_view flags, std::initializer_list<std::string_view> wanted) {
+  for (std::size_t at = 0; at <= flags.size();) {
+    const auto comma = std::min(flags.find(',', at), flags.size());
+    const auto flag = flags.substr(at, comma - at);
+    for (const auto w : wanted) {
+      if (flag == w) return true;
+    }
+    at = comma + 1;
+  }
+  return false;
+}
+
 std::string command(std::initializer_list<std::string_view> args) {
   std::string out = resp::encode::array_header(args.size());
   for (const auto a : args) resp::encode::append_bulk(&out, a);
@@ -111,14 +124,16 @@ std::vector<host_port> parse_sentinels(std::string_view reply) {
     if (entry->type != REDIS_REPLY_ARRAY) continue;
     std::string_view ip;
     std::optional<std::uint16_t> port;
+    bool down = false;
     for (std::size_t f = 0; f + 1 < entry->elements; f += 2) {
       const redisReply* name = entry->element[f];
       const redisReply* value = entry->element[f + 1];
       if (!is_text(name) || !is_text(value)) continue;
       if (text(name) == "ip") ip = text(value);
       if (text(name) == "port") port = port_of(text(value));
+      if (text(name) == "flags") down = has_flag(text(value), {"s_down", "o_down", "disconnected"});
     }
-    if (!ip.empty() && port) out.push_back(host_port{std::string(ip), *port});
+    if (!ip.empty() && port && !down) out.push_back(host_port{std::string(ip), *port});
   }
   return out;
 }

@@ -139,9 +139,16 @@ TEST_CASE("sentinel: SENTINEL sentinels' answer: the other sentinels' addresses"
       "*2\r\n" +
       sentinel_entry(
           {{"name", "f00d"}, {"ip", "127.0.0.1"}, {"port", "26380"}, {"flags", "sentinel"}}) +
-      sentinel_entry(
-          {{"name", "beef"}, {"ip", "10.0.0.7"}, {"port", "26379"}, {"flags", "s_down,sentinel"}});
+      sentinel_entry({{"name", "beef"}, {"ip", "10.0.0.7"}, {"port", "26379"}});  // no flags
   CHECK(addresses(sentinel::parse_sentinels(two)) == "127.0.0.1:26380 10.0.0.7:26379 ");
+  // Sentinels it believes down, or cannot reach, are left out; a flag is matched whole.
+  const std::string flagged =
+      "*5\r\n" + sentinel_entry({{"ip", "a"}, {"port", "1"}, {"flags", "s_down,sentinel"}}) +
+      sentinel_entry({{"ip", "b"}, {"port", "2"}, {"flags", "sentinel,o_down"}}) +
+      sentinel_entry({{"ip", "c"}, {"port", "3"}, {"flags", "disconnected"}}) +
+      sentinel_entry({{"ip", "d"}, {"port", "4"}, {"flags", "sentinel,s_downish"}}) +
+      sentinel_entry({{"ip", "e"}, {"port", "5"}, {"flags", ""}});
+  CHECK(addresses(sentinel::parse_sentinels(flagged)) == "d:4 e:5 ");
   // Entries without a usable address are left out; the others kept.
   const std::string mixed = "*5\r\n" + sentinel_entry({{"name", "a"}, {"port", "1"}}) +
                             sentinel_entry({{"ip", "h"}, {"port", "0"}}) +

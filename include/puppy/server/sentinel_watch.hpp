@@ -43,8 +43,9 @@ class sentinel_watch {
     std::string sentinel_login;  // AUTH for the sentinels (RESP), or empty
     // After a round in which no sentinel named a primary that says it is the master.
     std::chrono::milliseconds retry{200};
-    // Learn the other sentinels (off with TLS data nodes: sentinels that reach those announce
-    // their TLS port, which the proxy, asking sentinels in the clear, cannot use).
+    // Learn the other sentinels (off with TLS data nodes: a sentinel that reaches those, with
+    // tls-replication and a tls-port, announces that port unless announce-port is set, and the
+    // proxy asks sentinels in the clear).
     bool learn = true;
   };
 
@@ -91,6 +92,7 @@ class sentinel_watch {
   std::optional<upstream::host_port> announced_;  // by +switch-master, not yet checked
   std::size_t first_ = 0;               // the sentinel asked first: the one that answered last
   std::size_t answered_ = 0;            // the sentinel whose answer is being checked
+  std::size_t round_sentinels_ = 0;     // how many the round asking now asks (ask())
   bool failing_ = false;                // rounds fail (logged once until one succeeds)
   bool role_refused_ = false;           // ROLE answered -NOPERM (logged once)
   bool list_refused_ = false;           // SENTINEL sentinels answered an error (logged once)

@@ -37,8 +37,10 @@ std::string parse_role(std::string_view reply);
 std::optional<host_port> parse_switch(std::string_view payload, std::string_view master_name);
 
 // A sentinel's answer to ask_sentinels(): the address ("ip", "port") of every other sentinel
-// watching the primary, in the order given; entries without a usable address are left out, and
-// an error or malformed reply gives none.
+// watching the primary, in the order given. Left out: entries without a usable address, and
+// sentinels it believes down or cannot reach ("flags" holding s_down, o_down or disconnected:
+// a sentinel forgets none until SENTINEL RESET, so one that is gone for good stays listed).
+// An error or malformed reply gives none.
 std::vector<host_port> parse_sentinels(std::string_view reply);
 
 // How many sentinels the proxy knows at most: the ones configured, then the ones learned from

@@ -210,6 +210,13 @@ std::string failover_load::unclear_errors() const {
   return out;
 }
 
+std::string failover_load::error_sample() const {
+  const auto all = errors();
+  std::string out;
+  for (std::size_t i = 0; i < all.size() && i < 20; ++i) out += all[i] + "\n";
+  return out;
+}
+
 std::size_t failover_load::dropped() const {
   std::size_t n = 0;
   for (const auto& e : errors()) n += dropping(e) ? 1 : 0;

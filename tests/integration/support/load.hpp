@@ -80,6 +80,7 @@ class failover_load {
   std::uint64_t lost_writes() const { return single_.lost_writes() + pipelined_.lost_writes(); }
   std::string wrong_sample() const { return single_.wrong_sample() + pipelined_.wrong_sample(); }
   std::vector<std::string> errors() const;
+  std::string error_sample() const;  // the first 20 errors, one per line
   // The errors that are not ones a client may see while the primary moves (upstream
   // unavailable, upstream connection lost, -READONLY from the demoted primary, its connection
   // closed), one per line; empty if there are none.
