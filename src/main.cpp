@@ -207,6 +207,12 @@ int main(int argc, char** argv) {
     log->critical("--sentinel-user/--sentinel-password need a redis-sentinel:// upstream");
     return 2;
   }
+  if (opt.upstream_require_primary && (memcached || address->cluster)) {
+    log->critical("--upstream-require-primary needs one Redis (redis:// or rediss://)");
+    return 2;
+  }
+  // (With Sentinel the watch checks the node with ROLE before any connection goes there.)
+  settings.require_primary = opt.upstream_require_primary && !address->sentinel;
   settings.memcached = memcached;
   settings.cluster = address->cluster;
   if (address->cluster) settings.cluster_seeds = address->servers;

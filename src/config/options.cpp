@@ -252,6 +252,13 @@ std::optional<int> parse_options(int argc, char** argv, options* out, std::strin
       ->capture_default_str()
       ->check(CLI::Range(1u, 600000u))
       ->group("Upstream");
+  app.add_flag("--upstream-require-primary", out->upstream_require_primary,
+               "One Redis (redis://, rediss://): ask every new upstream connection's node for "
+               "its ROLE after the login and refuse a replica (the connection fails, and the "
+               "next attempt resolves the host name again): for a managed endpoint whose name "
+               "may still reach the demoted primary after a failover. Needs the user to be "
+               "allowed ROLE. (Sentinel checks the primary with ROLE anyway.)")
+      ->group("Upstream");
   app.add_option("--cluster-retry-timeout-ms", out->cluster_retry_timeout_ms,
                  "Redis Cluster: how long a request whose slot is not served (a failover, "
                  "TRYAGAIN, CLUSTERDOWN, its master unreachable) is retried before the error is "

@@ -181,6 +181,7 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
     if (!config.memcached) {
       start.upstream_login = config.upstream_login;
       start.upstream_tls = config.upstream_tls;
+      start.require_primary = config.require_primary;  // a replica is not ready
     }
     // One Redis: the primary as it is now (with Redis Sentinel, none until one is named).
     if (!config.memcached && !config.cluster) start.primary = config.primary;

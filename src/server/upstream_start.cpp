@@ -11,8 +11,10 @@
 
 #include "puppy/net/stream.hpp"
 #include "puppy/resp/encode.hpp"
+#include "puppy/resp/reply_scanner.hpp"
 #include "puppy/server/io_util.hpp"
 #include "puppy/server/worker.hpp"
+#include "puppy/upstream/sentinel.hpp"
 
 namespace puppy::server {
 namespace asio = boost::asio;
@@ -84,6 +86,8 @@ void async_connect_upstream(const settings& config, net::stream& s,
 namespace {
 
 constexpr std::size_t max_login_reply = 1024;  // a +OK or an error line; more is not Redis
+// ROLE's reply: a master lists its replicas (some 40 bytes each).
+constexpr std::size_t max_role_reply = 64 * 1024;
 // Dead-peer detection on upstream connections (see prepare()).
 constexpr int keepalive_idle_s = 15;
 constexpr int keepalive_interval_s = 5;
@@ -97,13 +101,15 @@ struct start_op : std::enable_shared_from_this<start_op> {
   using done_fn = std::function<void(const error_code&, const std::string&)>;
   net::stream& s;
   std::string auth;  // the login request, or empty
+  bool require_primary;
   done_fn done;
   std::size_t written = 0;
   std::string reply;
   char buf[128];
+  resp::reply_scanner role_scanner;
 
-  start_op(net::stream& stream, std::string login, done_fn d)
-      : s(stream), auth(std::move(login)), done(std::move(d)) {}
+  start_op(net::stream& stream, std::string login, bool primary_only, done_fn d)
+      : s(stream), auth(std::move(login)), require_primary(primary_only), done(std::move(d)) {}
 
   // Runs `step` again once the stream can make progress (for a write if `writing`), unless it
   // was closed meanwhile.
@@ -138,7 +144,7 @@ struct start_op : std::enable_shared_from_this<start_op> {
   // without credentials nothing is sent (the connection is known to work once connected).
   void login() {
     probing = auth.empty();
-    if (probing && !s.tls()) return done({}, {});
+    if (probing && !s.tls()) return check_role();
     const std::string& request = probing ? ping : auth;
     while (written < request.size()) {
       error_code ec;
@@ -171,8 +177,63 @@ struct start_op : std::enable_shared_from_this<start_op> {
       return done(asio::error::access_denied, "authentication failed: unexpected reply");
     }
     // Any answer to PING shows a working connection (even -NOAUTH: clients may AUTH themselves).
-    if (probing || reply == "+OK\r\n") return done({}, {});
+    if (probing || reply == "+OK\r\n") return check_role();
     done(asio::error::access_denied, "authentication failed: " + reply.substr(1, reply.size() - 3));
+  }
+
+  // With require_primary: ROLE, and only a master will do (a managed endpoint's name may still
+  // reach the demoted primary). The whole reply is read, so nothing of it is left for the
+  // connection's user.
+  void check_role() {
+    if (!require_primary) return done({}, {});
+    if (!asking_role) {
+      asking_role = true;
+      probing = false;
+      written = 0;
+      reply.clear();
+    }
+    const std::string& request = role_request();
+    while (written < request.size()) {
+      error_code ec;
+      written += s.write_some(asio::buffer(request.data() + written, request.size() - written), ec);
+      if (would_block(ec)) return again(true, &start_op::check_role);
+      if (ec) return fail(ec);
+    }
+    read_role();
+  }
+
+  void read_role() {
+    for (;;) {
+      error_code ec;
+      const std::size_t n = s.read_some(asio::buffer(buf), ec);
+      if (would_block(ec)) return again(false, &start_op::read_role);
+      if (ec) return fail(ec);
+      reply.append(buf, n);
+      const auto r = role_scanner.scan(buf, n);
+      if (r.status == resp::scan_status::error || reply.size() > max_role_reply ||
+          (r.status == resp::scan_status::reply && r.consumed != n)) {
+        return done(asio::error::access_denied, "ROLE check failed: unexpected reply");
+      }
+      if (r.status == resp::scan_status::reply) return on_role();
+    }
+  }
+
+  void on_role() {
+    const std::string role = upstream::sentinel::parse_role(reply);
+    if (role == "master") return done({}, {});
+    if (role.empty()) {
+      const auto line = reply.substr(0, std::min(reply.find("\r\n"), std::size_t{200}));
+      return done(asio::error::access_denied,
+                  "ROLE check failed: " + (line.size() > 1 ? line.substr(1) : line));
+    }
+    done(asio::error::connection_refused, "the node is a " +
+                                              std::string(role == "slave" ? "replica" : role) +
+                                              ", not the primary (--upstream-require-primary)");
+  }
+
+  static const std::string& role_request() {
+    static const std::string request = upstream::sentinel::ask_role();
+    return request;
   }
 
   // A server that refuses the handshake at its end sends an alert and closes, and a RST for
@@ -187,12 +248,15 @@ struct start_op : std::enable_shared_from_this<start_op> {
 
   void fail(const error_code& ec) {
     const std::string what = ec == asio::error::eof ? "closed by the upstream" : s.describe(ec);
+    if (asking_role)
+      return done(ec, ec == asio::error::eof ? "closed during the ROLE check" : what);
     // The probe only finishes the handshake: whatever ends it is the handshake failing.
     if (probing || net::stream::is_tls_error(ec)) return done(ec, "TLS handshake failed: " + what);
     done(ec, ec == asio::error::eof ? "closed during login" : what);
   }
 
   bool probing = false;
+  bool asking_role = false;
   static inline const std::string ping = "*1\r\n$4\r\nPING\r\n";
 };
 
@@ -224,7 +288,8 @@ std::string login_request(const std::string& user, const std::string& password) 
 void async_start_upstream(const settings& config, net::stream& s,
                           std::function<void(const error_code&, const std::string&)> done) {
   prepare(s.socket(), config.response_timeout);
-  auto op = std::make_shared<start_op>(s, config.upstream_login, std::move(done));
+  auto op =
+      std::make_shared<start_op>(s, config.upstream_login, config.require_primary, std::move(done));
   if (const auto& tls = config.upstream_tls) {
     error_code ec;
     if (!s.connect_tls(*tls, ec)) {

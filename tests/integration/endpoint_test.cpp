@@ -10,6 +10,7 @@
 #include "client.hpp"
 #include "fault_relay.hpp"
 #include "load.hpp"
+#include "review_support.hpp"
 #include "servers.hpp"
 
 using namespace puppy::test;
@@ -73,4 +74,94 @@ TEST_CASE("managed endpoint: the old primary answers READONLY, the proxy moves",
             << took.count() << " ms after the promotion; " << load.errors().size()
             << " errors (READONLY from the old primary before the move), " << load.lost_writes()
             << " lost or refused writes\n";
+}
+
+TEST_CASE("managed endpoint: --upstream-require-primary refuses a replica the name still reaches",
+          "[sentinel]") {
+  redis_server primary;
+  redis_server replica({"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  REQUIRE(raw_client(primary.port()).call({"SET", "k", "v"}) == "+OK\r\n");
+  REQUIRE(wait_until(
+      [&] {
+        return raw_client(replica.port()).call({"GET", "k"}) == "$1\r\nv\r\n";
+      },
+      20s));
+  // The name still reaches the replica (a DNS record not yet moved, or cached).
+  fault_relay endpoint(replica.port());
+  const std::string url = "redis://localhost:" + std::to_string(endpoint.port());
+  // By default a replica is served: reads work (a read-only deployment), writes get READONLY.
+  proxy_server lenient(url);
+  CHECK(raw_client(lenient.port()).call({"GET", "k"}) == "$1\r\nv\r\n");
+  // With the flag every connection asks ROLE and refuses it: a prompt error, never a read from
+  // the replica, and not ready.
+  proxy_server strict(url, {"--upstream-require-primary", "--metrics-listen", "127.0.0.1:0",
+                            "--health-check-interval-ms", "100"});
+  raw_client c(strict.port());
+  const std::string refused = c.call({"GET", "k"});
+  INFO(refused);
+  CHECK(refused.rfind("-ERR upstream unavailable (", 0) == 0);
+  CHECK(refused.find("the node is a replica, not the primary (--upstream-require-primary)") !=
+        std::string::npos);
+  REQUIRE(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 0; }, 10s));
+  raw_client pinned(strict.port());  // a connection of its own is refused the same way
+  CHECK(pinned.call({"SELECT", "0"}).find("not the primary") != std::string::npos);
+  // The name moves to the primary: the next connection takes it.
+  endpoint.retarget(primary.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "w"}) == "+OK\r\n"; }, 20s));
+  CHECK(raw_client(primary.port()).call({"GET", "k"}) == "$1\r\nw\r\n");
+  CHECK(raw_client(strict.port()).call({"SELECT", "0"}) == "+OK\r\n");
+  CHECK(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 1; }, 10s));
+  CHECK(strict.log().find("not the primary") != std::string::npos);
+  // Refused where a cluster or memcached is the upstream.
+  const auto [code, out] =
+      run_proxy({"--upstream", "memcached://127.0.0.1:1", "--upstream-require-primary"});
+  CHECK(code == 2);
+  CHECK(out.find("--upstream-require-primary needs one Redis (redis:// or rediss://)") !=
+        std::string::npos);
+}
+
+namespace {
+
+// A master's ROLE reply of exactly `size` bytes (its third element padded with a bulk string).
+std::string role_reply_of(std::size_t size) {
+  const std::string head = "*3\r\n$6\r\nmaster\r\n:0\r\n*1\r\n";
+  for (std::size_t pad = 0;; ++pad) {
+    const std::string r =
+        head + "$" + std::to_string(pad) + "\r\n" + std::string(pad, 'x') + "\r\n";
+    if (r.size() == size) return r;
+    if (r.size() > size) throw std::logic_error("no ROLE reply of that size");
+  }
+}
+
+// A proxy with --upstream-require-primary in front of a hand-driven upstream answering ROLE with
+// `role_reply` (then, if the node is `taken`, PING with +PONG): what the client's PING gets.
+std::string ping_behind_role(const std::string& role_reply, bool taken) {
+  fake_upstream up(4);
+  proxy_server proxy(up.url(), {"--upstream-require-primary"});
+  raw_client c(proxy.port());
+  c.send(encode({"PING"}));
+  const int fd = up.accept_one(10s);
+  REQUIRE(fd >= 0);
+  REQUIRE(read_n(fd, 14, 10s) == "*1\r\n$4\r\nROLE\r\n");
+  write_all(fd, role_reply);
+  if (taken) {
+    REQUIRE(read_n(fd, 14, 10s) == "*1\r\n$4\r\nPING\r\n");
+    write_all(fd, "+PONG\r\n");
+  }
+  return c.read_reply();
+}
+
+}  // namespace
+
+TEST_CASE("require primary: ROLE's reply up to max_role_reply (64 KiB), read whole", "[sentinel]") {
+  // At the limit: taken, and nothing of it is left to be read as PING's reply.
+  CHECK(ping_behind_role(role_reply_of(64 * 1024), true) == "+PONG\r\n");
+  // One byte beyond: refused.
+  const std::string refused = ping_behind_role(role_reply_of(64 * 1024 + 1), false);
+  CHECK(refused.rfind("-ERR upstream unavailable (", 0) == 0);
+  CHECK(refused.find("ROLE check failed: unexpected reply") != std::string::npos);
+  // A user who may not run ROLE: refused, saying so.
+  const std::string noperm =
+      ping_behind_role("-NOPERM this user has no permissions to run the 'role' command\r\n", false);
+  CHECK(noperm.find("ROLE check failed: NOPERM this user has no permissions") != std::string::npos);
 }

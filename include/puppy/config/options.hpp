@@ -50,6 +50,7 @@ struct options {
   unsigned upstream_timeout_ms = 10000;
   unsigned upstream_retry_min_ms = 50;
   unsigned upstream_retry_max_ms = 2000;
+  bool upstream_require_primary = false;     // one Redis: ROLE on every new connection
   unsigned cluster_retry_timeout_ms = 5000;  // redis-cluster://: how long a request may wait
   unsigned cluster_refresh_interval_ms =
       10000;                         // redis-cluster://: topology read at least this often

@@ -33,13 +33,15 @@ std::string login_request(const std::string& user, const std::string& password);
 // dead-peer detection), the TLS handshake if config.upstream_tls, the login if
 // config.upstream_login is set (else, over TLS, a PING: with TLS 1.3 the server's
 // refusal of the proxy's certificate only comes with the first reply, and must be reported as
-// a handshake failure, not as a dropped connection later). Then done(ec, why): no error once
+// a handshake failure, not as a dropped connection later); then, with config.require_primary,
+// ROLE, whose whole reply is read and must say master. Then done(ec, why): no error once
 // ready; else `why`
 // says which step failed and how ("TLS handshake failed: certificate verify failed (hostname
 // mismatch)", "authentication failed: WRONGPASS ...", "closed during login"). The caller's
 // connect timeout covers every step: closing `s` aborts the one in progress (done then gets
-// operation_aborted). Nothing beyond the login's reply is read, and a wrong password's reply is
-// never logged with the password. `s` must live until done has run; `config` is read at once.
+// operation_aborted). Nothing beyond the login's (and ROLE's) reply is read, and a wrong password's
+// reply is never logged with the password. `s` must live until done has run; `config` is read at
+// once.
 void async_start_upstream(
     const settings& config, net::stream& s,
     std::function<void(const boost::system::error_code&, const std::string&)> done);

@@ -70,6 +70,9 @@ struct settings {
   // Sent first on every upstream connection and its reply checked (AUTH [user] password);
   // empty: nothing. Never logged.
   std::string upstream_login;
+  // After the login, ROLE is asked and a node that is not the master refused (the connection
+  // fails): --upstream-require-primary, one Redis without Sentinel.
+  bool require_primary = false;
   // TLS towards the upstream (rediss:// or --upstream-tls): every upstream connection does the
   // handshake before anything else. Null: plain TCP. (memcached upstreams are always plain.)
   std::shared_ptr<const net::tls_context> upstream_tls;
