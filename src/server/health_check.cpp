@@ -16,7 +16,7 @@ using detail::would_block;
 
 namespace {
 constexpr std::size_t max_check_reply = 1024;      // +PONG, or memcached's VERSION line
-constexpr std::size_t max_bulk_reply = 64 * 1024;  // CLUSTER INFO
+constexpr std::size_t max_bulk_reply = 64 * 1024;  // CLUSTER INFO, INFO replication
 }  // namespace
 
 // One upstream server's connection and its checks. Started as every upstream connection is
@@ -104,7 +104,7 @@ class health_check::probe {
         continue;
       }
       if (!reply_.empty() && reply_[0] == '$') {
-        // A bulk reply (CLUSTER INFO): whole, and holding the expected text.
+        // A bulk reply (CLUSTER INFO, INFO replication): whole, and holding the expected text.
         const long len = std::strtol(reply_.c_str() + 1, nullptr, 10);
         if (len < 0 || static_cast<std::size_t>(len) > max_bulk_reply) return failed();
         const std::size_t whole = end + 2 + static_cast<std::size_t>(len) + 2;
@@ -174,6 +174,12 @@ health_check::health_check(asio::io_context& ioc, const settings& config,
     expect = "cluster_state:ok\r\n";
   } else {
     targets.push_back(config.upstream);
+    if (config.require_primary) {
+      // Ready while the node is the primary: a node demoted in place keeps its connections
+      // (the ROLE step at connect is not enough), so every check asks.
+      request = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
+      expect = "role:master\r\n";
+    }
   }
   for (std::size_t i = 0; i < targets.size(); ++i) {
     settings start;  // memcached: plain, no login

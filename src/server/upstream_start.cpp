@@ -35,7 +35,8 @@ void async_connect_upstream(const settings& config, net::stream& s,
                [done = std::move(done)] { done(asio::error::host_not_found); });
     return;
   }
-  auto primary = config.primary;
+  // With require_primary the address is noted once ROLE says master (async_start_upstream).
+  auto primary = config.require_primary ? nullptr : config.primary;
   const auto reached = [primary](const asio::ip::tcp::endpoint& ep) {
     if (primary) primary->reached(ep.address().to_string() + ":" + std::to_string(ep.port()));
   };
@@ -102,6 +103,7 @@ struct start_op : std::enable_shared_from_this<start_op> {
   net::stream& s;
   std::string auth;  // the login request, or empty
   bool require_primary;
+  std::shared_ptr<upstream::primary> primary;  // told of the address once ROLE says master
   done_fn done;
   std::size_t written = 0;
   std::string reply;
@@ -220,15 +222,33 @@ struct start_op : std::enable_shared_from_this<start_op> {
 
   void on_role() {
     const std::string role = upstream::sentinel::parse_role(reply);
-    if (role == "master") return done({}, {});
-    if (role.empty()) {
-      const auto line = reply.substr(0, std::min(reply.find("\r\n"), std::size_t{200}));
-      return done(asio::error::access_denied,
-                  "ROLE check failed: " + (line.size() > 1 ? line.substr(1) : line));
+    if (role == "master") {
+      if (primary) primary->reached(peer());  // only now: a refused replica is not the primary
+      return done({}, {});
     }
-    done(asio::error::connection_refused, "the node is a " +
-                                              std::string(role == "slave" ? "replica" : role) +
+    if (role.empty()) {
+      if (reply[0] != '-') {
+        return done(asio::error::access_denied, "ROLE check failed: unexpected reply");
+      }
+      // An error line (the scanner ended the reply at its CRLF), bounded.
+      const auto line = reply.substr(1, std::min(reply.size() - 3, std::size_t{200}));
+      const bool noauth = line.rfind("NOAUTH", 0) == 0;
+      return done(asio::error::access_denied,
+                  "ROLE check failed: " + line +
+                      (noauth ? " (the proxy must log in: --upstream-password)" : ""));
+    }
+    // (The role is the node's text: only known ones are repeated.)
+    const char* what = role == "slave"      ? "a replica"
+                       : role == "sentinel" ? "a sentinel"
+                                            : "not a master";
+    done(asio::error::connection_refused, "the node at " + peer() + " is " + what +
                                               ", not the primary (--upstream-require-primary)");
+  }
+
+  std::string peer() const {
+    error_code ec;
+    const auto ep = s.socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   static const std::string& role_request() {
@@ -290,6 +310,7 @@ void async_start_upstream(const settings& config, net::stream& s,
   prepare(s.socket(), config.response_timeout);
   auto op =
       std::make_shared<start_op>(s, config.upstream_login, config.require_primary, std::move(done));
+  if (config.require_primary) op->primary = config.primary;
   if (const auto& tls = config.upstream_tls) {
     error_code ec;
     if (!s.connect_tls(*tls, ec)) {

@@ -100,17 +100,39 @@ TEST_CASE("managed endpoint: --upstream-require-primary refuses a replica the na
   const std::string refused = c.call({"GET", "k"});
   INFO(refused);
   CHECK(refused.rfind("-ERR upstream unavailable (", 0) == 0);
-  CHECK(refused.find("the node is a replica, not the primary (--upstream-require-primary)") !=
-        std::string::npos);
-  REQUIRE(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 0; }, 10s));
+  // (The node's address as the proxy sees it: the relay's.)
+  const std::string at_replica = "the node at 127.0.0.1:" + std::to_string(endpoint.port()) +
+                                 " is a replica, not the primary (--upstream-require-primary)";
+  CHECK(refused.find(at_replica) != std::string::npos);
   raw_client pinned(strict.port());  // a connection of its own is refused the same way
-  CHECK(pinned.call({"SELECT", "0"}).find("not the primary") != std::string::npos);
+  CHECK(pinned.call({"SELECT", "0"}).find(at_replica) != std::string::npos);
   // The name moves to the primary: the next connection takes it.
   endpoint.retarget(primary.port());
   REQUIRE(wait_until([&] { return c.call({"SET", "k", "w"}) == "+OK\r\n"; }, 20s));
   CHECK(raw_client(primary.port()).call({"GET", "k"}) == "$1\r\nw\r\n");
   CHECK(raw_client(strict.port()).call({"SELECT", "0"}) == "+OK\r\n");
+  REQUIRE(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 1; }, 10s));
+
+  // A failover that demotes the primary in place: its connections stay open. The health check
+  // asks every time: not ready. A write gets READONLY and moves the shared connection, which
+  // the name (not moved yet) takes back to the demoted node: refused.
+  REQUIRE(raw_client(replica.port()).call({"REPLICAOF", "NO", "ONE"}) == "+OK\r\n");
+  REQUIRE(
+      raw_client(primary.port()).call({"REPLICAOF", "127.0.0.1", std::to_string(replica.port())}) ==
+      "+OK\r\n");
+  REQUIRE(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 0; }, 10s));
+  CHECK(c.call({"SET", "k", "x"}).rfind("-READONLY", 0) == 0);
+  REQUIRE(wait_until(
+      [&] {
+        return c.call({"GET", "k"}).find(at_replica) != std::string::npos;
+      },
+      20s));
+  // The name moves to the new primary.
+  endpoint.retarget(replica.port());
+  REQUIRE(wait_until([&] { return c.call({"SET", "k", "y"}) == "+OK\r\n"; }, 20s));
+  CHECK(raw_client(replica.port()).call({"GET", "k"}) == "$1\r\ny\r\n");
   CHECK(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 1; }, 10s));
+  CHECK(proxy_metric(strict.port(), "puppy_upstream_readonly_total") >= 1);
   CHECK(strict.log().find("not the primary") != std::string::npos);
   // Refused where a cluster or memcached is the upstream.
   const auto [code, out] =
@@ -164,4 +186,14 @@ TEST_CASE("require primary: ROLE's reply up to max_role_reply (64 KiB), read who
   const std::string noperm =
       ping_behind_role("-NOPERM this user has no permissions to run the 'role' command\r\n", false);
   CHECK(noperm.find("ROLE check failed: NOPERM this user has no permissions") != std::string::npos);
+  // A server with requirepass the proxy does not log in to: refused, saying what to do.
+  CHECK(ping_behind_role("-NOAUTH Authentication required.\r\n", false)
+            .find("ROLE check failed: NOAUTH Authentication required. (the proxy must log in: "
+                  "--upstream-password)") != std::string::npos);
+  // Not ROLE's answer, or a role of the node's own words: never repeated to the client.
+  CHECK(ping_behind_role(":1\r\n", false).find("ROLE check failed: unexpected reply") !=
+        std::string::npos);
+  const std::string odd = ping_behind_role("*1\r\n$8\r\nsl\r\nave!\r\n", false);
+  CHECK(odd.find("is not a master, not the primary") != std::string::npos);
+  CHECK(odd.find("ave!") == std::string::npos);
 }
