@@ -106,12 +106,16 @@ TEST_CASE("managed endpoint: --upstream-require-primary refuses a replica the na
   CHECK(refused.find(at_replica) != std::string::npos);
   raw_client pinned(strict.port());  // a connection of its own is refused the same way
   CHECK(pinned.call({"SELECT", "0"}).find(at_replica) != std::string::npos);
+  // A refused node is not taken for the primary: no address known yet.
+  CHECK(proxy_metric(strict.port(), "puppy_upstream_primary_info{address=\"\"}") == 1);
   // The name moves to the primary: the next connection takes it.
   endpoint.retarget(primary.port());
   REQUIRE(wait_until([&] { return c.call({"SET", "k", "w"}) == "+OK\r\n"; }, 20s));
   CHECK(raw_client(primary.port()).call({"GET", "k"}) == "$1\r\nw\r\n");
   CHECK(raw_client(strict.port()).call({"SELECT", "0"}) == "+OK\r\n");
   REQUIRE(wait_until([&] { return proxy_metric(strict.port(), "puppy_upstream_up") == 1; }, 10s));
+  CHECK(proxy_metric(strict.port(), "puppy_upstream_primary_info{address=\"127.0.0.1:" +
+                                        std::to_string(endpoint.port()) + "\"}") == 1);
 
   // A failover that demotes the primary in place: its connections stay open. The health check
   // asks every time: not ready. A write gets READONLY and moves the shared connection, which
