@@ -147,14 +147,25 @@ struct start_op : std::enable_shared_from_this<start_op> {
   void login() {
     probing = auth.empty();
     if (probing && !s.tls()) return check_role();
-    const std::string& request = probing ? ping : auth;
+    if (wrote(probing ? ping : auth, &start_op::login)) read();
+  }
+
+  // Writes what is left of `request` (`written` bytes are out); false if `step` runs again once
+  // the stream takes more, or the write failed.
+  bool wrote(const std::string& request, void (start_op::*step)()) {
     while (written < request.size()) {
       error_code ec;
       written += s.write_some(asio::buffer(request.data() + written, request.size() - written), ec);
-      if (would_block(ec)) return again(true, &start_op::login);
-      if (ec) return fail(why_write_failed(ec));
+      if (would_block(ec)) {
+        again(true, step);
+        return false;
+      }
+      if (ec) {
+        fail(why_write_failed(ec));
+        return false;
+      }
     }
-    read();
+    return true;
   }
 
   // Before the reply the upstream sends nothing else (no HELLO 3 yet, so no pushes), so
@@ -194,14 +205,7 @@ struct start_op : std::enable_shared_from_this<start_op> {
       written = 0;
       reply.clear();
     }
-    const std::string& request = role_request();
-    while (written < request.size()) {
-      error_code ec;
-      written += s.write_some(asio::buffer(request.data() + written, request.size() - written), ec);
-      if (would_block(ec)) return again(true, &start_op::check_role);
-      if (ec) return fail(ec);
-    }
-    read_role();
+    if (wrote(role_request(), &start_op::check_role)) read_role();
   }
 
   void read_role() {
